@@ -1,0 +1,3 @@
+# tests/: test services (apps/), unit tests (unit/); scripts need no build.
+include tests/apps/build.mk
+include tests/unit/build.mk
