@@ -1,0 +1,70 @@
+# vcluster meshcut: one node agent per virtual node, in the node's network
+# namespace and cgroup (like a hostNetwork DaemonSet pod), with its own bpffs
+# directory and Unix socket; meshcut-init registers every meshed pod from the
+# pod's own network namespace, as the injected init container would.
+
+VC_MESHCUT_MODE=${VC_MESHCUT_MODE:-full}
+
+vc_meshcut_up() { # [MODE]
+  local mode=${1:-$VC_MESHCUT_MODE} n i name ns cg pins sock
+  [ -x "$VC_BUILD/meshcut-agent" ] || vc_die "build first: $VC_BUILD/meshcut-agent missing (make)"
+  n=$(vc_q '.nodes | length')
+  for i in $(seq 0 $((n - 1))); do
+    read -r name ns cg pins sock < <(vc_q --argjson i "$i" '.nodes[$i] | "\(.name) \(.netns) \(.cgroup) \(.bpffs) \(.agent_socket)"')
+    mkdir -p "$(dirname "$sock")"
+    spawn "$name.agent" "$cg" "$ns" 0 -- "$VC_BUILD/meshcut-agent" --pin-dir "$pins" \
+      --cgroup "$cg" --socket "$sock" --mode "$mode" ${VC_AGENT_ARGS:-}
+  done
+  for i in $(seq 0 $((n - 1))); do
+    sock=$(vc_q --argjson i "$i" '.nodes[$i].agent_socket')
+    local t
+    for t in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
+    [ -S "$sock" ] || vc_die "agent of $(vc_q --argjson i "$i" '.nodes[$i].name') did not start (see $VC_STATE/logs)"
+  done
+  vc_state_set '.meshcut = true'
+}
+
+vc_meshcut_register() { # POD-INDEX
+  local i=$1 pod ns cg node ip sock args
+  read -r pod ns cg node ip < <(vc_q --argjson i "$i" '.pods[$i] | "\(.name) \(.netns) \(.cgroup) \(.node) \(.ip)"')
+  sock=$(vc_q --arg n "$node" '.nodes[] | select(.name == $n) | .agent_socket')
+  args=(--socket "$sock" --pod-name "$pod" --pod-namespace default --pod-ips "$ip" --required)
+  args+=(--exclude-inbound-ports "$(vc_q --argjson i "$i" '.pods[$i].exclude_inbound_ports | map(tostring) | join(",")')")
+  args+=(--exclude-outbound-ports "$(vc_q --argjson i "$i" '.pods[$i].exclude_outbound_ports | map(tostring) | join(",")')")
+  args+=(--exclude-outbound-cidrs "$(vc_q --argjson i "$i" '.pods[$i].exclude_outbound_cidrs | join(",")')")
+  # the init container runs in the pod's network namespace (and cgroup)
+  ( echo "$BASHPID" >"$cg/cgroup.procs"
+    exec nsenter --net="/run/netns/$ns" -- "$VC_BUILD/meshcut-init" "${args[@]}" ) \
+    >>"$VC_STATE/logs/$pod.init.log" 2>&1 ||
+    vc_die "meshcut-init failed in pod $pod (see $VC_STATE/logs/$pod.init.log)"
+}
+
+vc_meshcut_register_all() {
+  local n i
+  n=$(vc_q '.pods | length')
+  for i in $(seq 0 $((n - 1))); do
+    [ "$(vc_q --argjson i "$i" '.pods[$i].meshed')" = true ] && vc_meshcut_register "$i"
+  done
+  return 0
+}
+
+# stop the agents (SIGTERM keeps the datapath) and uninstall it: drain, detach, unpin
+vc_meshcut_down() {
+  local n i name pins
+  [ -f "$VC_STATE_JSON" ] || return 0
+  n=$(vc_q '.nodes | length')
+  for i in $(seq 0 $((n - 1))); do
+    read -r name pins < <(vc_q --argjson i "$i" '.nodes[$i] | "\(.name) \(.bpffs)"')
+    vc_stop "$name.agent"
+    if [ -d "$pins" ]; then
+      "$VC_BUILD/meshcut-agent" --uninstall --pin-dir "$pins" --drain-timeout "${VC_DRAIN_TIMEOUT:-10}" \
+        >>"$VC_STATE/logs/$name.uninstall.log" 2>&1 || vc_log "uninstall on $name reported a problem (see $VC_STATE/logs/$name.uninstall.log)"
+    fi
+  done
+  vc_state_set '.meshcut = false'
+}
+
+vc_state_set() { # JQ-UPDATE
+  local tmp
+  tmp=$(jq "$1" "$VC_STATE_JSON") && printf '%s\n' "$tmp" >"$VC_STATE_JSON"
+}
