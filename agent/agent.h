@@ -1,0 +1,27 @@
+/* The running agent: what the API handlers, the sweep and main share. */
+#ifndef MESHCUT_AGENT_AGENT_H
+#define MESHCUT_AGENT_AGENT_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "datapath.h"
+#include "drain.h"
+#include "registry.h"
+
+#define MESHCUT_VERSION "0.1.0"
+
+struct mc_agent {
+	struct mc_datapath dp;
+	struct mc_registry reg;
+	struct mc_drainer drainer;
+	pthread_mutex_t lock;      /* control map writes, drainer, last_drain */
+	struct mc_drain_result last_drain;
+	uint64_t own_netns;        /* the node's netns: admin callers come from here */
+	const char *socket_path;
+	time_t started;
+};
+
+#endif

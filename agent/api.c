@@ -1,0 +1,377 @@
+/* The agent's HTTP/JSON API over libmicrohttpd: see api.h. */
+#include "api.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "registration.h"
+#include "stats.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+struct mc_api {
+	struct mc_agent *agent;
+	struct MHD_Daemon *mhd;
+	bool unix_socket; /* false: read-only TCP listener */
+	int fd;
+	char path[108];
+};
+
+struct request {
+	char *body;
+	size_t len;
+	bool too_large;
+};
+
+struct caller {
+	uint64_t netns;
+	uid_t uid;
+	bool known;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, const char *type,
+			     char *text /* freed */)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result ret;
+
+	if (!r) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned int status, json_t *j)
+{
+	char *text = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
+
+	json_decref(j);
+	if (!text)
+		return MHD_NO;
+	return reply(c, status, "application/json", text);
+}
+
+static enum MHD_Result reply_msg(struct MHD_Connection *c, unsigned int status, const char *msg)
+{
+	return reply_json(c, status,
+			  json_pack("{s:s, s:i}", status < 400 ? "message" : "error", msg, "status",
+				    (int)status));
+}
+
+static void who_calls(struct MHD_Connection *c, struct caller *who)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	socklen_t len = sizeof(who->netns);
+	struct ucred cred;
+
+	memset(who, 0, sizeof(*who));
+	if (!ci)
+		return;
+	if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_NETNS_COOKIE, &who->netns, &len))
+		return;
+	len = sizeof(cred);
+	if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return;
+	who->uid = cred.uid;
+	who->known = true;
+}
+
+static bool is_admin(struct mc_api *api, const struct caller *who)
+{
+	struct mc_pod pod;
+
+	if (!who->known || who->uid != 0)
+		return false;
+	/* a registered pod is never an admin, whatever its uid */
+	return bpf_map_lookup_elem(api->agent->reg.pods_fd, &who->netns, &pod) != 0;
+}
+
+static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
+				   const struct caller *who, struct request *req)
+{
+	struct mc_registration r;
+	char err[256], msg[320];
+	int status;
+
+	if (!who->known)
+		return reply_msg(c, 403, "cannot identify the caller's network namespace");
+	if (mc_registration_parse(req->body ? req->body : "", req->len, &r, err, sizeof(err)))
+		return reply_msg(c, 400, err);
+	if (who->netns == api->agent->own_netns)
+		return reply_msg(c, 403, "registration must come from the pod's network namespace, "
+					 "not the node's");
+	status = mc_registry_add(&api->agent->reg, &r, who->netns, msg, sizeof(msg));
+	if (status >= 400)
+		pr_warn("registration of %s/%s refused (%d): %s", r.namespace, r.name, status, msg);
+	else
+		pr_info("%s (netns %llu)", msg, (unsigned long long)who->netns);
+	return reply_json(c, (unsigned int)status,
+			  json_pack("{s:s, s:i, s:I}", status < 400 ? "message" : "error", msg,
+				    "status", status, "netns_cookie", (json_int_t)who->netns));
+}
+
+static enum MHD_Result do_deregister(struct mc_api *api, struct MHD_Connection *c,
+				     const struct caller *who, const char *key)
+{
+	char msg[320];
+	int status;
+
+	if (!who->known)
+		return reply_msg(c, 403, "cannot identify the caller's network namespace");
+	status = mc_registry_remove(&api->agent->reg, key, is_admin(api, who) ? 0 : who->netns, msg,
+				    sizeof(msg));
+	if (status < 400)
+		pr_info("%s", msg);
+	return reply_msg(c, (unsigned int)status, msg);
+}
+
+static enum MHD_Result do_mode(struct mc_api *api, struct MHD_Connection *c,
+			       const struct caller *who, struct request *req)
+{
+	struct mc_agent *a = api->agent;
+	json_error_t jerr;
+	const char *s = NULL;
+	char msg[160], modes_s[64];
+	uint32_t modes;
+	json_t *root;
+	int err;
+
+	if (!is_admin(api, who))
+		return reply_msg(c, 403, "changing the mode needs an admin caller (uid 0, not from a pod)");
+	root = json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root || !json_is_object(root) || json_object_size(root) != 1 ||
+	    !json_is_string(json_object_get(root, "mode"))) {
+		json_decref(root);
+		return reply_msg(c, 400, "expected {\"mode\": \"full|off|intra|node|cross|outbound|inbound[,...]\"}");
+	}
+	s = json_string_value(json_object_get(root, "mode"));
+	if (mc_parse_modes(s, &modes)) {
+		snprintf(msg, sizeof(msg), "unknown mode \"%.40s\" (full, off, intra, node, cross, outbound, inbound; comma-separated)", s);
+		json_decref(root);
+		return reply_msg(c, 400, msg);
+	}
+	json_decref(root);
+	pthread_mutex_lock(&a->lock);
+	err = mc_dp_set_modes(&a->dp, modes);
+	pthread_mutex_unlock(&a->lock);
+	if (err)
+		return reply_msg(c, 500, strerror(-err));
+	mc_mode_string(modes, modes_s, sizeof(modes_s));
+	pr_info("mode set to %s: new connections now, live ones through the drain", modes_s);
+	snprintf(msg, sizeof(msg), "mode %s", modes_s);
+	return reply_json(c, 200, json_pack("{s:s, s:s}", "message", msg, "mode", modes_s));
+}
+
+static enum MHD_Result route(struct mc_api *api, struct MHD_Connection *c, const char *url,
+			     const char *method, struct request *req)
+{
+	struct mc_agent *a = api->agent;
+	bool get = !strcmp(method, "GET");
+	struct caller who;
+
+	if (get && !strcmp(url, "/healthz"))
+		return reply(c, 200, "text/plain", strdup("ok\n"));
+	if (get && !strcmp(url, "/readyz"))
+		return reply(c, a->dp.skel ? 200 : 503, "text/plain",
+			     strdup(a->dp.skel ? "ready\n" : "datapath not attached\n"));
+	if (get && !strcmp(url, "/metrics")) {
+		char *t = mc_metrics_text(a);
+
+		return t ? reply(c, 200, "text/plain; version=0.0.4", t) : MHD_NO;
+	}
+	if (get && !strcmp(url, "/v1/status"))
+		return reply_json(c, 200, mc_status_json(a));
+	if (get && !strcmp(url, "/v1/stats"))
+		return reply_json(c, 200, mc_stats_json(a));
+	if (get && !strcmp(url, "/v1/pods"))
+		return reply_json(c, 200, mc_registry_list(&a->reg));
+	if (!api->unix_socket)
+		return reply_msg(c, 404, "not found (the TCP listener serves read-only routes)");
+
+	who_calls(c, &who);
+	if (!strcmp(url, "/v1/pods") && !strcmp(method, "POST"))
+		return do_register(api, c, &who, req);
+	if (!strncmp(url, "/v1/pods/", 9) && !strcmp(method, "DELETE"))
+		return do_deregister(api, c, &who, url + 9);
+	if (!strcmp(url, "/v1/mode") && (!strcmp(method, "PUT") || !strcmp(method, "POST")))
+		return do_mode(api, c, &who, req);
+	return reply_msg(c, 404, "not found");
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **con_cls)
+{
+	struct mc_api *api = cls;
+	struct request *req = *con_cls;
+
+	(void)version;
+	if (!req) {
+		req = calloc(1, sizeof(*req));
+		if (!req)
+			return MHD_NO;
+		*con_cls = req;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (req->len + *upload_size > MC_REG_MAX_BODY) {
+			req->too_large = true;
+		} else {
+			char *nb = realloc(req->body, req->len + *upload_size + 1);
+
+			if (!nb)
+				return MHD_NO;
+			req->body = nb;
+			memcpy(req->body + req->len, upload, *upload_size);
+			req->len += *upload_size;
+			req->body[req->len] = '\0';
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (req->too_large)
+		return reply_msg(c, 413, "request body too large");
+	return route(api, c, url, method, req);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct request *req = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (req) {
+		free(req->body);
+		free(req);
+	}
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[256];
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	pr_debug("http: %s", buf);
+}
+
+static struct mc_api *start(struct mc_agent *a, int fd, bool unix_socket)
+{
+	struct mc_api *api = calloc(1, sizeof(*api));
+
+	if (!api) {
+		close(fd);
+		return NULL;
+	}
+	api->agent = a;
+	api->fd = fd;
+	api->unix_socket = unix_socket;
+	/* small limits: a slow or hostile client cannot hold the agent */
+	api->mhd = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		handle, api, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)256, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)5, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, completed, api,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api, MHD_OPTION_END);
+	if (!api->mhd) {
+		close(fd);
+		free(api);
+		return NULL;
+	}
+	return api;
+}
+
+struct mc_api *mc_api_start_unix(struct mc_agent *a, const char *path, mode_t mode)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct mc_api *api;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		pr_err("socket path too long: %s", path);
+		return NULL;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	unlink(path); /* a stale socket of an earlier agent */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) || chmod(path, mode) ||
+	    listen(fd, 128)) {
+		pr_err("listen on %s: %s", path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	api = start(a, fd, true);
+	if (api)
+		snprintf(api->path, sizeof(api->path), "%s", path);
+	return api;
+}
+
+struct mc_api *mc_api_start_tcp(struct mc_agent *a, const char *addr_port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	char host[64];
+	const char *colon = strrchr(addr_port, ':');
+	unsigned long port;
+	char *end;
+	int fd, one = 1;
+
+	if (!colon || (size_t)(colon - addr_port) >= sizeof(host)) {
+		pr_err("--http %s: expected ADDR:PORT", addr_port);
+		return NULL;
+	}
+	memcpy(host, addr_port, (size_t)(colon - addr_port));
+	host[colon - addr_port] = '\0';
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || port == 0 || port > 65535 || inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
+		pr_err("--http %s: expected an IPv4 ADDR:PORT", addr_port);
+		return NULL;
+	}
+	sin.sin_port = htons((uint16_t)port);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) || listen(fd, 128)) {
+		pr_err("listen on %s: %s", addr_port, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	return start(a, fd, false);
+}
+
+void mc_api_stop(struct mc_api *api)
+{
+	if (!api)
+		return;
+	MHD_stop_daemon(api->mhd);
+	close(api->fd);
+	if (api->path[0])
+		unlink(api->path);
+	free(api);
+}

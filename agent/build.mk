@@ -1,0 +1,24 @@
+# agent/: the node agent (build/meshcut-agent) and its CLI (build/meshcut)
+AGENT_SRCS := agent/main.c agent/datapath.c agent/drain.c agent/registry.c \
+              agent/registration.c agent/api.c agent/stats.c
+AGENT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRCS))
+
+# the agent embeds the BPF skeleton
+$(AGENT_OBJS): $(BPF_SKELS)
+
+$(BUILD)/meshcut-agent: $(AGENT_OBJS) $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_BPF) $(LDLIBS_JSON) $(LDLIBS_HTTP) -lpthread
+
+all: $(BUILD)/meshcut-agent
+
+UNIT_OBJS_test_registration := $(BUILD)/obj/agent/registration.o $(BUILD)/obj/lib/addr.o
+UNIT_LIBS_test_registration := $(LDLIBS_JSON)
+UNIT_OBJS_test_drain := $(BUILD)/obj/agent/drain.o
+UNIT_LIBS_test_drain := $(LDLIBS_BPF)
+
+CLI_OBJS := $(BUILD)/obj/agent/cli/meshcut.o
+$(BUILD)/meshcut: $(CLI_OBJS) $(LIB_OBJS) $(LIB_CLIENT_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_CURL) $(LDLIBS_JSON)
+all: $(BUILD)/meshcut

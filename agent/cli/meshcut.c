@@ -1,0 +1,240 @@
+/*
+ * meshcut: the operator's CLI. Talks to the node agent over its Unix socket.
+ *
+ *   meshcut [--socket PATH] status [--json]
+ *   meshcut [--socket PATH] pods [--json]
+ *   meshcut [--socket PATH] stats [--json]
+ *   meshcut [--socket PATH] mode MODES      full|off|intra|node|cross|outbound|inbound[,...]
+ *
+ * Exit codes: 0 ok, 1 the agent refused or failed, 2 usage, 3 agent unreachable.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent_client.h"
+
+static const char *socket_path = "/var/run/meshcut/agent.sock";
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: meshcut [--socket PATH] status|pods|stats [--json]\n"
+		   "       meshcut [--socket PATH] mode MODES   (full, off, intra, node, cross,\n"
+		   "                                             outbound, inbound; comma-separated)\n");
+}
+
+/* GET/PUT and parse; prints the agent's error and returns the exit code */
+static int call(const char *method, const char *path, const char *body, json_t **out)
+{
+	char err[256], *text = NULL;
+	json_error_t jerr;
+	long status;
+
+	*out = NULL;
+	if (mc_agent_call(socket_path, method, path, body, 10, &status, &text, err, sizeof(err))) {
+		fprintf(stderr, "meshcut: %s\n", err);
+		return 3;
+	}
+	*out = json_loads(text, 0, &jerr);
+	free(text);
+	if (!*out) {
+		fprintf(stderr, "meshcut: the agent's answer is not JSON (%s)\n", jerr.text);
+		return 1;
+	}
+	if (status >= 400) {
+		const char *m = json_string_value(json_object_get(*out, "error"));
+
+		fprintf(stderr, "meshcut: %s (HTTP %ld)\n", m ? m : "request failed", status);
+		return 1;
+	}
+	return 0;
+}
+
+static void print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	if (s)
+		puts(s);
+	free(s);
+}
+
+static long long num(json_t *o, const char *path)
+{
+	char tmp[128], *save = NULL, *tok;
+	json_t *v = o;
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (tok = strtok_r(tmp, ".", &save); tok && v; tok = strtok_r(NULL, ".", &save))
+		v = json_object_get(v, tok);
+	return v ? (long long)json_integer_value(v) : 0;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "-";
+}
+
+static int cmd_status(bool as_json)
+{
+	json_t *s;
+	int rc = call("GET", "/v1/status", NULL, &s);
+
+	if (rc)
+		goto out;
+	if (as_json) {
+		print_json(s);
+		goto out;
+	}
+	printf("meshcut-agent %s (map layout v%lld, libbpf %s)%s\n", str(s, "version"),
+	       num(s, "layout"), str(s, "libbpf"),
+	       json_is_true(json_object_get(s, "adopted")) ? ", adopted pinned state" : "");
+	printf("  mode          %s\n", str(s, "mode"));
+	printf("  pods          %lld registered\n", num(s, "pods"));
+	printf("  sockops       %s (multi-attach link)\n", str(s, "cgroup"));
+	printf("  pins          %s\n", str(s, "pin_dir"));
+	printf("  pair slots    %lld / %lld used, %lld waiting for their second end\n",
+	       num(s, "maps.pairs_used"), num(s, "maps.pairs_max"), num(s, "maps.pending"));
+	printf("  pod table     %lld / %lld\n", num(s, "maps.pods"), num(s, "maps.pods_max"));
+	printf("  backlog limit %lld bytes per receiver\n", num(s, "backlog_limit"));
+	printf("  draining      %lld pairs, %lld bytes unread\n", num(s, "drain.waiting"),
+	       num(s, "drain.backlog_bytes"));
+out:
+	json_decref(s);
+	return rc;
+}
+
+static int cmd_pods(bool as_json)
+{
+	json_t *a, *p;
+	size_t i;
+	int rc = call("GET", "/v1/pods", NULL, &a);
+
+	if (rc)
+		goto out;
+	if (as_json) {
+		print_json(a);
+		goto out;
+	}
+	printf("%-40s %-18s %-10s %-8s %s\n", "POD", "IP", "NETNS", "VETH", "PORTS out/in uid");
+	json_array_foreach(a, i, p) {
+		json_t *ips = json_object_get(p, "ips");
+
+		printf("%-40s %-18s %-10lld %-8lld %lld/%lld %lld\n", str(p, "pod"),
+		       json_string_value(json_array_get(ips, 0)) ? json_string_value(json_array_get(ips, 0)) : "-",
+		       num(p, "netns_cookie"), num(p, "host_ifindex"), num(p, "outbound_port"),
+		       num(p, "inbound_port"), num(p, "proxy_uid"));
+	}
+out:
+	json_decref(a);
+	return rc;
+}
+
+static int cmd_stats(bool as_json)
+{
+	static const char *const kinds[] = {"outbound", "node_local", "inbound"};
+	json_t *s;
+	size_t k;
+	int rc = call("GET", "/v1/stats", NULL, &s);
+
+	if (rc)
+		goto out;
+	if (as_json) {
+		print_json(s);
+		goto out;
+	}
+	printf("sockets inserted %lld, pairs live %lld, fallbacks %lld\n", num(s, "sockets"),
+	       num(s, "pairs_live"), num(s, "fallback"));
+	printf("%-11s %10s %14s %16s %10s %s\n", "PAIR", "SOCKETS", "REDIRECTED", "BYTES", "TCP MSGS",
+	       "TO TCP (peer missing/mode/backlog/ulp)");
+	for (k = 0; k < 3; k++) {
+		json_t *o = json_object_get(json_object_get(s, "kinds"), kinds[k]);
+
+		printf("%-11s %10lld %14lld %16lld %10lld %lld/%lld/%lld/%lld\n", kinds[k],
+		       num(o, "sockets"), num(o, "msgs"), num(o, "bytes"), num(o, "tcp_msgs"),
+		       num(o, "to_tcp.peer_missing"), num(o, "to_tcp.mode"), num(o, "to_tcp.backlog"),
+		       num(o, "to_tcp.ulp"));
+	}
+out:
+	json_decref(s);
+	return rc;
+}
+
+static int cmd_mode(const char *modes)
+{
+	json_t *req = json_pack("{s:s}", "mode", modes), *ans;
+	char *body = json_dumps(req, JSON_COMPACT);
+	int rc = call("PUT", "/v1/mode", body, &ans);
+
+	if (!rc)
+		printf("%s\n", str(ans, "message"));
+	free(body);
+	json_decref(req);
+	json_decref(ans);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, 0, 's'},
+		{"json", no_argument, 0, 'j'},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	bool as_json = false;
+	const char *cmd;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'j':
+			as_json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[optind++];
+	/* options may also follow the command: `meshcut stats --json` */
+	while (optind < argc && !strcmp(argv[optind], "--json")) {
+		as_json = true;
+		optind++;
+	}
+	if (!strcmp(cmd, "mode")) {
+		if (optind + 1 != argc) {
+			usage(stderr);
+			return 2;
+		}
+		return cmd_mode(argv[optind]);
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(cmd, "status"))
+		return cmd_status(as_json);
+	if (!strcmp(cmd, "pods"))
+		return cmd_pods(as_json);
+	if (!strcmp(cmd, "stats"))
+		return cmd_stats(as_json);
+	fprintf(stderr, "meshcut: unknown command \"%s\"\n", cmd);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,689 @@
+/* The agent's BPF state: load or adopt, attach, pin, uninstall. See datapath.h. */
+#include "datapath.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "drain.h"
+#include "log.h"
+#include "sock_shortcut.skel.h"
+
+#define DEFAULT_BACKLOG_LIMIT (4u << 20) /* 4 MiB per receiver, see README */
+
+static const char *const layout_maps[] = {
+	"mc_pods", "mc_pod_ips", "mc_socks", "mc_pairs", "mc_free_slots",
+	"mc_pending", "mc_sock_state", "mc_sock_stats",
+};
+
+const char *mc_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case MC_KIND_OUTBOUND:
+		return "outbound";
+	case MC_KIND_NODE:
+		return "node_local";
+	case MC_KIND_INBOUND:
+		return "inbound";
+	}
+	return "none";
+}
+
+const char *mc_mode_string(uint32_t modes, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	if ((modes & MC_MODE_FULL) == MC_MODE_FULL)
+		return snprintf(buf, len, "full"), buf;
+	if (!modes)
+		return snprintf(buf, len, "off"), buf;
+	if ((modes & MC_MODE_INTRA) == MC_MODE_INTRA)
+		off += (size_t)snprintf(buf + off, len - off, "intra,");
+	else if (modes & MC_MODE_OUTBOUND)
+		off += (size_t)snprintf(buf + off, len - off, "outbound,");
+	else if (modes & MC_MODE_INBOUND)
+		off += (size_t)snprintf(buf + off, len - off, "inbound,");
+	if (modes & MC_MODE_NODE && off < len)
+		off += (size_t)snprintf(buf + off, len - off, "node,");
+	if (modes & MC_MODE_CROSS && off < len)
+		off += (size_t)snprintf(buf + off, len - off, "cross,");
+	if (off && off <= len)
+		buf[off - 1] = '\0';
+	return buf;
+}
+
+int mc_parse_modes(const char *s, uint32_t *modes)
+{
+	char tmp[128], *save = NULL, *tok;
+
+	if (!s || strlen(s) >= sizeof(tmp) || !*s)
+		return -1;
+	strcpy(tmp, s);
+	*modes = 0;
+	for (tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "full"))
+			*modes |= MC_MODE_FULL;
+		else if (!strcmp(tok, "off"))
+			*modes |= 0;
+		else if (!strcmp(tok, "intra"))
+			*modes |= MC_MODE_INTRA;
+		else if (!strcmp(tok, "outbound"))
+			*modes |= MC_MODE_OUTBOUND;
+		else if (!strcmp(tok, "inbound"))
+			*modes |= MC_MODE_INBOUND;
+		else if (!strcmp(tok, "node"))
+			*modes |= MC_MODE_NODE;
+		else if (!strcmp(tok, "cross"))
+			*modes |= MC_MODE_CROSS;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && mc_log_level() < MC_LOG_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* cgroup v2 id of a directory (what bpf_link_info reports) */
+static int cgroup_id_of(const char *path, uint64_t *id)
+{
+	struct {
+		struct file_handle fh;
+		uint64_t id;
+	} h;
+	int mount_id;
+
+	h.fh.handle_bytes = sizeof(h.id);
+	if (name_to_handle_at(AT_FDCWD, path, &h.fh, &mount_id, 0) < 0)
+		return -errno;
+	*id = h.id;
+	return 0;
+}
+
+static bool path_exists(const char *p)
+{
+	return access(p, F_OK) == 0;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[PATH_MAX], *p;
+
+	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* refuse pinned state of a layout this agent does not know */
+static int check_layouts(const char *pin_dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(pin_dir);
+	int rc = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char *end;
+		long v;
+
+		if (e->d_name[0] != 'v')
+			continue;
+		v = strtol(e->d_name + 1, &end, 10);
+		if (*end || v <= 0)
+			continue;
+		if (v > MC_LAYOUT_VERSION) {
+			pr_err("%s/%s holds state of map layout v%ld, newer than this agent's v%d: "
+			       "refusing to adopt it. Run the newer agent, or uninstall it with that "
+			       "version first.",
+			       pin_dir, e->d_name, v, MC_LAYOUT_VERSION);
+			rc = -EPROTO;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+static int pin_maps(struct mc_datapath *dp, bool *fresh)
+{
+	char path[PATH_MAX];
+	struct bpf_map *m;
+
+	*fresh = true;
+	bpf_object__for_each_map(m, dp->skel->obj) {
+		const char *name = bpf_map__name(m);
+		int r;
+
+		if (!strcmp(name, "mc_control"))
+			r = snprintf(path, sizeof(path), "%s/control", dp->pin_dir);
+		else if (!strncmp(name, "mc_", 3))
+			r = snprintf(path, sizeof(path), "%s/%s", dp->layout_dir, name);
+		else
+			continue; /* .bss/.rodata: not shared state */
+		if (r >= (int)sizeof(path))
+			return -ENAMETOOLONG;
+		if (!strcmp(name, "mc_pairs") && path_exists(path))
+			*fresh = false;
+		if (bpf_map__set_pin_path(m, path))
+			return -errno;
+	}
+	return 0;
+}
+
+static int init_control(struct mc_datapath *dp, const struct mc_dp_opts *o)
+{
+	int fd = bpf_map__fd(dp->skel->maps.mc_control);
+	struct mc_control c = {};
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(fd, &zero, &c))
+		return -errno;
+	if (c.magic != MC_CONTROL_MAGIC) {
+		memset(&c, 0, sizeof(c));
+		c.magic = MC_CONTROL_MAGIC;
+		c.modes = MC_MODE_FULL;
+		c.backlog_limit = DEFAULT_BACKLOG_LIMIT;
+	}
+	if (o->modes >= 0)
+		c.modes = (uint32_t)o->modes;
+	if (o->backlog_limit)
+		c.backlog_limit = o->backlog_limit;
+	c.active_layout = MC_LAYOUT_VERSION; /* from now on, our programs insert */
+	c.generation++;
+	return bpf_map_update_elem(fd, &zero, &c, BPF_ANY) ? -errno : 0;
+}
+
+static int fill_free_slots(struct mc_datapath *dp)
+{
+	int fd = bpf_map__fd(dp->skel->maps.mc_free_slots);
+	__u32 i;
+
+	for (i = 0; i < dp->max_pairs; i++)
+		if (bpf_map_update_elem(fd, NULL, &i, BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+/* attach sockops to the cgroup, or move an adopted link to our program */
+static int attach_sockops(struct mc_datapath *dp, int cgroup_fd)
+{
+	int prog_fd = bpf_program__fd(dp->skel->progs.mc_sockops);
+	struct bpf_link_info info = {};
+	__u32 info_len = sizeof(info);
+	char path[PATH_MAX];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/link_sockops", dp->layout_dir);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		if (bpf_obj_get_info_by_fd(fd, &info, &info_len) == 0 &&
+		    info.cgroup.cgroup_id != dp->cgroup_id) {
+			pr_err("pinned sockops link %s is attached to cgroup id %llu, not to %s "
+			       "(id %llu): refusing to move it; uninstall first",
+			       path, (unsigned long long)info.cgroup.cgroup_id, dp->cgroup,
+			       (unsigned long long)dp->cgroup_id);
+			close(fd);
+			return -EEXIST;
+		}
+		/* atomic: new sockets get our program, live ones keep theirs */
+		err = bpf_link_update(fd, prog_fd, NULL);
+		close(fd);
+		if (err)
+			return -errno;
+		return 0;
+	}
+	fd = bpf_link_create(prog_fd, cgroup_fd, BPF_CGROUP_SOCK_OPS, NULL);
+	if (fd < 0)
+		return -errno;
+	err = bpf_obj_pin(fd, path) ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+/* the recv tracepoint: keep an adopted link running the same program; replace
+ * it otherwise (tracing links cannot be updated in place). The replacement
+ * detaches first: a recv missed in between only makes a backlog look larger
+ * (conservative), a recv counted twice could make a drain delete too early. */
+static int attach_recv_tp(struct mc_datapath *dp)
+{
+	struct bpf_program *prog = dp->skel->progs.mc_recv_length;
+	struct bpf_prog_info ours = {}, theirs = {};
+	struct bpf_link_info linfo = {};
+	__u32 len;
+	char path[PATH_MAX];
+	struct bpf_link *link;
+	int fd, pfd;
+
+	snprintf(path, sizeof(path), "%s/link_recv_length", dp->layout_dir);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		len = sizeof(linfo);
+		if (bpf_obj_get_info_by_fd(fd, &linfo, &len) == 0) {
+			len = sizeof(ours);
+			bpf_obj_get_info_by_fd(bpf_program__fd(prog), &ours, &len);
+			pfd = bpf_prog_get_fd_by_id(linfo.prog_id);
+			len = sizeof(theirs);
+			if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &theirs, &len) == 0 &&
+			    !memcmp(ours.tag, theirs.tag, sizeof(ours.tag))) {
+				close(pfd);
+				close(fd);
+				return 0; /* same program: keep it */
+			}
+			if (pfd >= 0)
+				close(pfd);
+		}
+		bpf_link_detach(fd);
+		close(fd);
+		unlink(path);
+	}
+	link = bpf_program__attach(prog);
+	if (!link)
+		return -errno;
+	if (bpf_link__pin(link, path)) {
+		int err = -errno;
+
+		bpf_link__destroy(link);
+		return err;
+	}
+	bpf_link__disconnect(link); /* the pin keeps it attached after we exit */
+	bpf_link__destroy(link);
+	return 0;
+}
+
+static int attach_sk_msg(struct mc_datapath *dp)
+{
+	int prog_fd = bpf_program__fd(dp->skel->progs.mc_sk_msg);
+	int map_fd = bpf_map__fd(dp->skel->maps.mc_socks);
+	char path[PATH_MAX];
+
+	/* replaces an adopted program for sockets inserted from now on */
+	if (bpf_prog_attach(prog_fd, map_fd, BPF_SK_MSG_VERDICT, 0))
+		return -errno;
+	snprintf(path, sizeof(path), "%s/prog_sk_msg", dp->layout_dir);
+	unlink(path);
+	return bpf_obj_pin(prog_fd, path) ? -errno : 0;
+}
+
+int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
+{
+	int err, cgroup_fd = -1;
+	bool fresh = false;
+	long page = sysconf(_SC_PAGESIZE);
+
+	memset(dp, 0, sizeof(*dp));
+	libbpf_set_print(libbpf_print);
+	if (snprintf(dp->pin_dir, sizeof(dp->pin_dir), "%s", o->pin_dir) >= (int)sizeof(dp->pin_dir) ||
+	    snprintf(dp->layout_dir, sizeof(dp->layout_dir), "%s/v%d", o->pin_dir,
+		     MC_LAYOUT_VERSION) >= (int)sizeof(dp->layout_dir) ||
+	    snprintf(dp->cgroup, sizeof(dp->cgroup), "%s", o->cgroup) >= (int)sizeof(dp->cgroup))
+		return -ENAMETOOLONG;
+	dp->max_pairs = o->max_pairs;
+
+	err = check_layouts(dp->pin_dir);
+	if (err)
+		return err;
+	err = cgroup_id_of(dp->cgroup, &dp->cgroup_id);
+	if (err) {
+		pr_err("cgroup %s: %s (it must be a cgroup v2 directory)", dp->cgroup, strerror(-err));
+		return err;
+	}
+	cgroup_fd = open(dp->cgroup, O_RDONLY | O_DIRECTORY);
+	if (cgroup_fd < 0) {
+		err = -errno;
+		pr_err("open cgroup %s: %s", dp->cgroup, strerror(errno));
+		return err;
+	}
+	err = mkdir_p(dp->layout_dir);
+	if (err) {
+		pr_err("create %s: %s (is bpffs mounted?)", dp->layout_dir, strerror(-err));
+		goto fail;
+	}
+
+	dp->skel = sock_shortcut__open();
+	if (!dp->skel) {
+		err = -errno;
+		pr_err("open BPF object: %s", strerror(errno));
+		goto fail;
+	}
+	bpf_map__set_max_entries(dp->skel->maps.mc_pairs, dp->max_pairs);
+	bpf_map__set_max_entries(dp->skel->maps.mc_free_slots, dp->max_pairs);
+	bpf_map__set_max_entries(dp->skel->maps.mc_pending, dp->max_pairs);
+	bpf_map__set_max_entries(dp->skel->maps.mc_socks, 2 * dp->max_pairs);
+	err = pin_maps(dp, &fresh);
+	if (err)
+		goto fail;
+	err = sock_shortcut__load(dp->skel);
+	if (err) {
+		pr_err("load BPF programs: %s%s", strerror(-err),
+		       fresh ? "" : " (pinned maps differ from this build: a different --max-pairs, "
+				    "or a layout change without a new layout version)");
+		goto fail;
+	}
+	dp->adopted = !fresh;
+	if (fresh) {
+		err = fill_free_slots(dp);
+		if (err) {
+			pr_err("fill free pair slots: %s", strerror(-err));
+			goto fail;
+		}
+	}
+	dp->pairs_len = ((size_t)dp->max_pairs * sizeof(struct mc_pair) + (size_t)page - 1) &
+			~((size_t)page - 1);
+	dp->pairs = mmap(NULL, dp->pairs_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 bpf_map__fd(dp->skel->maps.mc_pairs), 0);
+	if (dp->pairs == MAP_FAILED) {
+		err = -errno;
+		dp->pairs = NULL;
+		pr_err("mmap pair table: %s", strerror(errno));
+		goto fail;
+	}
+	err = init_control(dp, o);
+	if (err) {
+		pr_err("control map: %s", strerror(-err));
+		goto fail;
+	}
+	err = attach_sk_msg(dp);
+	if (err) {
+		pr_err("attach sk_msg to the SOCKHASH: %s", strerror(-err));
+		goto fail;
+	}
+	err = attach_recv_tp(dp);
+	if (err) {
+		pr_err("attach tp_btf/sock_recv_length: %s", strerror(-err));
+		goto fail;
+	}
+	err = attach_sockops(dp, cgroup_fd);
+	if (err) {
+		if (err != -EEXIST)
+			pr_err("attach sockops to %s: %s", dp->cgroup, strerror(-err));
+		goto fail;
+	}
+	close(cgroup_fd);
+	pr_info("datapath %s: layout v%d in %s, sockops on %s, %u pair slots",
+		dp->adopted ? "adopted" : "created", MC_LAYOUT_VERSION, dp->pin_dir, dp->cgroup,
+		dp->max_pairs);
+	return 0;
+fail:
+	if (cgroup_fd >= 0)
+		close(cgroup_fd);
+	mc_dp_close(dp);
+	return err ? err : -EINVAL;
+}
+
+void mc_dp_close(struct mc_datapath *dp)
+{
+	if (dp->pairs)
+		munmap(dp->pairs, dp->pairs_len);
+	dp->pairs = NULL;
+	if (dp->skel)
+		sock_shortcut__destroy(dp->skel); /* pins and pinned links stay */
+	dp->skel = NULL;
+}
+
+int mc_dp_map_fd(struct mc_datapath *dp, const char *name)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(dp->skel->obj, name);
+
+	return m ? bpf_map__fd(m) : -ENOENT;
+}
+
+int mc_dp_read_control(struct mc_datapath *dp, struct mc_control *c)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, c) ? -errno : 0;
+}
+
+int mc_dp_set_modes(struct mc_datapath *dp, uint32_t modes)
+{
+	struct mc_control c;
+	__u32 zero = 0;
+	int err = mc_dp_read_control(dp, &c);
+
+	if (err)
+		return err;
+	c.modes = modes;
+	c.generation++;
+	return bpf_map_update_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, &c, BPF_ANY)
+		       ? -errno
+		       : 0;
+}
+
+int mc_dp_read_stats(struct mc_datapath *dp, struct mc_kind_stats out[MC_KIND_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(dp->skel->maps.mc_sock_stats);
+	struct mc_kind_stats *per;
+	__u32 k;
+	int c;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	per = calloc((size_t)ncpu, sizeof(*per));
+	if (!per)
+		return -ENOMEM;
+	memset(out, 0, sizeof(*out) * MC_KIND_MAX);
+	for (k = 0; k < MC_KIND_MAX; k++) {
+		if (bpf_map_lookup_elem(fd, &k, per))
+			continue;
+		for (c = 0; c < ncpu; c++) {
+			__u64 *dst = (__u64 *)&out[k], *src = (__u64 *)&per[c];
+			size_t i;
+
+			for (i = 0; i < sizeof(*per) / sizeof(__u64); i++)
+				dst[i] += src[i];
+		}
+	}
+	free(per);
+	return 0;
+}
+
+static uint32_t count_keys(int fd, size_t key_size)
+{
+	char key[256], next[256];
+	uint32_t n = 0;
+	void *prev = NULL;
+
+	if (key_size > sizeof(key))
+		return 0;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+int mc_dp_fill(struct mc_datapath *dp, struct mc_dp_fill *f)
+{
+	uint32_t i;
+
+	memset(f, 0, sizeof(*f));
+	f->pairs_max = dp->max_pairs;
+	for (i = 0; i < dp->max_pairs; i++)
+		if (__atomic_load_n(&dp->pairs[i].refs, __ATOMIC_ACQUIRE))
+			f->pairs_used++;
+	f->pending = count_keys(bpf_map__fd(dp->skel->maps.mc_pending), sizeof(struct mc_conn_id));
+	f->pods = count_keys(bpf_map__fd(dp->skel->maps.mc_pods), sizeof(__u64));
+	f->pods_max = bpf_map__max_entries(dp->skel->maps.mc_pods);
+	return 0;
+}
+
+/* ------------------------------------------------------------- uninstall */
+
+static int open_pinned(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return bpf_obj_get(path);
+}
+
+static void unpin(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (unlink(path) && errno != ENOENT)
+		pr_warn("unpin %s: %s", path, strerror(errno));
+}
+
+static void detach_link(const char *dir, const char *name)
+{
+	int fd = open_pinned(dir, name);
+
+	if (fd < 0)
+		return;
+	/* tracing links cannot be detached explicitly: dropping the pin (the last
+	 * reference) releases them */
+	if (bpf_link_detach(fd) && errno != EOPNOTSUPP)
+		pr_warn("detach %s/%s: %s", dir, name, strerror(errno));
+	close(fd);
+	unpin(dir, name);
+}
+
+static int drain_layout(const char *layout_dir, double timeout_s, struct mc_uninstall_report *r)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	struct mc_drainer d = {};
+	struct mc_drain_result res = {};
+	int pairs_fd, socks_fd, msg_fd, rc = 0;
+	struct mc_pair *pairs;
+	size_t maplen;
+	uint64_t start = mc_now_ns(), deadline;
+	long page = sysconf(_SC_PAGESIZE);
+
+	pairs_fd = open_pinned(layout_dir, "mc_pairs");
+	socks_fd = open_pinned(layout_dir, "mc_socks");
+	if (pairs_fd < 0 || socks_fd < 0) {
+		rc = 0; /* nothing to drain */
+		goto out_close;
+	}
+	if (bpf_obj_get_info_by_fd(pairs_fd, &info, &len) ||
+	    info.value_size != sizeof(struct mc_pair)) {
+		pr_err("%s/mc_pairs has an unknown layout: cannot drain it", layout_dir);
+		rc = -EPROTO;
+		goto out_close;
+	}
+	maplen = ((size_t)info.max_entries * sizeof(struct mc_pair) + (size_t)page - 1) &
+		 ~((size_t)page - 1);
+	pairs = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, pairs_fd, 0);
+	if (pairs == MAP_FAILED) {
+		rc = -errno;
+		goto out_close;
+	}
+	if (mc_drainer_init(&d, pairs, info.max_entries, socks_fd)) {
+		rc = -ENOMEM;
+		goto out_unmap;
+	}
+	deadline = start + (uint64_t)(timeout_s * 1e9);
+	for (;;) {
+		uint64_t now = mc_now_ns();
+
+		mc_drain_sweep(&d, 0, true, now, 200 * 1000000ull, &res);
+		r->pairs_drained += res.deleted;
+		if (!res.waiting)
+			break;
+		if (now > deadline) {
+			r->pairs_timed_out = res.waiting;
+			r->bytes_waited = res.backlog_bytes;
+			pr_warn("uninstall: %u pairs still hold %llu unread redirected bytes after "
+				"%.0f s; leaving them in the SOCKHASH (they keep working until they "
+				"close, their sockets are not freed)",
+				res.waiting, (unsigned long long)res.backlog_bytes, timeout_s);
+			rc = -ETIMEDOUT;
+			break;
+		}
+		usleep(20000);
+	}
+	mc_drainer_free(&d);
+	/* the sk_msg program: detach from the map (live sockets already left) */
+	msg_fd = open_pinned(layout_dir, "prog_sk_msg");
+	if (msg_fd >= 0) {
+		if (bpf_prog_detach2(msg_fd, socks_fd, BPF_SK_MSG_VERDICT) && errno != ENOENT)
+			pr_warn("detach sk_msg: %s", strerror(errno));
+		close(msg_fd);
+	}
+out_unmap:
+	munmap(pairs, maplen);
+out_close:
+	if (pairs_fd >= 0)
+		close(pairs_fd);
+	if (socks_fd >= 0)
+		close(socks_fd);
+	return rc;
+}
+
+int mc_uninstall(const char *pin_dir, double timeout_s, struct mc_uninstall_report *r)
+{
+	char layout_dir[PATH_MAX];
+	struct mc_control c;
+	uint64_t start = mc_now_ns();
+	__u32 zero = 0;
+	size_t i;
+	int fd, rc = 0, err;
+
+	memset(r, 0, sizeof(*r));
+	libbpf_set_print(libbpf_print);
+	err = check_layouts(pin_dir);
+	if (err)
+		return err;
+	if (!path_exists(pin_dir)) {
+		pr_info("uninstall: nothing pinned at %s", pin_dir);
+		return 0;
+	}
+	snprintf(layout_dir, sizeof(layout_dir), "%s/v%d", pin_dir, MC_LAYOUT_VERSION);
+	/* 1. every program of every version: no new sockets, no new redirects */
+	fd = open_pinned(pin_dir, "control");
+	if (fd >= 0) {
+		if (bpf_map_lookup_elem(fd, &zero, &c) == 0) {
+			c.modes = 0;
+			c.active_layout = 0;
+			c.generation++;
+			bpf_map_update_elem(fd, &zero, &c, BPF_ANY);
+		}
+		close(fd);
+	}
+	/* 2. drain every pair, then delete its sockets from the SOCKHASH; sockops
+	 * stays attached meanwhile (it inserts nothing now, but gives slots back
+	 * as sockets close) */
+	rc = drain_layout(layout_dir, timeout_s, r);
+	/* 3. detach what meshcut attached, and only that */
+	detach_link(layout_dir, "link_sockops");
+	detach_link(layout_dir, "link_recv_length");
+	unpin(layout_dir, "prog_sk_msg");
+	for (i = 0; i < sizeof(layout_maps) / sizeof(layout_maps[0]); i++)
+		unpin(layout_dir, layout_maps[i]);
+	if (rmdir(layout_dir) && errno != ENOENT)
+		pr_warn("remove %s: %s (something else is pinned there)", layout_dir, strerror(errno));
+	unpin(pin_dir, "control");
+	if (rmdir(pin_dir) && errno != ENOENT)
+		pr_warn("remove %s: %s (something else is pinned there)", pin_dir, strerror(errno));
+	r->seconds = (double)(mc_now_ns() - start) / 1e9;
+	return rc;
+}

@@ -1,0 +1,138 @@
+/* Leaving the shortcut without losing a byte: see drain.h. */
+#include "drain.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "control.h"
+
+uint64_t mc_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int mc_drainer_init(struct mc_drainer *d, struct mc_pair *pairs, uint32_t n, int socks_fd)
+{
+	d->pairs = pairs;
+	d->n = n;
+	d->socks_fd = socks_fd;
+	d->flip_ns = calloc(n, sizeof(*d->flip_ns));
+	d->flip_id = calloc(n, sizeof(*d->flip_id));
+	if (!d->flip_ns || !d->flip_id) {
+		mc_drainer_free(d);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void mc_drainer_free(struct mc_drainer *d)
+{
+	free(d->flip_ns);
+	free(d->flip_id);
+	d->flip_ns = NULL;
+	d->flip_id = NULL;
+}
+
+static int64_t backlog_of(const struct mc_pair *p, int side)
+{
+	uint64_t sent = __atomic_load_n(&p->sent[side], __ATOMIC_ACQUIRE);
+	uint64_t consumed = __atomic_load_n(&p->consumed[side], __ATOMIC_ACQUIRE);
+
+	return (int64_t)(sent - consumed);
+}
+
+static bool in_sockhash(int socks_fd, uint32_t slot)
+{
+	struct mc_sock_key k = {.slot = slot, .side = MC_SIDE_CLIENT};
+	__u64 cookie;
+
+	if (bpf_map_lookup_elem(socks_fd, &k, &cookie) == 0)
+		return true;
+	k.side = MC_SIDE_SERVER;
+	return bpf_map_lookup_elem(socks_fd, &k, &cookie) == 0;
+}
+
+static bool should_leave(const struct mc_pair *p, uint32_t modes, bool all)
+{
+	uint32_t d0 = __atomic_load_n(&p->dir[0], __ATOMIC_ACQUIRE);
+	uint32_t d1 = __atomic_load_n(&p->dir[1], __ATOMIC_ACQUIRE);
+
+	if (all || !(modes & mc_kind_mode(p->id.kind)))
+		return true;
+	if (d0 == MC_DIR_TCP && d1 == MC_DIR_TCP)
+		return true;
+	/* a lone end (its peer never arrived) that already went to TCP */
+	return p->refs == 1 && (d0 == MC_DIR_TCP || d1 == MC_DIR_TCP);
+}
+
+uint32_t mc_pairs_live(const struct mc_pair *pairs, uint32_t n)
+{
+	uint32_t i, live = 0;
+
+	for (i = 0; i < n; i++)
+		if (__atomic_load_n(&pairs[i].refs, __ATOMIC_ACQUIRE) &&
+		    !(__atomic_load_n(&pairs[i].flags, __ATOMIC_ACQUIRE) & MC_PAIR_DELETED))
+			live++;
+	return live;
+}
+
+void mc_drain_sweep(struct mc_drainer *d, uint32_t modes, bool all, uint64_t now_ns,
+		    uint64_t grace_ns, struct mc_drain_result *r)
+{
+	uint32_t i;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < d->n; i++) {
+		struct mc_pair *p = &d->pairs[i];
+		struct mc_sock_key k = {.slot = i};
+		int64_t b0, b1;
+
+		if (!__atomic_load_n(&p->refs, __ATOMIC_ACQUIRE) ||
+		    (__atomic_load_n(&p->flags, __ATOMIC_ACQUIRE) & MC_PAIR_DELETED)) {
+			d->flip_ns[i] = 0;
+			continue;
+		}
+		if (d->flip_ns[i] && memcmp(&d->flip_id[i], &p->id, sizeof(p->id)) != 0)
+			d->flip_ns[i] = 0; /* the slot now holds another connection */
+		if (!d->flip_ns[i]) {
+			if (!should_leave(p, modes, all))
+				continue;
+			/* step 1: no new redirected message in either direction */
+			__atomic_store_n(&p->dir[0], MC_DIR_TCP, __ATOMIC_RELEASE);
+			__atomic_store_n(&p->dir[1], MC_DIR_TCP, __ATOMIC_RELEASE);
+			d->flip_ns[i] = now_ns ? now_ns : 1;
+			d->flip_id[i] = p->id;
+		}
+		b0 = backlog_of(p, 0);
+		b1 = backlog_of(p, 1);
+		/* step 2 and 3: after the grace period, once both readers caught up */
+		if (now_ns - d->flip_ns[i] >= grace_ns && (b0 > 0 || b1 > 0) &&
+		    !in_sockhash(d->socks_fd, i)) {
+			/* both sockets closed (and left the SOCKHASH) with bytes unread:
+			 * nothing is left to lose */
+			__atomic_fetch_or(&p->flags, MC_PAIR_DELETED, __ATOMIC_RELEASE);
+			d->flip_ns[i] = 0;
+			continue;
+		}
+		if (now_ns - d->flip_ns[i] < grace_ns || b0 > 0 || b1 > 0) {
+			r->waiting++;
+			r->backlog_bytes += (uint64_t)(b0 > 0 ? b0 : 0) + (uint64_t)(b1 > 0 ? b1 : 0);
+			continue;
+		}
+		if (memcmp(&d->flip_id[i], &p->id, sizeof(p->id)) != 0)
+			continue; /* reused under us: start over next sweep */
+		k.side = MC_SIDE_CLIENT;
+		bpf_map_delete_elem(d->socks_fd, &k);
+		k.side = MC_SIDE_SERVER;
+		bpf_map_delete_elem(d->socks_fd, &k);
+		__atomic_fetch_or(&p->flags, MC_PAIR_DELETED, __ATOMIC_RELEASE);
+		d->flip_ns[i] = 0;
+		r->deleted++;
+	}
+}

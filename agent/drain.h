@@ -1,0 +1,52 @@
+/*
+ * Leaving the shortcut without losing a byte.
+ *
+ * Deleting a live socket from the SOCKHASH frees its unread redirected bytes,
+ * and a direction that redirected must never race a later TCP byte. So a pair
+ * leaves in three steps: (1) both directions are forced to TCP (new messages go
+ * over TCP; the receiver reads its redirected bytes first, then TCP, in order),
+ * (2) a grace period lets any sendmsg that decided to redirect before the flip
+ * finish, (3) once each side's reader has consumed every redirected byte
+ * (sent == consumed), both sockets are deleted from the SOCKHASH and are plain
+ * TCP sockets again (FIONREAD, splice, close semantics all back to normal).
+ *
+ * Used by the agent's periodic sweep (mode changes, demoted pairs, lone ends)
+ * and by uninstall (every pair).
+ */
+#ifndef MESHCUT_AGENT_DRAIN_H
+#define MESHCUT_AGENT_DRAIN_H
+
+#include <linux/types.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "sock_shortcut.h"
+
+struct mc_drainer {
+	struct mc_pair *pairs; /* mmap of mc_pairs */
+	uint32_t n;
+	int socks_fd;          /* the SOCKHASH */
+	uint64_t *flip_ns;     /* per slot: when the pair was forced to TCP, 0 = not yet */
+	struct mc_conn_id *flip_id; /* per slot: which connection that was */
+};
+
+struct mc_drain_result {
+	uint32_t waiting;        /* pairs forced to TCP, backlog not yet consumed */
+	uint32_t deleted;        /* pairs removed from the SOCKHASH in this sweep */
+	uint64_t backlog_bytes;  /* redirected bytes still unread in waiting pairs */
+};
+
+int mc_drainer_init(struct mc_drainer *d, struct mc_pair *pairs, uint32_t n, int socks_fd);
+void mc_drainer_free(struct mc_drainer *d);
+
+/* One sweep over every pair. all: every pair leaves (uninstall); otherwise a
+ * pair leaves when its kind is not in modes, when both directions are on TCP,
+ * or when it is a lone end whose direction went to TCP. */
+void mc_drain_sweep(struct mc_drainer *d, uint32_t modes, bool all, uint64_t now_ns,
+		    uint64_t grace_ns, struct mc_drain_result *r);
+
+/* pairs holding sockets that are still in the SOCKHASH */
+uint32_t mc_pairs_live(const struct mc_pair *pairs, uint32_t n);
+
+uint64_t mc_now_ns(void);
+
+#endif

@@ -1,0 +1,272 @@
+/*
+ * meshcut-agent: the node agent. Loads (or adopts) the datapath, serves pod
+ * registrations, keeps the shortcut honest (drains pairs that must leave it),
+ * and exits on SIGTERM leaving the datapath working (rolling updates).
+ * Removal is explicit: `meshcut-agent --uninstall` drains and removes.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "api.h"
+#include "log.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+#define SWEEP_INTERVAL_US 100000      /* drain sweep every 100 ms */
+#define DRAIN_GRACE_NS (200ull * 1000000) /* see drain.h, step 2 */
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: meshcut-agent [options]\n"
+		"  --pin-dir DIR        bpffs directory for meshcut's state (/sys/fs/bpf/meshcut)\n"
+		"  --cgroup DIR         cgroup v2 directory holding the pods (default: the cgroup2 mount)\n"
+		"  --socket PATH        registration/API Unix socket (/var/run/meshcut/agent.sock)\n"
+		"  --http ADDR:PORT     also serve /healthz, /readyz, /metrics and GET /v1/* on TCP\n"
+		"  --mode MODES         full|off|intra|node|cross|outbound|inbound[,...] (default: keep\n"
+		"                       what is pinned, or full)\n"
+		"  --max-pairs N        paired connections per node (65536)\n"
+		"  --backlog-limit B    redirected bytes one reader may hold before its sender\n"
+		"                       leaves the shortcut (4194304)\n"
+		"  --uninstall          drain every redirected byte, then detach and unpin all of\n"
+		"                       meshcut's BPF state, and exit\n"
+		"  --drain-timeout S    bound for --uninstall (30)\n"
+		"  --log-format text|json\n"
+		"  -v, --verbose        debug logs (libbpf included)\n");
+}
+
+static const char *default_cgroup(void)
+{
+	static char path[256];
+	char line[512], dev[64], mnt[256], type[64];
+	FILE *f = fopen("/proc/mounts", "r");
+
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s %255s %63s", dev, mnt, type) == 3 && !strcmp(type, "cgroup2")) {
+			snprintf(path, sizeof(path), "%s", mnt);
+			fclose(f);
+			return path;
+		}
+	}
+	fclose(f);
+	return NULL;
+}
+
+static uint64_t own_netns_cookie(void)
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd >= 0) {
+		getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
+		close(fd);
+	}
+	return cookie;
+}
+
+static int mkdir_parent(const char *path)
+{
+	char dir[256], *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_PIN = 256, O_CGROUP, O_SOCKET, O_HTTP, O_MODE, O_MAXPAIRS, O_BACKLOG, O_UNINSTALL,
+	       O_DRAIN_TIMEOUT, O_LOGFMT };
+	static const struct option opts[] = {
+		{"pin-dir", required_argument, 0, O_PIN},
+		{"cgroup", required_argument, 0, O_CGROUP},
+		{"socket", required_argument, 0, O_SOCKET},
+		{"http", required_argument, 0, O_HTTP},
+		{"mode", required_argument, 0, O_MODE},
+		{"max-pairs", required_argument, 0, O_MAXPAIRS},
+		{"backlog-limit", required_argument, 0, O_BACKLOG},
+		{"uninstall", no_argument, 0, O_UNINSTALL},
+		{"drain-timeout", required_argument, 0, O_DRAIN_TIMEOUT},
+		{"log-format", required_argument, 0, O_LOGFMT},
+		{"verbose", no_argument, 0, 'v'},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	struct mc_dp_opts dopts = {
+		.pin_dir = "/sys/fs/bpf/meshcut",
+		.max_pairs = 65536,
+		.modes = -1,
+	};
+	const char *socket_path = "/var/run/meshcut/agent.sock", *http = NULL;
+	bool uninstall = false, json_logs = false;
+	enum mc_log_level level = MC_LOG_INFO;
+	double drain_timeout = 30;
+	struct mc_api *api = NULL, *tcp_api = NULL;
+	static struct mc_agent a;
+	uint32_t modes;
+	int c, err;
+	char *end;
+
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (c) {
+		case O_PIN:
+			dopts.pin_dir = optarg;
+			break;
+		case O_CGROUP:
+			dopts.cgroup = optarg;
+			break;
+		case O_SOCKET:
+			socket_path = optarg;
+			break;
+		case O_HTTP:
+			http = optarg;
+			break;
+		case O_MODE:
+			if (mc_parse_modes(optarg, &modes)) {
+				fprintf(stderr, "meshcut-agent: --mode %s: use full, off, intra, node, cross, outbound, inbound (comma-separated)\n", optarg);
+				return 2;
+			}
+			dopts.modes = (int)modes;
+			break;
+		case O_MAXPAIRS:
+			dopts.max_pairs = (uint32_t)strtoul(optarg, &end, 10);
+			if (*end || dopts.max_pairs < 16 || dopts.max_pairs > (1u << 22)) {
+				fprintf(stderr, "meshcut-agent: --max-pairs: 16..4194304\n");
+				return 2;
+			}
+			break;
+		case O_BACKLOG:
+			dopts.backlog_limit = (uint32_t)strtoul(optarg, &end, 10);
+			if (*end || dopts.backlog_limit < 4096) {
+				fprintf(stderr, "meshcut-agent: --backlog-limit: at least 4096 bytes\n");
+				return 2;
+			}
+			break;
+		case O_UNINSTALL:
+			uninstall = true;
+			break;
+		case O_DRAIN_TIMEOUT:
+			drain_timeout = strtod(optarg, &end);
+			if (*end || drain_timeout <= 0) {
+				fprintf(stderr, "meshcut-agent: --drain-timeout: seconds > 0\n");
+				return 2;
+			}
+			break;
+		case O_LOGFMT:
+			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
+				fprintf(stderr, "meshcut-agent: --log-format text|json\n");
+				return 2;
+			}
+			json_logs = !strcmp(optarg, "json");
+			break;
+		case 'v':
+			level = MC_LOG_DEBUG;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	mc_log_init("meshcut-agent", level, json_logs);
+
+	if (uninstall) {
+		struct mc_uninstall_report r;
+
+		err = mc_uninstall(dopts.pin_dir, drain_timeout, &r);
+		pr_info("uninstall: %u pairs drained, %u timed out (%llu bytes unread), %.2f s: %s",
+			r.pairs_drained, r.pairs_timed_out, (unsigned long long)r.bytes_waited,
+			r.seconds, err ? strerror(-err) : "everything removed");
+		return err ? 1 : 0;
+	}
+
+	if (!dopts.cgroup)
+		dopts.cgroup = default_cgroup();
+	if (!dopts.cgroup) {
+		pr_err("no cgroup v2 mount found: pass --cgroup");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+
+	a.started = time(NULL);
+	a.own_netns = own_netns_cookie();
+	a.socket_path = socket_path;
+	pthread_mutex_init(&a.lock, NULL);
+	err = mc_dp_open(&a.dp, &dopts);
+	if (err)
+		return 1;
+	mc_registry_init(&a.reg, mc_dp_map_fd(&a.dp, "mc_pods"), mc_dp_map_fd(&a.dp, "mc_pod_ips"));
+	if (mc_drainer_init(&a.drainer, a.dp.pairs, a.dp.max_pairs, mc_dp_map_fd(&a.dp, "mc_socks"))) {
+		pr_err("out of memory");
+		goto out;
+	}
+	if (mkdir_parent(socket_path))
+		pr_warn("create the directory of %s: %s", socket_path, strerror(errno));
+	api = mc_api_start_unix(&a, socket_path, 0660);
+	if (!api) {
+		pr_err("cannot serve the API on %s", socket_path);
+		goto out;
+	}
+	if (http && !(tcp_api = mc_api_start_tcp(&a, http)))
+		goto out;
+	pr_info("meshcut-agent %s serving on %s%s%s (%u pods registered)", MESHCUT_VERSION,
+		socket_path, http ? " and " : "", http ? http : "", mc_registry_count(&a.reg));
+
+	while (!stop) {
+		struct mc_control ctl = {};
+		struct mc_drain_result r;
+
+		usleep(SWEEP_INTERVAL_US);
+		if (mc_dp_read_control(&a.dp, &ctl))
+			continue;
+		pthread_mutex_lock(&a.lock);
+		mc_drain_sweep(&a.drainer, ctl.modes, false, mc_now_ns(), DRAIN_GRACE_NS, &r);
+		a.last_drain = r;
+		pthread_mutex_unlock(&a.lock);
+		if (r.deleted)
+			pr_debug("sweep: %u pairs left the shortcut, %u waiting (%llu bytes unread)",
+				 r.deleted, r.waiting, (unsigned long long)r.backlog_bytes);
+	}
+	pr_info("signal: exiting; the datapath stays attached and pinned in %s (remove it with --uninstall)",
+		dopts.pin_dir);
+out:
+	mc_api_stop(tcp_api);
+	mc_api_stop(api);
+	mc_drainer_free(&a.drainer);
+	mc_dp_close(&a.dp);
+	return stop ? 0 : 1;
+}

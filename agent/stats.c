@@ -1,0 +1,164 @@
+/* Status, counters and metrics of the agent: see stats.h. */
+#include "stats.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+static const char *const reason_names[MC_TCP_REASONS] = {"peer_missing", "mode", "backlog", "ulp"};
+
+json_t *mc_status_json(struct mc_agent *a)
+{
+	struct mc_control c = {};
+	struct mc_dp_fill f;
+	char modes[64];
+	json_t *o;
+
+	mc_dp_read_control(&a->dp, &c);
+	mc_dp_fill(&a->dp, &f);
+	pthread_mutex_lock(&a->lock);
+	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:I, s:i, s:I, "
+		      "s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:I}}",
+		      "version", MESHCUT_VERSION, "layout", MC_LAYOUT_VERSION, "libbpf",
+		      LIBBPF_VERSION_STRING, "mode", mc_mode_string(c.modes, modes, sizeof(modes)),
+		      "pin_dir", a->dp.pin_dir, "cgroup", a->dp.cgroup, "adopted", a->dp.adopted,
+		      "started", (json_int_t)a->started, "pods", (int)f.pods, "backlog_limit",
+		      (json_int_t)c.backlog_limit, "maps", "pairs_used", (int)f.pairs_used,
+		      "pairs_max", (int)f.pairs_max, "pending", (int)f.pending, "pods", (int)f.pods,
+		      "pods_max", (int)f.pods_max, "sockhash_max", (int)(2 * f.pairs_max), "drain",
+		      "waiting", (int)a->last_drain.waiting, "backlog_bytes",
+		      (json_int_t)a->last_drain.backlog_bytes);
+	pthread_mutex_unlock(&a->lock);
+	json_object_set_new(o, "attach",
+			    json_pack("{s:s, s:s, s:s}", "sockops", a->dp.cgroup, "sk_msg",
+				      "mc_socks (SOCKHASH)", "recv_accounting",
+				      "tp_btf/sock_recv_length"));
+	return o;
+}
+
+json_t *mc_stats_json(struct mc_agent *a)
+{
+	struct mc_kind_stats s[MC_KIND_MAX];
+	json_t *o, *redirected, *bytes, *to_tcp, *kinds;
+	uint64_t fallback = 0, sockets = 0, reasons[MC_TCP_REASONS] = {0};
+	uint32_t k, r;
+
+	mc_dp_read_stats(&a->dp, s);
+	redirected = json_object();
+	bytes = json_object();
+	kinds = json_object();
+	for (k = 1; k < MC_KIND_MAX; k++) {
+		const char *name = mc_kind_name(k);
+		json_t *reasons_k = json_object();
+
+		json_object_set_new(redirected, name, json_integer((json_int_t)s[k].msgs));
+		json_object_set_new(bytes, name, json_integer((json_int_t)s[k].bytes));
+		for (r = 0; r < MC_TCP_REASONS; r++) {
+			reasons[r] += s[k].to_tcp[r];
+			fallback += s[k].to_tcp[r];
+			json_object_set_new(reasons_k, reason_names[r],
+					    json_integer((json_int_t)s[k].to_tcp[r]));
+		}
+		fallback += s[k].insert_fail + s[k].no_slot;
+		sockets += s[k].sockets;
+		json_object_set_new(
+			kinds, name,
+			json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I}", "sockets",
+				  (json_int_t)s[k].sockets, "pairs", (json_int_t)s[k].pairs, "msgs",
+				  (json_int_t)s[k].msgs, "bytes", (json_int_t)s[k].bytes, "tcp_msgs",
+				  (json_int_t)s[k].tcp_msgs, "to_tcp", reasons_k, "insert_fail",
+				  (json_int_t)s[k].insert_fail, "no_slot", (json_int_t)s[k].no_slot));
+	}
+	to_tcp = json_object();
+	for (r = 0; r < MC_TCP_REASONS; r++)
+		json_object_set_new(to_tcp, reason_names[r], json_integer((json_int_t)reasons[r]));
+	o = json_pack("{s:I, s:i, s:o, s:o, s:I, s:o, s:o}", "sockets", (json_int_t)sockets,
+		      "pairs_live", (int)mc_pairs_live(a->dp.pairs, a->dp.max_pairs), "redirected",
+		      redirected, "redirected_bytes", bytes, "fallback", (json_int_t)fallback,
+		      "to_tcp", to_tcp, "kinds", kinds);
+	return o;
+}
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bprintf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (b->p && b->len + (size_t)n < b->cap) {
+			b->len += (size_t)n;
+			return;
+		}
+		b->cap = (b->cap + (size_t)n + 1) * 2;
+		b->p = realloc(b->p, b->cap);
+		if (!b->p)
+			return;
+	}
+}
+
+char *mc_metrics_text(struct mc_agent *a)
+{
+	struct mc_kind_stats s[MC_KIND_MAX];
+	struct mc_control c = {};
+	struct mc_dp_fill f;
+	struct buf b = {0};
+	uint32_t k, r;
+
+	mc_dp_read_stats(&a->dp, s);
+	mc_dp_read_control(&a->dp, &c);
+	mc_dp_fill(&a->dp, &f);
+	bprintf(&b, "# HELP meshcut_info Agent version and map layout.\n# TYPE meshcut_info gauge\n");
+	bprintf(&b, "meshcut_info{version=\"%s\",layout=\"%d\"} 1\n", MESHCUT_VERSION,
+		MC_LAYOUT_VERSION);
+	bprintf(&b, "# HELP meshcut_mode_enabled Shortcut modes switched on.\n# TYPE meshcut_mode_enabled gauge\n");
+	bprintf(&b, "meshcut_mode_enabled{mode=\"outbound\"} %d\n", !!(c.modes & MC_MODE_OUTBOUND));
+	bprintf(&b, "meshcut_mode_enabled{mode=\"inbound\"} %d\n", !!(c.modes & MC_MODE_INBOUND));
+	bprintf(&b, "meshcut_mode_enabled{mode=\"node\"} %d\n", !!(c.modes & MC_MODE_NODE));
+	bprintf(&b, "meshcut_mode_enabled{mode=\"cross\"} %d\n", !!(c.modes & MC_MODE_CROSS));
+	bprintf(&b, "# HELP meshcut_pods Registered pods.\n# TYPE meshcut_pods gauge\nmeshcut_pods %u\n", f.pods);
+	bprintf(&b, "# HELP meshcut_pairs_used Pair slots in use.\n# TYPE meshcut_pairs_used gauge\nmeshcut_pairs_used %u\n", f.pairs_used);
+	bprintf(&b, "# HELP meshcut_pairs_max Pair slots.\n# TYPE meshcut_pairs_max gauge\nmeshcut_pairs_max %u\n", f.pairs_max);
+	bprintf(&b, "# HELP meshcut_drain_backlog_bytes Redirected bytes not yet read in pairs leaving the shortcut.\n# TYPE meshcut_drain_backlog_bytes gauge\nmeshcut_drain_backlog_bytes %llu\n",
+		(unsigned long long)a->last_drain.backlog_bytes);
+	bprintf(&b, "# HELP meshcut_sockets_total Sockets inserted in the SOCKHASH.\n# TYPE meshcut_sockets_total counter\n");
+	for (k = 1; k < MC_KIND_MAX; k++)
+		bprintf(&b, "meshcut_sockets_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
+			(unsigned long long)s[k].sockets);
+	bprintf(&b, "# HELP meshcut_redirected_messages_total Messages moved socket to socket.\n# TYPE meshcut_redirected_messages_total counter\n");
+	for (k = 1; k < MC_KIND_MAX; k++)
+		bprintf(&b, "meshcut_redirected_messages_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
+			(unsigned long long)s[k].msgs);
+	bprintf(&b, "# HELP meshcut_redirected_bytes_total Bytes moved socket to socket.\n# TYPE meshcut_redirected_bytes_total counter\n");
+	for (k = 1; k < MC_KIND_MAX; k++)
+		bprintf(&b, "meshcut_redirected_bytes_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
+			(unsigned long long)s[k].bytes);
+	bprintf(&b, "# HELP meshcut_tcp_messages_total Messages of paired sockets that went over TCP.\n# TYPE meshcut_tcp_messages_total counter\n");
+	for (k = 1; k < MC_KIND_MAX; k++)
+		bprintf(&b, "meshcut_tcp_messages_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
+			(unsigned long long)s[k].tcp_msgs);
+	bprintf(&b, "# HELP meshcut_fallback_total Directions that left (or never took) the shortcut, by reason.\n# TYPE meshcut_fallback_total counter\n");
+	for (k = 1; k < MC_KIND_MAX; k++) {
+		for (r = 0; r < MC_TCP_REASONS; r++)
+			bprintf(&b, "meshcut_fallback_total{pair=\"%s\",reason=\"%s\"} %llu\n",
+				mc_kind_name(k), reason_names[r], (unsigned long long)s[k].to_tcp[r]);
+		bprintf(&b, "meshcut_fallback_total{pair=\"%s\",reason=\"insert_fail\"} %llu\n",
+			mc_kind_name(k), (unsigned long long)s[k].insert_fail);
+		bprintf(&b, "meshcut_fallback_total{pair=\"%s\",reason=\"no_slot\"} %llu\n",
+			mc_kind_name(k), (unsigned long long)s[k].no_slot);
+	}
+	return b.p;
+}

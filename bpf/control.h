@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Contract: the control map (agent -> every meshcut program of every version).
+ *
+ * An agent must be able to tell programs it did not load to stop redirecting:
+ * after an upgrade, live sockets keep the sk_msg program (and maps) they were
+ * inserted with until they close. So the control lives in one small array map
+ * whose layout NEVER changes across versions: fields are only ever added in
+ * the reserved space, and existing fields keep their meaning forever. Every
+ * version's agent pins it at the same path and every program reads it.
+ */
+#ifndef MESHCUT_CONTROL_H
+#define MESHCUT_CONTROL_H
+
+#define MC_CONTROL_MAGIC 0x6d637431u /* "mct1": the agent has initialised the map */
+
+/* Version of every other map's layout (pods, pairs, SOCKHASH keys, ...). A
+ * change of any of them means a new number: the agent pins the new maps under
+ * a new directory and lets the old ones serve their live sockets until they
+ * close or drain. */
+#define MC_LAYOUT_VERSION 1
+
+/* modes: which shortcuts take new connections and keep redirecting live ones */
+#define MC_MODE_OUTBOUND (1u << 0) /* pair 1<->2: app -> its sidecar (15001) */
+#define MC_MODE_INBOUND  (1u << 1) /* pair 5<->6: sidecar (127.0.0.6) -> its app */
+#define MC_MODE_NODE     (1u << 2) /* pair 3<->4: sidecar -> sidecar on this node (15006) */
+#define MC_MODE_CROSS    (1u << 3) /* tc shortcut around the bridge, across nodes */
+#define MC_MODE_INTRA    (MC_MODE_OUTBOUND | MC_MODE_INBOUND)
+#define MC_MODE_FULL     (MC_MODE_INTRA | MC_MODE_NODE | MC_MODE_CROSS)
+
+struct mc_control {
+	__u32 magic;         /* MC_CONTROL_MAGIC once initialised; 0: programs do nothing */
+	__u32 modes;         /* MC_MODE_* */
+	__u32 backlog_limit; /* bytes a receiver may hold redirected before its sender leaves */
+	__u32 active_layout; /* only programs built for this map layout insert new
+			      * sockets; older ones keep serving what they hold */
+	__u64 generation;    /* bumped by the agent at every change */
+	__u64 reserved[13];  /* 128 bytes in all; never shrink, never reorder */
+};
+
+#endif

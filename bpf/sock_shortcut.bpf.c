@@ -1,0 +1,518 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Socket shortcut: pair the two ends of each sidecar-mesh connection on this
+ * node and move its bytes socket to socket (bpf_msg_redirect_hash), skipping
+ * TCP/IP, loopback, veth, bridge and iptables. The contract with the agent is
+ * in sock_shortcut.h; the pairing and integrity rules are explained there.
+ *
+ *   sockops   (node cgroup)  ESTABLISHED: classify, take/join a pair slot, insert
+ *                            STATE(CLOSE): give the slot back
+ *   sk_msg    (SOCKHASH)     every sendmsg: redirect to the peer or pass to TCP
+ *   tp_btf/sock_recv_length  every recv of a paired socket: count what its
+ *                            reader consumed (backlog bound and drain)
+ *
+ * Everything fails open: a miss, a full table or any error leaves the
+ * connection (or that direction of it) on plain TCP.
+ */
+#include "common.bpf.h"
+#include <bpf/bpf_tracing.h>
+#include "sock_shortcut.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define MC_MAX_PAIRS 65536 /* paired connections per node; agent may resize */
+
+/* ports Istio never captures (or that carry its own traffic) */
+#define ISTIO_HBONE 15008
+#define ISTIO_PROMETHEUS 15090
+#define ISTIO_HEALTH 15021
+#define ISTIO_STATUS 15020
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, 2 * MC_MAX_PAIRS);
+	__type(key, struct mc_sock_key);
+	__type(value, __u64);
+} mc_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, MC_MAX_PAIRS);
+	__type(key, __u32);
+	__type(value, struct mc_pair);
+} mc_pairs SEC(".maps");
+
+/* free pair slots, filled by the agent; FIFO so a freed slot is reused last */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, MC_MAX_PAIRS);
+	__type(value, __u32);
+} mc_free_slots SEC(".maps");
+
+/* identity -> slot, while the second end of a connection has not arrived */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MC_MAX_PAIRS);
+	__type(key, struct mc_conn_id);
+	__type(value, __u32);
+} mc_pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct mc_sock);
+} mc_sock_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MC_KIND_MAX);
+	__type(key, __u32);
+	__type(value, struct mc_kind_stats);
+} mc_sock_stats SEC(".maps");
+
+static __always_inline struct mc_kind_stats *stats_of(__u32 kind)
+{
+	return bpf_map_lookup_elem(&mc_sock_stats, &kind);
+}
+
+/* ------------------------------------------------------------------ sockops */
+
+struct mc_view {
+	struct mc_addr local, remote;
+	__u16 lport, rport;
+};
+
+static __always_inline void view_of(struct bpf_sock_ops *ops, struct mc_view *v)
+{
+	if (ops->family == AF_INET) {
+		mc_addr_from_v4(&v->local, ops->local_ip4);
+		mc_addr_from_v4(&v->remote, ops->remote_ip4);
+	} else {
+		v->local.w[0] = ops->local_ip6[0];
+		v->local.w[1] = ops->local_ip6[1];
+		v->local.w[2] = ops->local_ip6[2];
+		v->local.w[3] = ops->local_ip6[3];
+		v->remote.w[0] = ops->remote_ip6[0];
+		v->remote.w[1] = ops->remote_ip6[1];
+		v->remote.w[2] = ops->remote_ip6[2];
+		v->remote.w[3] = ops->remote_ip6[3];
+	}
+	v->lport = (__u16)ops->local_port;                /* host order */
+	/* the kernel shifts the network-order port into the upper 16 bits on
+	 * little-endian machines: ntohl() yields the port on either endianness */
+	v->rport = (__u16)bpf_ntohl(ops->remote_port);
+}
+
+static __always_inline bool istio_special_port(__u16 port)
+{
+	return port == ISTIO_HBONE || port == ISTIO_PROMETHEUS || port == ISTIO_HEALTH ||
+	       port == ISTIO_STATUS;
+}
+
+/* Would istio-init's rules have captured this inbound port into 15006? */
+static __always_inline bool inbound_captured(const struct mc_pod *pod, __u16 port)
+{
+	bool listed;
+
+	if (istio_special_port(port))
+		return false;
+	listed = mc_port_listed(pod->in_ports, pod->n_in_ports, port);
+	return (pod->flags & MC_POD_IN_PORTS_ONLY) ? listed : !listed;
+}
+
+/* Would an app's (non-proxy) connection to dst:port have been redirected to
+ * 15001? Mirrors ISTIO_OUTPUT: excluded ports, loopback/own-IP destinations
+ * (they leave through lo and RETURN for non-proxy owners), 127.0.0.1, and the
+ * excluded/included outbound IP ranges. */
+static __always_inline bool outbound_captured(const struct mc_pod *pod, const struct mc_addr *dst,
+					      __u16 port)
+{
+	int i;
+
+	if (mc_port_listed(pod->out_ports, pod->n_out_ports, port))
+		return false;
+	if (mc_addr_is_loopback(dst) || mc_pod_owns(pod, dst))
+		return false;
+	for (i = 0; i < MC_MAX_CIDRS; i++) {
+		if (i >= pod->n_cidrs_excl)
+			break;
+		if (mc_cidr_match(&pod->out_cidrs_excl[i], dst))
+			return false;
+	}
+	if (pod->flags & MC_POD_OUT_CIDRS_ONLY) {
+		for (i = 0; i < MC_MAX_CIDRS; i++) {
+			if (i >= pod->n_cidrs_incl)
+				break;
+			if (mc_cidr_match(&pod->out_cidrs_incl[i], dst))
+				return true;
+		}
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Classify one end of a just-established connection of a registered pod.
+ * Returns the kind (MC_KIND_NONE: leave it alone) and fills the identity
+ * fields this end knows: client netns/address/port and its side.
+ */
+static __always_inline __u32 classify(struct bpf_sock_ops *ops, const struct mc_pod *pod,
+				      __u64 netns, bool proxy, bool active, struct mc_conn_id *id,
+				      __u8 *side)
+{
+	struct mc_view v = {};
+	__u64 *peer_netns;
+	struct mc_pod *dst_pod;
+
+	view_of(ops, &v);
+	if (active) {
+		id->client_netns = netns;
+		id->client_ip = v.local;
+		id->client_port = v.lport;
+		*side = MC_SIDE_CLIENT;
+		if (!proxy) /* socket 1: app -> service, captured to 15001 */
+			return outbound_captured(pod, &v.remote, v.rport) ? MC_KIND_OUTBOUND
+									  : MC_KIND_NONE;
+		if (mc_addr_is_passthrough(&v.local)) /* socket 5: sidecar -> its app */
+			return mc_pod_owns(pod, &v.remote) && inbound_captured(pod, v.rport)
+				       ? MC_KIND_INBOUND
+				       : MC_KIND_NONE;
+		/* socket 3: sidecar -> a pod registered on this node, captured to 15006 */
+		if (!mc_pod_owns(pod, &v.local) || v.rport == ISTIO_HBONE)
+			return MC_KIND_NONE;
+		peer_netns = bpf_map_lookup_elem(&mc_pod_ips, &v.remote);
+		if (!peer_netns)
+			return MC_KIND_NONE; /* other node, or not meshed: never paired here */
+		dst_pod = bpf_map_lookup_elem(&mc_pods, peer_netns);
+		if (!dst_pod || !inbound_captured(dst_pod, v.rport))
+			return MC_KIND_NONE;
+		return MC_KIND_NODE;
+	}
+
+	id->client_ip = v.remote;
+	id->client_port = v.rport;
+	*side = MC_SIDE_SERVER;
+	if (proxy && v.lport == pod->outbound_port) { /* socket 2 */
+		id->client_netns = netns;
+		return MC_KIND_OUTBOUND;
+	}
+	if (proxy && v.lport == pod->inbound_port) { /* socket 4 */
+		peer_netns = bpf_map_lookup_elem(&mc_pod_ips, &v.remote);
+		if (!peer_netns)
+			return MC_KIND_NONE;
+		id->client_netns = *peer_netns;
+		return MC_KIND_NODE;
+	}
+	if (!proxy && mc_addr_is_passthrough(&v.remote) && inbound_captured(pod, v.lport)) {
+		id->client_netns = netns; /* socket 6 */
+		return MC_KIND_INBOUND;
+	}
+	return MC_KIND_NONE;
+}
+
+/* drop one reference to a slot; the last holder returns it to the free queue */
+static __always_inline void slot_put(__u32 slot)
+{
+	struct mc_pair *p = bpf_map_lookup_elem(&mc_pairs, &slot);
+	struct mc_sock_key k;
+	__u32 refs;
+	int i;
+
+	if (!p)
+		return;
+	for (i = 0; i < 4; i++) { /* compare-and-swap loop, bounded */
+		refs = p->refs;
+		if (refs == 0)
+			return;
+		if (__sync_val_compare_and_swap(&p->refs, refs, refs - 1) == refs)
+			break;
+	}
+	if (i == 4 || refs != 1)
+		return;
+	/* last holder: nothing may point at this slot any more */
+	bpf_map_delete_elem(&mc_pending, &p->id);
+	k.slot = slot;
+	k.side = MC_SIDE_CLIENT;
+	bpf_map_delete_elem(&mc_socks, &k);
+	k.side = MC_SIDE_SERVER;
+	bpf_map_delete_elem(&mc_socks, &k);
+	__builtin_memset(&p->id, 0, sizeof(p->id));
+	p->sent[0] = p->sent[1] = 0;
+	p->consumed[0] = p->consumed[1] = 0;
+	p->dir[0] = p->dir[1] = MC_DIR_UNDECIDED;
+	p->flags = 0;
+	bpf_map_push_elem(&mc_free_slots, &slot, 0);
+}
+
+static __always_inline bool id_eq(const struct mc_conn_id *a, const struct mc_conn_id *b)
+{
+	return a->client_netns == b->client_netns && mc_addr_eq(&a->client_ip, &b->client_ip) &&
+	       a->client_isn == b->client_isn && a->server_isn == b->server_isn &&
+	       a->client_port == b->client_port && a->kind == b->kind;
+}
+
+/* the second end: take a reference on the slot the first end left, if it is
+ * still that connection's (a slot is only reused after its refs reach 0) */
+static __always_inline int slot_join(const struct mc_conn_id *id, __u32 slot)
+{
+	struct mc_pair *p = bpf_map_lookup_elem(&mc_pairs, &slot);
+
+	if (!p || __sync_val_compare_and_swap(&p->refs, 1, 2) != 1)
+		return -1;
+	if (!id_eq(&p->id, id)) {
+		slot_put(slot);
+		return -1;
+	}
+	bpf_map_delete_elem(&mc_pending, id);
+	return 0;
+}
+
+/* Find this connection's pair slot: join the other end's, or take a new one.
+ * Returns the slot, or -1 (no slot: the connection stays on TCP). */
+static __always_inline long slot_for(const struct mc_conn_id *id, bool *joined)
+{
+	struct mc_pair *p;
+	__u32 *found, slot;
+
+	found = bpf_map_lookup_elem(&mc_pending, id);
+	if (found) {
+		slot = *found;
+		*joined = true;
+		return slot_join(id, slot) ? -1 : slot;
+	}
+	if (bpf_map_pop_elem(&mc_free_slots, &slot))
+		return -1;
+	p = bpf_map_lookup_elem(&mc_pairs, &slot);
+	if (!p)
+		return -1;
+	p->id = *id;
+	p->sent[0] = p->sent[1] = 0;
+	p->consumed[0] = p->consumed[1] = 0;
+	p->dir[0] = p->dir[1] = MC_DIR_UNDECIDED;
+	p->flags = 0;
+	p->refs = 1;
+	if (bpf_map_update_elem(&mc_pending, id, &slot, BPF_NOEXIST) == 0) {
+		*joined = false;
+		return slot;
+	}
+	/* the other end published first (or the pending table is full) */
+	p->refs = 0;
+	__builtin_memset(&p->id, 0, sizeof(p->id));
+	bpf_map_push_elem(&mc_free_slots, &slot, 0);
+	found = bpf_map_lookup_elem(&mc_pending, id);
+	if (!found)
+		return -1;
+	slot = *found;
+	*joined = true;
+	return slot_join(id, slot) ? -1 : slot;
+}
+
+static __always_inline void on_established(struct bpf_sock_ops *ops, bool active)
+{
+	struct mc_conn_id id = {};
+	struct mc_control *ctl;
+	struct mc_kind_stats *s;
+	struct mc_sock_key key;
+	struct bpf_sock *sk;
+	struct tcp_sock *tp;
+	struct mc_pod *pod;
+	struct mc_sock *st;
+	bool proxy, joined = false;
+	__u64 netns;
+	__u32 kind;
+	__u8 side = 0;
+	long slot;
+
+	if (ops->family != AF_INET && ops->family != AF_INET6)
+		return;
+	netns = bpf_get_netns_cookie(ops);
+	pod = bpf_map_lookup_elem(&mc_pods, &netns);
+	if (!pod)
+		return; /* not a registered pod: the common case, leave at once */
+	ctl = mc_get_control();
+	if (!ctl || ctl->active_layout != MC_LAYOUT_VERSION ||
+	    !(ctl->modes & (MC_MODE_OUTBOUND | MC_MODE_INBOUND | MC_MODE_NODE)))
+		return;
+	sk = ops->sk;
+	if (!sk)
+		return;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return;
+	/* data already moved (TCP Fast Open): it went over TCP, so never redirect */
+	if (ops->bytes_received || ops->bytes_acked > 1)
+		return;
+	proxy = tp->inet_conn.icsk_inet.sk.sk_uid.val == pod->proxy_uid;
+	kind = classify(ops, pod, netns, proxy, active, &id, &side);
+	if (kind == MC_KIND_NONE || !(ctl->modes & mc_kind_mode(kind)))
+		return;
+	id.kind = kind;
+	if (active) {
+		id.client_isn = ops->snd_nxt;
+		id.server_isn = ops->rcv_nxt;
+	} else {
+		id.client_isn = ops->rcv_nxt;
+		id.server_isn = ops->snd_nxt;
+	}
+	s = stats_of(kind);
+	slot = slot_for(&id, &joined);
+	if (slot < 0) {
+		if (s)
+			s->no_slot++;
+		return;
+	}
+	st = bpf_sk_storage_get(&mc_sock_state, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		goto undo;
+	st->slot = slot;
+	st->side = side;
+	st->kind = kind;
+	st->released = 0;
+	/* the slot must be given back when this socket closes */
+	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+	key.slot = slot;
+	key.side = side;
+	if (bpf_sock_hash_update(ops, &mc_socks, &key, BPF_NOEXIST)) {
+		/* e.g. EBUSY: another sockmap user owns this socket's sk_msg hook */
+		st->released = 1;
+		if (s)
+			s->insert_fail++;
+		goto undo;
+	}
+	if (s) {
+		s->sockets++;
+		if (joined)
+			s->pairs++;
+	}
+	return;
+undo:
+	slot_put(slot);
+}
+
+static __always_inline void on_close(struct bpf_sock_ops *ops)
+{
+	struct bpf_sock *sk = ops->sk;
+	struct mc_sock *st;
+
+	if (!sk)
+		return;
+	st = bpf_sk_storage_get(&mc_sock_state, sk, 0, 0);
+	if (!st || st->released)
+		return;
+	st->released = 1;
+	slot_put(st->slot);
+}
+
+SEC("sockops")
+int mc_sockops(struct bpf_sock_ops *ops)
+{
+	switch (ops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		on_established(ops, true);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		on_established(ops, false);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (ops->args[1] == BPF_TCP_CLOSE)
+			on_close(ops);
+		break;
+	}
+	return 1;
+}
+
+/* ------------------------------------------------------------------- sk_msg */
+
+static __always_inline int to_tcp(__u32 *dir, __u32 kind, __u32 reason)
+{
+	struct mc_kind_stats *s = stats_of(kind);
+
+	*dir = MC_DIR_TCP;
+	if (s && reason < MC_TCP_REASONS) {
+		s->to_tcp[reason]++;
+		s->tcp_msgs++;
+	}
+	return SK_PASS;
+}
+
+SEC("sk_msg")
+int mc_sk_msg(struct sk_msg_md *msg)
+{
+	struct mc_kind_stats *s;
+	struct mc_control *ctl;
+	struct mc_sock_key key;
+	struct bpf_sock *sk;
+	struct tcp_sock *tp;
+	struct mc_pair *p;
+	struct mc_sock *st;
+	__u32 *dir, to, size;
+	__s64 backlog;
+
+	sk = msg->sk;
+	if (!sk)
+		return SK_PASS;
+	st = bpf_sk_storage_get(&mc_sock_state, sk, 0, 0);
+	if (!st || st->released)
+		return SK_PASS;
+	p = bpf_map_lookup_elem(&mc_pairs, &st->slot);
+	if (!p)
+		return SK_PASS;
+	dir = &p->dir[st->side & 1];
+	if (*dir == MC_DIR_TCP) {
+		s = stats_of(st->kind);
+		if (s)
+			s->tcp_msgs++;
+		return SK_PASS;
+	}
+	ctl = mc_get_control();
+	if (!ctl || !(ctl->modes & mc_kind_mode(st->kind)))
+		return to_tcp(dir, st->kind, MC_TCP_MODE);
+	/* kTLS (a ULP) runs sk_msg on plaintext: such a socket leaves the shortcut */
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (tp && tp->inet_conn.icsk_ulp_ops)
+		return to_tcp(dir, st->kind, MC_TCP_ULP);
+	size = msg->size;
+	to = (st->side & 1) ^ 1;
+	/* SO_RCVBUF does not bound redirected data: bound the receiver's backlog */
+	backlog = (__s64)(p->sent[to] - p->consumed[to]);
+	if (backlog < 0)
+		backlog = 0;
+	if ((__u64)backlog + size > ctl->backlog_limit)
+		return to_tcp(dir, st->kind, MC_TCP_BACKLOG);
+	/* count before redirecting: the reader may consume before we return */
+	__sync_fetch_and_add(&p->sent[to], size);
+	key.slot = st->slot;
+	key.side = to;
+	if (bpf_msg_redirect_hash(msg, &mc_socks, &key, BPF_F_INGRESS) != SK_PASS) {
+		__sync_fetch_and_add(&p->sent[to], -(__s64)size);
+		return to_tcp(dir, st->kind, MC_TCP_PEER_MISSING);
+	}
+	*dir = MC_DIR_REDIRECT;
+	s = stats_of(st->kind);
+	if (s) {
+		s->msgs++;
+		s->bytes += size;
+	}
+	return SK_PASS;
+}
+
+/* ---------------------------------------------------------- recv accounting */
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
+{
+	struct mc_pair *p;
+	struct mc_sock *st;
+
+	if (ret <= 0 || (flags & MSG_PEEK))
+		return 0;
+	st = bpf_sk_storage_get(&mc_sock_state, sk, 0, 0);
+	if (!st || st->released)
+		return 0;
+	p = bpf_map_lookup_elem(&mc_pairs, &st->slot);
+	if (p)
+		__sync_fetch_and_add(&p->consumed[st->side & 1], ret);
+	return 0;
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Contract: the socket shortcut (sockops + sk_msg + recv tracepoint <-> agent).
+ *
+ * Pairing. The two ends of one TCP connection inside a node compute the same
+ * connection identity at ESTABLISHED: the client's netns cookie, the client's
+ * address and port, both initial sequence numbers (each side's snd_nxt at
+ * ESTABLISHED; they are the other side's rcv_nxt) and the pair kind. The ISNs
+ * are chosen by the kernel per connection: a socket that is not the other end
+ * of this very connection cannot produce the same identity, even when 4-tuples
+ * repeat across pods or an app and its sidecar share a local port.
+ * The first end to arrive takes a free pair slot and leaves the identity ->
+ * slot mapping in mc_pending; the second end finds it there. Each end is
+ * inserted in the SOCKHASH under {slot, side}; its peer is {slot, !side},
+ * computed once. A message costs one array lookup and one SOCKHASH lookup.
+ *
+ * Integrity. Each direction (per sending side) is decided at its first message
+ * and only ever moves UNDECIDED -> REDIRECT -> TCP or UNDECIDED -> TCP: tcp_bpf
+ * recv() reads redirected data before the TCP receive queue, so a direction
+ * that sent a byte over TCP must never redirect later. sent[]/consumed[] count
+ * redirected bytes towards each side and bytes that side's reader took; their
+ * difference is the receiver's redirected backlog (bounded by backlog_limit,
+ * and drained to 0 before the agent deletes a socket from the SOCKHASH, since
+ * deletion frees unread redirected bytes).
+ */
+#ifndef MESHCUT_SOCK_SHORTCUT_H
+#define MESHCUT_SOCK_SHORTCUT_H
+
+#include "control.h"
+#include "pods.h"
+
+/* pair kinds (see shared notes: the six sockets of one request) */
+enum mc_kind {
+	MC_KIND_NONE = 0,
+	MC_KIND_OUTBOUND = 1, /* 1 app (client) <-> 2 sidecar on 15001 (server), one netns */
+	MC_KIND_NODE = 2,     /* 3 sidecar A (client) <-> 4 sidecar B on 15006, two netns */
+	MC_KIND_INBOUND = 3,  /* 5 sidecar from 127.0.0.6 (client) <-> 6 app (server), one netns */
+	MC_KIND_MAX = 4,
+};
+
+enum mc_side { MC_SIDE_CLIENT = 0, MC_SIDE_SERVER = 1 };
+
+/* the mode bit (control.h) that switches a pair kind on */
+static inline __u32 mc_kind_mode(__u32 kind)
+{
+	return kind == MC_KIND_OUTBOUND ? MC_MODE_OUTBOUND
+	       : kind == MC_KIND_NODE   ? MC_MODE_NODE
+	       : kind == MC_KIND_INBOUND ? MC_MODE_INBOUND
+				       : 0;
+}
+
+/* direction state, per sending side */
+enum mc_dir {
+	MC_DIR_UNDECIDED = 0,
+	MC_DIR_REDIRECT = 1,
+	MC_DIR_TCP = 2, /* sticky */
+};
+
+/* why a direction went (or stayed) on TCP; reported per kind */
+enum mc_tcp_reason {
+	MC_TCP_PEER_MISSING = 0, /* peer not in the SOCKHASH at the first message */
+	MC_TCP_MODE = 1,         /* mode switched off (or uninstall) */
+	MC_TCP_BACKLOG = 2,      /* receiver's redirected backlog over the limit */
+	MC_TCP_ULP = 3,          /* socket gained a ULP (kTLS): sk_msg would see plaintext */
+	MC_TCP_REASONS = 4,
+};
+
+struct mc_conn_id {
+	__u64 client_netns;
+	struct mc_addr client_ip;
+	__u32 client_isn; /* client's snd_nxt at ESTABLISHED */
+	__u32 server_isn; /* server's snd_nxt at ESTABLISHED */
+	__u16 client_port;
+	__u8 kind;
+	__u8 pad[5];
+};
+
+/* one slot per paired connection, shared by its two ends (mmapable array) */
+struct mc_pair {
+	struct mc_conn_id id;
+	__u64 sent[2];     /* redirected bytes towards side s */
+	__u64 consumed[2]; /* bytes side s's reader returned */
+	__u32 dir[2];      /* enum mc_dir of the direction sent by side s */
+	__u32 refs;        /* ends holding the slot: 1 or 2; 0 = free */
+	__u32 flags;       /* MC_PAIR_* */
+};
+
+#define MC_PAIR_DELETED (1u << 0) /* the agent drained and removed both ends */
+
+/* per socket (sk_storage) */
+struct mc_sock {
+	__u32 slot;
+	__u8 side;
+	__u8 kind;
+	__u8 released; /* slot given back at TCP_CLOSE: ignore later events */
+	__u8 pad;
+};
+
+struct mc_sock_key {
+	__u32 slot;
+	__u32 side;
+};
+
+/* per-CPU counters, indexed by kind */
+struct mc_kind_stats {
+	__u64 sockets;           /* ends inserted in the SOCKHASH */
+	__u64 pairs;             /* second ends joining a slot */
+	__u64 msgs;              /* messages redirected */
+	__u64 bytes;             /* bytes redirected */
+	__u64 tcp_msgs;          /* messages that went over TCP from a paired socket */
+	__u64 to_tcp[MC_TCP_REASONS]; /* directions that moved to TCP, by reason */
+	__u64 insert_fail;       /* SOCKHASH insert refused (e.g. another sockmap owns it) */
+	__u64 no_slot;           /* pair table or pending table full */
+};
+
+#endif

@@ -1,0 +1,350 @@
+/*
+ * meshcut-init: runs once in a meshed pod's network namespace (an init
+ * container added by meshcut's webhook) and registers the pod with the node's
+ * agent over its Unix socket: pod IPs, the host side of eth0's veth, eth0's
+ * MAC, the Istio ports and uid, and what Istio excludes from capture. The
+ * agent trusts none of it without checking (the caller's network namespace is
+ * read from the socket itself).
+ *
+ * Fail open: a missing agent never blocks the pod (warn, exit 0) unless
+ * --required. Exit codes: 0 registered (or skipped), 2 usage or bad input,
+ * 3 agent unreachable (--required), 4 registration refused (--required).
+ */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <jansson.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "agent_client.h"
+#include "log.h"
+#include "netlink.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_ABSENT = 3, EXIT_REFUSED = 4 };
+
+struct opts {
+	const char *socket, *iface, *name, *namespace, *ips, *mode;
+	const char *outbound_port, *inbound_port, *proxy_uid;
+	const char *excl_in, *incl_in, *excl_out, *excl_cidrs, *incl_cidrs, *incl_out;
+	bool required, deregister;
+	long timeout;
+};
+
+static const char *env_or(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : def;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: meshcut-init [options]   (every option also reads an environment variable)\n"
+		"  --socket PATH                  MESHCUT_SOCKET      agent socket (/var/run/meshcut/agent.sock)\n"
+		"  --pod-name NAME                POD_NAME\n"
+		"  --pod-namespace NS             POD_NAMESPACE\n"
+		"  --pod-ips IP[,IP]              POD_IPS, POD_IP     (default: addresses of --interface)\n"
+		"  --interface IF                 MESHCUT_INTERFACE   (eth0)\n"
+		"  --outbound-port P              MESHCUT_OUTBOUND_PORT (15001)\n"
+		"  --inbound-port P               MESHCUT_INBOUND_PORT (15006)\n"
+		"  --proxy-uid UID                MESHCUT_PROXY_UID   (1337)\n"
+		"  --exclude-inbound-ports L      MESHCUT_EXCLUDE_INBOUND_PORTS\n"
+		"  --include-inbound-ports L|*    MESHCUT_INCLUDE_INBOUND_PORTS (*)\n"
+		"  --exclude-outbound-ports L     MESHCUT_EXCLUDE_OUTBOUND_PORTS\n"
+		"  --exclude-outbound-cidrs L     MESHCUT_EXCLUDE_OUTBOUND_CIDRS\n"
+		"  --include-outbound-cidrs L|*   MESHCUT_INCLUDE_OUTBOUND_CIDRS (*)\n"
+		"  --include-outbound-ports L     MESHCUT_INCLUDE_OUTBOUND_PORTS (unsupported: must be empty)\n"
+		"  --interception-mode M          MESHCUT_INTERCEPTION_MODE (REDIRECT)\n"
+		"  --required                     MESHCUT_REQUIRED=1: fail (3 absent, 4 refused) instead of\n"
+		"                                 letting the pod start unaccelerated\n"
+		"  --deregister                   remove this pod's registration instead\n"
+		"  --timeout S                    (5)\n");
+}
+
+/* pod IPs: POD_IPS (downward API status.podIPs: comma-separated), else the
+ * interface's global addresses */
+static int collect_ips(const struct opts *o, json_t *ips)
+{
+	char err[MC_ERRLEN], buf[INET6_ADDRSTRLEN];
+	struct ifaddrs *ifa, *i;
+	struct mc_addr a;
+
+	if (o->ips) {
+		char *copy = strdup(o->ips), *save = NULL, *tok;
+
+		for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			while (*tok == ' ')
+				tok++;
+			if (mc_parse_ip(tok, &a, err)) {
+				pr_err("pod IPs: %s", err);
+				free(copy);
+				return -1;
+			}
+			json_array_append_new(ips, json_string(mc_format_ip(&a, buf, sizeof(buf))));
+		}
+		free(copy);
+		return json_array_size(ips) ? 0 : -1;
+	}
+	if (getifaddrs(&ifa))
+		return -1;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr || strcmp(i->ifa_name, o->iface))
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, buf, sizeof(buf));
+			json_array_append_new(ips, json_string(buf));
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			struct in6_addr *v6 = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+
+			if (IN6_IS_ADDR_LINKLOCAL(v6))
+				continue;
+			inet_ntop(AF_INET6, v6, buf, sizeof(buf));
+			json_array_append_new(ips, json_string(buf));
+		}
+	}
+	freeifaddrs(ifa);
+	if (!json_array_size(ips)) {
+		pr_err("no IP address on %s and no POD_IPS/POD_IP: cannot tell the pod's IP", o->iface);
+		return -1;
+	}
+	return 0;
+}
+
+static int check_list(const char *what, const char *v, bool cidrs, bool star_ok)
+{
+	char err[MC_ERRLEN];
+	uint16_t ports[64];
+	struct mc_cidr c[8];
+	size_t n;
+	bool all;
+
+	if (!v)
+		return 0;
+	if (cidrs ? mc_parse_cidrs(v, c, 8, &n, star_ok ? &all : NULL, err)
+		  : mc_parse_ports(v, ports, 64, &n, star_ok ? &all : NULL, err)) {
+		pr_err("%s: %s", what, err);
+		return -1;
+	}
+	return 0;
+}
+
+static int put_int(json_t *o, const char *key, const char *v, long lo, long hi)
+{
+	char *end;
+	long x;
+
+	if (!v)
+		return 0;
+	errno = 0;
+	x = strtol(v, &end, 10);
+	if (errno || *end || x < lo || x > hi) {
+		pr_err("%s: \"%s\" is not a number in %ld..%ld", key, v, lo, hi);
+		return -1;
+	}
+	json_object_set_new(o, key, json_integer(x));
+	return 0;
+}
+
+static int call_agent(const struct opts *o, const char *method, const char *path,
+		      const char *body, long *status, json_t **answer)
+{
+	char err[256], *text = NULL;
+
+	if (mc_agent_call(o->socket, method, path, body, o->timeout, status, &text, err,
+			  sizeof(err))) {
+		pr_warn("%s", err);
+		return -1;
+	}
+	*answer = json_loads(text, 0, NULL);
+	free(text);
+	return 0;
+}
+
+static json_t *build_request(const struct opts *o)
+{
+	json_t *req = json_object(), *ips = json_array();
+	struct mc_link eth;
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	int fd;
+
+	if (collect_ips(o, ips)) {
+		json_decref(ips);
+		goto bad;
+	}
+	json_object_set_new(req, "namespace", json_string(o->namespace));
+	json_object_set_new(req, "name", json_string(o->name));
+	json_object_set_new(req, "ips", ips);
+	/* our own namespace, as a claim the agent compares with what it reads */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) == 0)
+		json_object_set_new(req, "netns_cookie", json_integer((json_int_t)cookie));
+	if (fd >= 0)
+		close(fd);
+	/* the host side of eth0's veth and eth0's MAC (for the tc shortcut) */
+	if (mc_nl_get_link(o->iface, 0, &eth) == 0) {
+		char mac[24];
+
+		if (eth.iflink != eth.ifindex)
+			json_object_set_new(req, "host_ifindex", json_integer(eth.iflink));
+		if (eth.has_mac) {
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", eth.mac[0],
+				 eth.mac[1], eth.mac[2], eth.mac[3], eth.mac[4], eth.mac[5]);
+			json_object_set_new(req, "mac", json_string(mac));
+		}
+	} else {
+		pr_warn("no interface %s: registering without host veth and MAC", o->iface);
+	}
+	if (put_int(req, "outbound_port", o->outbound_port, 1, 65535) ||
+	    put_int(req, "inbound_port", o->inbound_port, 1, 65535) ||
+	    put_int(req, "proxy_uid", o->proxy_uid, 0, 4294967294L))
+		goto bad;
+	if (check_list("exclude_inbound_ports", o->excl_in, false, false) ||
+	    check_list("include_inbound_ports", o->incl_in, false, true) ||
+	    check_list("exclude_outbound_ports", o->excl_out, false, false) ||
+	    check_list("exclude_outbound_cidrs", o->excl_cidrs, true, false) ||
+	    check_list("include_outbound_cidrs", o->incl_cidrs, true, true) ||
+	    check_list("include_outbound_ports", o->incl_out, false, false))
+		goto bad;
+#define PUT_S(k, v) \
+	if (v)      \
+	json_object_set_new(req, k, json_string(v))
+	PUT_S("exclude_inbound_ports", o->excl_in);
+	PUT_S("include_inbound_ports", o->incl_in);
+	PUT_S("exclude_outbound_ports", o->excl_out);
+	PUT_S("exclude_outbound_cidrs", o->excl_cidrs);
+	PUT_S("include_outbound_cidrs", o->incl_cidrs);
+	PUT_S("include_outbound_ports", o->incl_out);
+	PUT_S("interception_mode", o->mode);
+#undef PUT_S
+	return req;
+bad:
+	json_decref(req);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_SOCKET = 256, O_NAME, O_NS, O_IPS, O_IFACE, O_OUT, O_IN, O_UID, O_EXIN, O_ININ,
+	       O_EXOUT, O_EXCIDR, O_INCIDR, O_INOUT, O_MODE, O_REQ, O_DEREG, O_TIMEOUT };
+	static const struct option lopts[] = {
+		{"socket", 1, 0, O_SOCKET}, {"pod-name", 1, 0, O_NAME},
+		{"pod-namespace", 1, 0, O_NS}, {"pod-ips", 1, 0, O_IPS},
+		{"interface", 1, 0, O_IFACE}, {"outbound-port", 1, 0, O_OUT},
+		{"inbound-port", 1, 0, O_IN}, {"proxy-uid", 1, 0, O_UID},
+		{"exclude-inbound-ports", 1, 0, O_EXIN}, {"include-inbound-ports", 1, 0, O_ININ},
+		{"exclude-outbound-ports", 1, 0, O_EXOUT}, {"exclude-outbound-cidrs", 1, 0, O_EXCIDR},
+		{"include-outbound-cidrs", 1, 0, O_INCIDR}, {"include-outbound-ports", 1, 0, O_INOUT},
+		{"interception-mode", 1, 0, O_MODE}, {"required", 0, 0, O_REQ},
+		{"deregister", 0, 0, O_DEREG}, {"timeout", 1, 0, O_TIMEOUT},
+		{"help", 0, 0, 'h'}, {0, 0, 0, 0},
+	};
+	struct opts o = {
+		.socket = env_or("MESHCUT_SOCKET", "/var/run/meshcut/agent.sock"),
+		.iface = env_or("MESHCUT_INTERFACE", "eth0"),
+		.name = env_or("POD_NAME", NULL),
+		.namespace = env_or("POD_NAMESPACE", NULL),
+		.ips = env_or("POD_IPS", env_or("POD_IP", NULL)),
+		.mode = env_or("MESHCUT_INTERCEPTION_MODE", NULL),
+		.outbound_port = env_or("MESHCUT_OUTBOUND_PORT", NULL),
+		.inbound_port = env_or("MESHCUT_INBOUND_PORT", NULL),
+		.proxy_uid = env_or("MESHCUT_PROXY_UID", NULL),
+		.excl_in = env_or("MESHCUT_EXCLUDE_INBOUND_PORTS", NULL),
+		.incl_in = env_or("MESHCUT_INCLUDE_INBOUND_PORTS", NULL),
+		.excl_out = env_or("MESHCUT_EXCLUDE_OUTBOUND_PORTS", NULL),
+		.excl_cidrs = env_or("MESHCUT_EXCLUDE_OUTBOUND_CIDRS", NULL),
+		.incl_cidrs = env_or("MESHCUT_INCLUDE_OUTBOUND_CIDRS", NULL),
+		.incl_out = env_or("MESHCUT_INCLUDE_OUTBOUND_PORTS", NULL),
+		.required = !strcmp(env_or("MESHCUT_REQUIRED", "0"), "1"),
+		.timeout = 5,
+	};
+	json_t *req = NULL, *answer = NULL;
+	char path[512], *body;
+	long status = 0;
+	int c, rc;
+
+	mc_log_init("meshcut-init", MC_LOG_INFO, false);
+	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+		switch (c) {
+		case O_SOCKET: o.socket = optarg; break;
+		case O_NAME: o.name = optarg; break;
+		case O_NS: o.namespace = optarg; break;
+		case O_IPS: o.ips = optarg; break;
+		case O_IFACE: o.iface = optarg; break;
+		case O_OUT: o.outbound_port = optarg; break;
+		case O_IN: o.inbound_port = optarg; break;
+		case O_UID: o.proxy_uid = optarg; break;
+		case O_EXIN: o.excl_in = optarg; break;
+		case O_ININ: o.incl_in = optarg; break;
+		case O_EXOUT: o.excl_out = optarg; break;
+		case O_EXCIDR: o.excl_cidrs = optarg; break;
+		case O_INCIDR: o.incl_cidrs = optarg; break;
+		case O_INOUT: o.incl_out = optarg; break;
+		case O_MODE: o.mode = optarg; break;
+		case O_REQ: o.required = true; break;
+		case O_DEREG: o.deregister = true; break;
+		case O_TIMEOUT: o.timeout = strtol(optarg, NULL, 10); break;
+		case 'h': usage(stdout); return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || o.timeout <= 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!o.name || !o.namespace) {
+		pr_err("the pod's name and namespace are needed (POD_NAME/POD_NAMESPACE from the downward API, or --pod-name/--pod-namespace)");
+		return EXIT_USAGE;
+	}
+	if (o.mode && strcmp(o.mode, "REDIRECT")) {
+		pr_warn("interception mode %s: meshcut only accelerates REDIRECT; not registering", o.mode);
+		return o.required ? EXIT_REFUSED : EXIT_OK;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (o.deregister) {
+		snprintf(path, sizeof(path), "/v1/pods/%s/%s", o.namespace, o.name);
+		body = NULL;
+	} else {
+		req = build_request(&o);
+		if (!req)
+			return EXIT_USAGE;
+		body = json_dumps(req, JSON_COMPACT);
+		snprintf(path, sizeof(path), "/v1/pods");
+	}
+	if (call_agent(&o, o.deregister ? "DELETE" : "POST", path, body, &status, &answer)) {
+		rc = o.required ? EXIT_ABSENT : EXIT_OK;
+		if (!o.required)
+			pr_warn("the pod starts without meshcut (its traffic takes the normal path)");
+	} else if (status >= 200 && status < 300) {
+		const char *m = json_string_value(json_object_get(answer, "message"));
+
+		pr_info("%s", m ? m : "registered");
+		rc = EXIT_OK;
+	} else {
+		const char *m = json_string_value(json_object_get(answer, "error"));
+
+		pr_err("the agent refused (%ld): %s", status, m ? m : "no reason given");
+		if (!o.required)
+			pr_warn("the pod starts without meshcut (its traffic takes the normal path)");
+		rc = o.required ? EXIT_REFUSED : EXIT_OK;
+	}
+	free(body);
+	json_decref(req);
+	json_decref(answer);
+	curl_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,1 @@
+# meshcut-webhook (owned by the packaging work)

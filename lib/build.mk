@@ -1,0 +1,5 @@
+# lib/: user-space code shared by the agent, the CLI, meshcut-init and the webhook.
+# LIB_OBJS: what every binary may link; LIB_CLIENT_OBJS: talking to the agent (libcurl).
+LIB_OBJS := $(BUILD)/obj/lib/log.o $(BUILD)/obj/lib/addr.o $(BUILD)/obj/lib/netlink.o
+LIB_CLIENT_OBJS := $(BUILD)/obj/lib/agent_client.o
+UNIT_OBJS_test_addr := $(BUILD)/obj/lib/addr.o
