@@ -229,35 +229,34 @@ static int fill_free_slots(struct mc_datapath *dp)
 	return 0;
 }
 
-/* attach sockops to the cgroup, or move an adopted link to our program */
-static int attach_sockops(struct mc_datapath *dp, int cgroup_fd)
+/* attach a cgroup program (multi-attach link), or move an adopted link to our
+ * program: new sockets get it, live ones keep theirs */
+static int attach_cgroup_prog(struct mc_datapath *dp, int cgroup_fd, struct bpf_program *prog,
+			      enum bpf_attach_type type, const char *pin)
 {
-	int prog_fd = bpf_program__fd(dp->skel->progs.mc_sockops);
+	int prog_fd = bpf_program__fd(prog);
 	struct bpf_link_info info = {};
 	__u32 info_len = sizeof(info);
 	char path[PATH_MAX];
 	int fd, err;
 
-	snprintf(path, sizeof(path), "%s/link_sockops", dp->layout_dir);
+	snprintf(path, sizeof(path), "%s/%s", dp->layout_dir, pin);
 	fd = bpf_obj_get(path);
 	if (fd >= 0) {
 		if (bpf_obj_get_info_by_fd(fd, &info, &info_len) == 0 &&
 		    info.cgroup.cgroup_id != dp->cgroup_id) {
-			pr_err("pinned sockops link %s is attached to cgroup id %llu, not to %s "
-			       "(id %llu): refusing to move it; uninstall first",
+			pr_err("pinned link %s is attached to cgroup id %llu, not to %s (id %llu): "
+			       "refusing to move it; uninstall first",
 			       path, (unsigned long long)info.cgroup.cgroup_id, dp->cgroup,
 			       (unsigned long long)dp->cgroup_id);
 			close(fd);
 			return -EEXIST;
 		}
-		/* atomic: new sockets get our program, live ones keep theirs */
-		err = bpf_link_update(fd, prog_fd, NULL);
+		err = bpf_link_update(fd, prog_fd, NULL) ? -errno : 0;
 		close(fd);
-		if (err)
-			return -errno;
-		return 0;
+		return err;
 	}
-	fd = bpf_link_create(prog_fd, cgroup_fd, BPF_CGROUP_SOCK_OPS, NULL);
+	fd = bpf_link_create(prog_fd, cgroup_fd, type, NULL);
 	if (fd < 0)
 		return -errno;
 	err = bpf_obj_pin(fd, path) ? -errno : 0;
@@ -417,10 +416,19 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 		pr_err("attach tp_btf/sock_recv_length: %s", strerror(-err));
 		goto fail;
 	}
-	err = attach_sockops(dp, cgroup_fd);
+	/* the FIN gate and the option watch before sockops: a socket is never
+	 * paired without them */
+	err = attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_fin_gate,
+				 BPF_CGROUP_INET_INGRESS, "link_fin_gate");
+	if (!err)
+		err = attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_setsockopt,
+					 BPF_CGROUP_SETSOCKOPT, "link_setsockopt");
+	if (!err)
+		err = attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_sockops,
+					 BPF_CGROUP_SOCK_OPS, "link_sockops");
 	if (err) {
 		if (err != -EEXIST)
-			pr_err("attach sockops to %s: %s", dp->cgroup, strerror(-err));
+			pr_err("attach to cgroup %s: %s", dp->cgroup, strerror(-err));
 		goto fail;
 	}
 	close(cgroup_fd);
@@ -673,9 +681,12 @@ int mc_uninstall(const char *pin_dir, double timeout_s, struct mc_uninstall_repo
 	 * stays attached meanwhile (it inserts nothing now, but gives slots back
 	 * as sockets close) */
 	rc = drain_layout(layout_dir, timeout_s, r);
-	/* 3. detach what meshcut attached, and only that */
+	/* 3. detach what meshcut attached, and only that; the FIN gate last, once
+	 * no socket holds redirected bytes */
 	detach_link(layout_dir, "link_sockops");
+	detach_link(layout_dir, "link_setsockopt");
 	detach_link(layout_dir, "link_recv_length");
+	detach_link(layout_dir, "link_fin_gate");
 	unpin(layout_dir, "prog_sk_msg");
 	for (i = 0; i < sizeof(layout_maps) / sizeof(layout_maps[0]); i++)
 		unpin(layout_dir, layout_maps[i]);

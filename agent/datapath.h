@@ -8,6 +8,8 @@
  *     mc_socks, mc_pairs,    socket shortcut (sock_shortcut.h)
  *     mc_free_slots, ...
  *     link_sockops           sockops on the node cgroup (multi-attach link)
+ *     link_fin_gate          cgroup_skb/ingress on the node cgroup
+ *     link_setsockopt        cgroup/setsockopt on the node cgroup
  *     link_recv_length       tp_btf/sock_recv_length
  *     prog_sk_msg            the sk_msg program attached to mc_socks
  *

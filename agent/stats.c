@@ -8,7 +8,8 @@
 
 #include "config.h"
 
-static const char *const reason_names[MC_TCP_REASONS] = {"peer_missing", "mode", "backlog", "ulp"};
+static const char *const reason_names[MC_TCP_REASONS] = {"peer_missing", "mode", "backlog",
+							  "ulp", "rcvlowat", "waitall"};
 
 json_t *mc_status_json(struct mc_agent *a)
 {
@@ -66,11 +67,13 @@ json_t *mc_stats_json(struct mc_agent *a)
 		sockets += s[k].sockets;
 		json_object_set_new(
 			kinds, name,
-			json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I}", "sockets",
+			json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "sockets",
 				  (json_int_t)s[k].sockets, "pairs", (json_int_t)s[k].pairs, "msgs",
 				  (json_int_t)s[k].msgs, "bytes", (json_int_t)s[k].bytes, "tcp_msgs",
 				  (json_int_t)s[k].tcp_msgs, "to_tcp", reasons_k, "insert_fail",
-				  (json_int_t)s[k].insert_fail, "no_slot", (json_int_t)s[k].no_slot));
+				  (json_int_t)s[k].insert_fail, "no_slot", (json_int_t)s[k].no_slot,
+				  "fin_held", (json_int_t)s[k].fin_held, "rst_unread",
+				  (json_int_t)s[k].rst_unread));
 	}
 	to_tcp = json_object();
 	for (r = 0; r < MC_TCP_REASONS; r++)
@@ -150,6 +153,14 @@ char *mc_metrics_text(struct mc_agent *a)
 	for (k = 1; k < MC_KIND_MAX; k++)
 		bprintf(&b, "meshcut_tcp_messages_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
 			(unsigned long long)s[k].tcp_msgs);
+	bprintf(&b, "# HELP meshcut_fin_held_total FINs held until the receiver read every redirected byte.\n# TYPE meshcut_fin_held_total counter\n");
+	for (k = 1; k < MC_KIND_MAX; k++)
+		bprintf(&b, "meshcut_fin_held_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
+			(unsigned long long)s[k].fin_held);
+	bprintf(&b, "# HELP meshcut_rst_unread_total Resets that discarded unread redirected bytes.\n# TYPE meshcut_rst_unread_total counter\n");
+	for (k = 1; k < MC_KIND_MAX; k++)
+		bprintf(&b, "meshcut_rst_unread_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
+			(unsigned long long)s[k].rst_unread);
 	bprintf(&b, "# HELP meshcut_fallback_total Directions that left (or never took) the shortcut, by reason.\n# TYPE meshcut_fallback_total counter\n");
 	for (k = 1; k < MC_KIND_MAX; k++) {
 		for (r = 0; r < MC_TCP_REASONS; r++)

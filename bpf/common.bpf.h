@@ -23,6 +23,15 @@
 #ifndef MSG_PEEK
 #define MSG_PEEK 2
 #endif
+#ifndef MSG_WAITALL
+#define MSG_WAITALL 0x100
+#endif
+#ifndef ETH_P_IP
+#define ETH_P_IP 0x0800
+#endif
+#ifndef ETH_P_IPV6
+#define ETH_P_IPV6 0x86DD
+#endif
 
 #define MC_MAX_PODS 4096
 

@@ -10,6 +10,9 @@
  *   sk_msg    (SOCKHASH)     every sendmsg: redirect to the peer or pass to TCP
  *   tp_btf/sock_recv_length  every recv of a paired socket: count what its
  *                            reader consumed (backlog bound and drain)
+ *   cgroup_skb/ingress       hold a FIN (and count an RST) that would close a
+ *                            receiver still holding unread redirected bytes
+ *   cgroup/setsockopt        SO_RCVLOWAT, TCP_ULP: the socket leaves the shortcut
  *
  * Everything fails open: a miss, a full table or any error leaves the
  * connection (or that direction of it) on plain TCP.
@@ -341,8 +344,9 @@ static __always_inline void on_established(struct bpf_sock_ops *ops, bool active
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return;
-	/* data already moved (TCP Fast Open): it went over TCP, so never redirect */
-	if (ops->bytes_received || ops->bytes_acked > 1)
+	/* data already moved (TCP Fast Open): it went over TCP, so never redirect;
+	 * a socket with a ULP (kTLS) would hand sk_msg its plaintext */
+	if (ops->bytes_received || ops->bytes_acked > 1 || tp->inet_conn.icsk_ulp_ops)
 		return;
 	proxy = tp->inet_conn.icsk_inet.sk.sk_uid.val == pod->proxy_uid;
 	kind = classify(ops, pod, netns, proxy, active, &id, &side);
@@ -444,7 +448,6 @@ int mc_sk_msg(struct sk_msg_md *msg)
 	struct mc_control *ctl;
 	struct mc_sock_key key;
 	struct bpf_sock *sk;
-	struct tcp_sock *tp;
 	struct mc_pair *p;
 	struct mc_sock *st;
 	__u32 *dir, to, size;
@@ -469,10 +472,6 @@ int mc_sk_msg(struct sk_msg_md *msg)
 	ctl = mc_get_control();
 	if (!ctl || !(ctl->modes & mc_kind_mode(st->kind)))
 		return to_tcp(dir, st->kind, MC_TCP_MODE);
-	/* kTLS (a ULP) runs sk_msg on plaintext: such a socket leaves the shortcut */
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (tp && tp->inet_conn.icsk_ulp_ops)
-		return to_tcp(dir, st->kind, MC_TCP_ULP);
 	size = msg->size;
 	to = (st->side & 1) ^ 1;
 	/* SO_RCVBUF does not bound redirected data: bound the receiver's backlog */
@@ -500,6 +499,21 @@ int mc_sk_msg(struct sk_msg_md *msg)
 
 /* ---------------------------------------------------------- recv accounting */
 
+/* Both directions of a pair go back to TCP (sticky); the agent's sweep deletes
+ * the sockets from the SOCKHASH once their redirected backlog is consumed. */
+static __always_inline void leave_pair(struct mc_pair *p, __u32 kind, __u32 reason)
+{
+	struct mc_kind_stats *s;
+
+	if (p->dir[0] == MC_DIR_TCP && p->dir[1] == MC_DIR_TCP)
+		return;
+	p->dir[0] = MC_DIR_TCP;
+	p->dir[1] = MC_DIR_TCP;
+	s = stats_of(kind);
+	if (s && reason < MC_TCP_REASONS)
+		s->to_tcp[reason]++;
+}
+
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
 {
@@ -512,7 +526,109 @@ int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
 	if (!st || st->released)
 		return 0;
 	p = bpf_map_lookup_elem(&mc_pairs, &st->slot);
-	if (p)
-		__sync_fetch_and_add(&p->consumed[st->side & 1], ret);
+	if (!p)
+		return 0;
+	__sync_fetch_and_add(&p->consumed[st->side & 1], ret);
+	/* tcp_bpf's recv does not wait for MSG_WAITALL: this call may have come
+	 * back short; every later one gets TCP's semantics */
+	if (flags & MSG_WAITALL)
+		leave_pair(p, st->kind, MC_TCP_WAITALL);
 	return 0;
+}
+
+/* ------------------------------------------------------------ closing gate */
+
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_RST 0x04
+
+SEC("cgroup_skb/ingress")
+int mc_fin_gate(struct __sk_buff *skb)
+{
+	struct mc_kind_stats *s;
+	struct bpf_sock *sk;
+	struct mc_pair *p;
+	struct mc_sock *st;
+	__u32 off;
+	__u8 b, flags;
+	__s64 backlog;
+
+	sk = skb->sk;
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->protocol != IPPROTO_TCP)
+		return 1;
+	st = bpf_sk_storage_get(&mc_sock_state, sk, 0, 0);
+	if (!st || st->released)
+		return 1; /* not a paired socket: the common case, leave at once */
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		if (bpf_skb_load_bytes(skb, 0, &b, 1))
+			return 1;
+		off = (__u32)(b & 0x0f) * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		off = 40; /* TCP follows the fixed header on every path we pair */
+	} else {
+		return 1;
+	}
+	if (bpf_skb_load_bytes(skb, off + 13, &flags, 1))
+		return 1;
+	if (!(flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
+		return 1;
+	p = bpf_map_lookup_elem(&mc_pairs, &st->slot);
+	if (!p)
+		return 1;
+	backlog = (__s64)(p->sent[st->side & 1] - p->consumed[st->side & 1]);
+	if (backlog <= 0)
+		return 1;
+	s = stats_of(st->kind);
+	if (flags & TCP_FLAG_RST) {
+		/* an RST is never retransmitted: holding it would hang the reader */
+		if (s)
+			s->rst_unread++;
+		return 1;
+	}
+	/* the reader has not caught up: TCP will send this FIN again */
+	if (s)
+		s->fin_held++;
+	return 0;
+}
+
+/* ---------------------------------------------------- options tcp_bpf lacks */
+
+#define SOL_SOCKET 1
+#define SO_RCVLOWAT 18
+#define SOL_TCP 6
+#define TCP_ULP 31
+#define PAGE_SIZE 4096
+
+SEC("cgroup/setsockopt")
+int mc_setsockopt(struct bpf_sockopt *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct mc_pair *p;
+	struct mc_sock *st;
+	__u32 reason;
+
+	if (ctx->optlen > PAGE_SIZE)
+		ctx->optlen = 0; /* leave large options to the kernel, untouched */
+	if (!sk)
+		return 1;
+	if (ctx->level == SOL_SOCKET && ctx->optname == SO_RCVLOWAT) {
+		int *v = ctx->optval;
+
+		if ((void *)(v + 1) > ctx->optval_end || *v <= 1)
+			return 1;
+		reason = MC_TCP_RCVLOWAT;
+	} else if (ctx->level == SOL_TCP && ctx->optname == TCP_ULP) {
+		reason = MC_TCP_ULP;
+	} else {
+		return 1;
+	}
+	st = bpf_sk_storage_get(&mc_sock_state, sk, 0, 0);
+	if (!st || st->released)
+		return 1;
+	p = bpf_map_lookup_elem(&mc_pairs, &st->slot);
+	if (p)
+		leave_pair(p, st->kind, reason);
+	return 1;
 }

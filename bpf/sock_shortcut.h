@@ -14,6 +14,13 @@
  * inserted in the SOCKHASH under {slot, side}; its peer is {slot, !side},
  * computed once. A message costs one array lookup and one SOCKHASH lookup.
  *
+ * Closing. The kernel frees a socket's unread redirected bytes when the socket
+ * reaches TCP_CLOSE (TIME_WAIT after a half-close, RST), while TCP would still
+ * let the app read its receive queue. So a FIN that would take a receiver there
+ * is held at the receiver (cgroup_skb ingress drops it; TCP retransmits it)
+ * until its reader has consumed every redirected byte: the FIN arrives after
+ * the data, as on TCP.
+ *
  * Integrity. Each direction (per sending side) is decided at its first message
  * and only ever moves UNDECIDED -> REDIRECT -> TCP or UNDECIDED -> TCP: tcp_bpf
  * recv() reads redirected data before the TCP receive queue, so a direction
@@ -62,7 +69,9 @@ enum mc_tcp_reason {
 	MC_TCP_MODE = 1,         /* mode switched off (or uninstall) */
 	MC_TCP_BACKLOG = 2,      /* receiver's redirected backlog over the limit */
 	MC_TCP_ULP = 3,          /* socket gained a ULP (kTLS): sk_msg would see plaintext */
-	MC_TCP_REASONS = 4,
+	MC_TCP_RCVLOWAT = 4,     /* SO_RCVLOWAT set: tcp_bpf's poll ignores it */
+	MC_TCP_WAITALL = 5,      /* MSG_WAITALL used: tcp_bpf's recv returns early */
+	MC_TCP_REASONS = 6,
 };
 
 struct mc_conn_id {
@@ -111,6 +120,10 @@ struct mc_kind_stats {
 	__u64 to_tcp[MC_TCP_REASONS]; /* directions that moved to TCP, by reason */
 	__u64 insert_fail;       /* SOCKHASH insert refused (e.g. another sockmap owns it) */
 	__u64 no_slot;           /* pair table or pending table full */
+	__u64 fin_held;          /* FINs dropped (the sender retransmits) while the
+				  * receiver still had unread redirected bytes */
+	__u64 rst_unread;        /* RSTs that arrived while redirected bytes were unread
+				  * (discarded with the connection, see README) */
 };
 
 #endif

@@ -150,15 +150,16 @@ static int cmd_stats(bool as_json)
 	}
 	printf("sockets inserted %lld, pairs live %lld, fallbacks %lld\n", num(s, "sockets"),
 	       num(s, "pairs_live"), num(s, "fallback"));
-	printf("%-11s %10s %14s %16s %10s %s\n", "PAIR", "SOCKETS", "REDIRECTED", "BYTES", "TCP MSGS",
-	       "TO TCP (peer missing/mode/backlog/ulp)");
+	printf("%-11s %8s %12s %14s %9s %9s %s\n", "PAIR", "SOCKETS", "REDIRECTED", "BYTES",
+	       "TCP MSGS", "FIN HELD", "TO TCP missing/mode/backlog/ulp/lowat/waitall");
 	for (k = 0; k < 3; k++) {
 		json_t *o = json_object_get(json_object_get(s, "kinds"), kinds[k]);
 
-		printf("%-11s %10lld %14lld %16lld %10lld %lld/%lld/%lld/%lld\n", kinds[k],
-		       num(o, "sockets"), num(o, "msgs"), num(o, "bytes"), num(o, "tcp_msgs"),
-		       num(o, "to_tcp.peer_missing"), num(o, "to_tcp.mode"), num(o, "to_tcp.backlog"),
-		       num(o, "to_tcp.ulp"));
+		printf("%-11s %8lld %12lld %14lld %9lld %9lld %lld/%lld/%lld/%lld/%lld/%lld\n",
+		       kinds[k], num(o, "sockets"), num(o, "msgs"), num(o, "bytes"),
+		       num(o, "tcp_msgs"), num(o, "fin_held"), num(o, "to_tcp.peer_missing"),
+		       num(o, "to_tcp.mode"), num(o, "to_tcp.backlog"), num(o, "to_tcp.ulp"),
+		       num(o, "to_tcp.rcvlowat"), num(o, "to_tcp.waitall"));
 	}
 out:
 	json_decref(s);
