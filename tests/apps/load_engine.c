@@ -1,0 +1,477 @@
+/* load_engine: meshload's per-thread closed-loop HTTP/1.1 client (see
+ * load_engine.h).
+ *
+ * Epoll is level-triggered and a connection waits for EPOLLIN only, except
+ * while connecting or when a request could not be written at once (EPOLLOUT).
+ * In the steady state a request costs one epoll_wait (shared by every ready
+ * connection), one read, one write and two clock_gettime (vDSO): a response
+ * that arrives whole is read with one read() because a read shorter than the
+ * buffer means the socket is drained, so no read ends in EAGAIN.
+ *
+ * Timeouts and reconnect back-off are checked by a scan of the thread's
+ * connections every tick (10 ms, less for a shorter --timeout), so they fire
+ * up to a tick late; that costs nothing per request. */
+#include "load_engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http1.h"
+#include "net.h"
+
+#define BUF_SIZE HTTP1_MAX_HEAD        /* a head must fit; bodies are read through it */
+#define TICK_NS 10000000ull            /* timeout / back-off scan period */
+#define MIN_TICK_NS 1000000ull
+#define BACKOFF_NS 10000000ull         /* after a failed connect */
+#define MAX_EVENTS 256
+
+const char *const load_err_names[LOAD_ERR_KINDS] = {
+	[LOAD_ERR_CONNECT] = "connect", [LOAD_ERR_RESET] = "reset",
+	[LOAD_ERR_CLOSED] = "closed",   [LOAD_ERR_TIMEOUT] = "timeout",
+	[LOAD_ERR_STATUS] = "status",   [LOAD_ERR_MALFORMED] = "malformed",
+};
+
+enum cstate {
+	CS_BACKOFF,    /* no socket; connect again at t + BACKOFF_NS */
+	CS_CONNECTING, /* non-blocking connect in progress since t */
+	CS_SENDING,    /* request started at t, not all written yet */
+	CS_HEAD,       /* request written, response head not complete */
+	CS_BODY,       /* head parsed, body_left bytes (or until EOF) to go */
+};
+
+struct load_conn {
+	int fd;
+	uint8_t state;
+	bool epollout;  /* EPOLLOUT is in the registered events */
+	bool ever;      /* this slot has been connected before: next time is a reconnect */
+	bool used;      /* completed a request in the window */
+	bool keep_alive, until_eof;
+	int status;
+	uint64_t t;     /* start of the current state (see enum cstate) */
+	size_t sent;    /* request bytes written */
+	size_t len;     /* response head bytes in buf */
+	uint64_t body_left;
+	char buf[BUF_SIZE];
+};
+
+uint64_t load_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int load_thread_init(struct load_thread *t, const struct load_target *tgt, const int *fds,
+		     int nconn)
+{
+	memset(t, 0, sizeof(*t));
+	load_hist_init(&t->hist);
+	t->tgt = tgt;
+	t->nconn = nconn;
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (t->epfd < 0)
+		return -1;
+	/* One block; its pages are only touched as far as responses reach. */
+	t->conns = calloc((size_t)nconn, sizeof(struct load_conn));
+	if (!t->conns) {
+		close(t->epfd);
+		return -1;
+	}
+	for (int i = 0; i < nconn; i++) {
+		struct load_conn *c = &t->conns[i];
+		c->fd = fds[i];
+		c->ever = fds[i] >= 0;
+		c->state = CS_BACKOFF;
+		if (c->fd >= 0) {
+			int fl = fcntl(c->fd, F_GETFL);
+			if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+				return -1; /* the caller destroys: fds are ours now */
+		}
+	}
+	return 0;
+}
+
+void load_thread_destroy(struct load_thread *t)
+{
+	if (t->conns) {
+		for (int i = 0; i < t->nconn; i++)
+			if (t->conns[i].fd >= 0)
+				close(t->conns[i].fd);
+		free(t->conns);
+		t->conns = NULL;
+	}
+	if (t->epfd >= 0)
+		close(t->epfd);
+	t->epfd = -1;
+}
+
+/* ---- accounting: by the time something happened ---- */
+
+static inline bool in_window(const struct load_thread *t, uint64_t now)
+{
+	return now >= t->tgt->window_start && now < t->tgt->window_end;
+}
+
+static void count_error(struct load_thread *t, enum load_err kind, uint64_t now)
+{
+	if (in_window(t, now))
+		t->errors[kind]++;
+	else if (now < t->tgt->window_start)
+		t->pre_errors++;
+}
+
+/* ---- connection life cycle ---- */
+
+static void start_connect(struct load_thread *t, struct load_conn *c, uint64_t now);
+static void send_request(struct load_thread *t, struct load_conn *c);
+
+static int watch(struct load_thread *t, struct load_conn *c, int op, bool out)
+{
+	struct epoll_event ev = { .events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c };
+
+	c->epollout = out;
+	return epoll_ctl(t->epfd, op, c->fd, &ev);
+}
+
+static void drop(struct load_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd); /* also leaves the epoll set */
+	c->fd = -1;
+}
+
+/* The request on c failed: count it, close, and connect again (at once, or
+ * after a back-off when connecting was what failed). */
+static void fail(struct load_thread *t, struct load_conn *c, enum load_err kind, uint64_t now)
+{
+	count_error(t, kind, now);
+	drop(c);
+	if (kind == LOAD_ERR_CONNECT) {
+		c->state = CS_BACKOFF;
+		c->t = now;
+	} else {
+		start_connect(t, c, now);
+	}
+}
+
+static void connected(struct load_thread *t, struct load_conn *c, uint64_t now)
+{
+	if (c->ever && in_window(t, now))
+		t->reconnects++;
+	c->ever = true;
+	send_request(t, c);
+}
+
+static void start_connect(struct load_thread *t, struct load_conn *c, uint64_t now)
+{
+	const struct load_target *tgt = t->tgt;
+
+	c->fd = socket(tgt->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		fail(t, c, LOAD_ERR_CONNECT, now);
+		return;
+	}
+	net_nodelay(c->fd);
+	c->state = CS_CONNECTING;
+	c->t = now;
+	/* Even a connect that succeeds at once is finished from the loop (the socket
+	 * is writable): sending from here could fail, reconnect and recurse. */
+	int rc = connect(c->fd, (const struct sockaddr *)&tgt->addr, tgt->addrlen);
+	if ((rc && errno != EINPROGRESS) || watch(t, c, EPOLL_CTL_ADD, true))
+		fail(t, c, LOAD_ERR_CONNECT, now);
+}
+
+static void finish_connect(struct load_thread *t, struct load_conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	uint64_t now = load_now_ns();
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+		fail(t, c, LOAD_ERR_CONNECT, now);
+		return;
+	}
+	connected(t, c, now);
+}
+
+/* Write what is left of the request; EPOLLOUT while it does not all fit. */
+static void write_request(struct load_thread *t, struct load_conn *c)
+{
+	const struct load_target *tgt = t->tgt;
+
+	while (c->sent < tgt->request_len) {
+		ssize_t w = send(c->fd, tgt->request + c->sent, tgt->request_len - c->sent,
+				 MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (!c->epollout && watch(t, c, EPOLL_CTL_MOD, true))
+					fail(t, c, LOAD_ERR_RESET, load_now_ns());
+				return;
+			}
+			fail(t, c, LOAD_ERR_RESET, load_now_ns());
+			return;
+		}
+		c->sent += (size_t)w;
+	}
+	if (c->state == CS_SENDING)
+		c->state = CS_HEAD;
+	if (c->epollout && watch(t, c, EPOLL_CTL_MOD, false))
+		fail(t, c, LOAD_ERR_RESET, load_now_ns());
+}
+
+static void send_request(struct load_thread *t, struct load_conn *c)
+{
+	c->state = CS_SENDING;
+	c->sent = 0;
+	c->len = 0;
+	c->until_eof = false;
+	c->t = load_now_ns(); /* just before the first byte goes out */
+	write_request(t, c);
+}
+
+/* The response to c's request is complete at `now`. */
+static void complete(struct load_thread *t, struct load_conn *c, uint64_t now)
+{
+	bool ok = c->status >= 200 && c->status < 300;
+
+	if (in_window(t, now)) {
+		load_hist_record(&t->hist, now - c->t);
+		t->requests++;
+		if (!ok)
+			t->errors[LOAD_ERR_STATUS]++;
+		if (!c->used) {
+			c->used = true;
+			t->used++;
+		}
+	} else if (now < t->tgt->window_start) {
+		t->pre_requests++;
+		t->pre_errors += !ok;
+	}
+	/* Answered before it had all of our request: the rest would be garbage. */
+	if (c->keep_alive && !c->until_eof && c->sent == t->tgt->request_len) {
+		send_request(t, c);
+	} else {
+		drop(c);
+		start_connect(t, c, now);
+	}
+}
+
+/* Parse the head in c->buf. Returns 1 when the response is complete, 0 when
+ * more bytes are needed, -1 after a failure (already handled). */
+static int got_head_bytes(struct load_thread *t, struct load_conn *c, uint64_t now)
+{
+	struct http1_msg m;
+	int hl;
+
+	for (;;) {
+		hl = http1_parse_response(c->buf, c->len, &m);
+		if (hl == 0)
+			return 0;
+		if (hl < 0 || m.status == 101) {
+			fail(t, c, LOAD_ERR_MALFORMED, now);
+			return -1;
+		}
+		if (m.status >= 200)
+			break;
+		/* 1xx interim response: no body, the real one follows. */
+		memmove(c->buf, c->buf + hl, c->len - (size_t)hl);
+		c->len -= (size_t)hl;
+	}
+	if (m.chunked) { /* not supported: count, do not guess */
+		fail(t, c, LOAD_ERR_MALFORMED, now);
+		return -1;
+	}
+	c->status = m.status;
+	c->keep_alive = http1_keep_alive(&m);
+	int64_t cl = m.content_length;
+	if (m.status == 204 || m.status == 304)
+		cl = 0;
+	size_t extra = c->len - (size_t)hl;
+	c->state = CS_BODY;
+	if (cl < 0) { /* delimited by the server closing */
+		c->until_eof = true;
+		c->keep_alive = false;
+		return 0;
+	}
+	if (extra > (uint64_t)cl) { /* we never pipeline: nothing may follow */
+		fail(t, c, LOAD_ERR_MALFORMED, now);
+		return -1;
+	}
+	c->body_left = (uint64_t)cl - extra;
+	return c->body_left == 0;
+}
+
+static void on_readable(struct load_thread *t, struct load_conn *c)
+{
+	for (;;) {
+		bool body = c->state == CS_BODY;
+		char *dst = body ? c->buf : c->buf + c->len;
+		size_t room = body ? BUF_SIZE : BUF_SIZE - c->len;
+		ssize_t r;
+		uint64_t now;
+		int rc;
+
+		if (room == 0) { /* cannot happen: http1 refuses a head this big first */
+			fail(t, c, LOAD_ERR_MALFORMED, load_now_ns());
+			return;
+		}
+		r = read(c->fd, dst, room);
+		now = load_now_ns(); /* the last byte may have just arrived */
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				fail(t, c, LOAD_ERR_RESET, now);
+			return;
+		}
+		if (r == 0) {
+			if (body && c->until_eof)
+				complete(t, c, now);
+			else
+				fail(t, c, !body && c->len == 0 ? LOAD_ERR_CLOSED : LOAD_ERR_RESET, now);
+			return;
+		}
+		if (body) {
+			if (c->until_eof) {
+				rc = 0;
+			} else if ((uint64_t)r > c->body_left) {
+				fail(t, c, LOAD_ERR_MALFORMED, now);
+				return;
+			} else {
+				c->body_left -= (uint64_t)r;
+				rc = c->body_left == 0;
+			}
+		} else {
+			c->len += (size_t)r;
+			rc = got_head_bytes(t, c, now);
+			if (rc < 0)
+				return;
+		}
+		if (rc) {
+			complete(t, c, now);
+			return;
+		}
+		if ((size_t)r < room) /* drained: wait for epoll instead of an EAGAIN read */
+			return;
+	}
+}
+
+static void on_event(struct load_thread *t, struct load_conn *c, uint32_t events)
+{
+	switch (c->state) {
+	case CS_CONNECTING:
+		finish_connect(t, c);
+		break;
+	case CS_SENDING:
+		if (events & EPOLLOUT) {
+			write_request(t, c);
+			if (c->state != CS_HEAD) /* still sending, or failed and reconnecting */
+				break;
+		}
+		/* fall through: a server may answer (an error) before reading it all */
+		if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+			break;
+		on_readable(t, c);
+		break;
+	case CS_HEAD:
+	case CS_BODY:
+		if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+			on_readable(t, c);
+		else if ((events & EPOLLOUT) && c->epollout && watch(t, c, EPOLL_CTL_MOD, false))
+			fail(t, c, LOAD_ERR_RESET, load_now_ns());
+		break;
+	default:
+		break;
+	}
+}
+
+/* now - since, 0 if since is later (it may have been stamped after now was read) */
+static inline uint64_t elapsed(uint64_t now, uint64_t since)
+{
+	return now > since ? now - since : 0;
+}
+
+/* Every tick: time out slow requests and connects, retry after back-off. */
+static void scan(struct load_thread *t, uint64_t now)
+{
+	uint64_t timeout = t->tgt->timeout_ns;
+
+	for (int i = 0; i < t->nconn; i++) {
+		struct load_conn *c = &t->conns[i];
+
+		switch (c->state) {
+		case CS_BACKOFF:
+			if (elapsed(now, c->t) >= BACKOFF_NS)
+				start_connect(t, c, now);
+			break;
+		case CS_CONNECTING:
+			if (elapsed(now, c->t) >= timeout)
+				fail(t, c, LOAD_ERR_CONNECT, now);
+			break;
+		default:
+			if (elapsed(now, c->t) >= timeout)
+				fail(t, c, LOAD_ERR_TIMEOUT, now);
+			break;
+		}
+	}
+}
+
+void *load_thread_run(void *arg)
+{
+	struct load_thread *t = arg;
+	const struct load_target *tgt = t->tgt;
+	struct epoll_event ev[MAX_EVENTS];
+	uint64_t tick = tgt->timeout_ns / 4, now = load_now_ns(), next_tick;
+
+	if (tick > TICK_NS)
+		tick = TICK_NS;
+	if (tick < MIN_TICK_NS)
+		tick = MIN_TICK_NS;
+	next_tick = now + tick;
+
+	for (int i = 0; i < t->nconn; i++) {
+		struct load_conn *c = &t->conns[i];
+		if (c->fd < 0) { /* its first connect failed: retry after the back-off */
+			c->t = now;
+			continue;
+		}
+		if (watch(t, c, EPOLL_CTL_ADD, false))
+			fail(t, c, LOAD_ERR_CONNECT, now);
+		else
+			send_request(t, c);
+	}
+
+	for (;;) {
+		now = load_now_ns();
+		if (now >= tgt->window_end)
+			break;
+		if (now >= next_tick) {
+			scan(t, now);
+			next_tick = now + tick;
+		}
+		uint64_t wake = next_tick < tgt->window_end ? next_tick : tgt->window_end;
+		int ms = (int)((wake - now + 999999) / 1000000);
+		int n = epoll_wait(t->epfd, ev, MAX_EVENTS, ms);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(t->fatal, sizeof(t->fatal), "epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++)
+			on_event(t, ev[i].data.ptr, ev[i].events);
+	}
+	t->end_ns = now;
+	for (int i = 0; i < t->nconn; i++)
+		drop(&t->conns[i]);
+	return NULL;
+}

@@ -1,0 +1,78 @@
+/* load_engine: meshload's closed-loop HTTP/1.1 client, one epoll loop per
+ * thread. Each connection sends the request, reads the whole response, and
+ * sends the next; keep-alive, reconnecting when the server closes.
+ *
+ * Time: everything is CLOCK_MONOTONIC nanoseconds. The measured window is
+ * [window_start, window_end) on that clock; a request is counted when its last
+ * response byte was read inside it, whenever it started. Latency is from just
+ * before the request's first byte is written to just after its last response
+ * byte is read. Errors and reconnects are counted by when they happen: inside
+ * the window, or (only as a total) before it.
+ *
+ * The loop does no allocation and no formatted output per request. */
+#ifndef MESHCUT_TESTS_LOAD_ENGINE_H
+#define MESHCUT_TESTS_LOAD_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "load_hist.h"
+
+enum load_err {
+	LOAD_ERR_CONNECT,   /* connect() failed or did not finish within the timeout */
+	LOAD_ERR_RESET,     /* read/write error, or EOF in the middle of a response */
+	LOAD_ERR_CLOSED,    /* EOF before any byte of the response to a sent request */
+	LOAD_ERR_TIMEOUT,   /* no complete response within the timeout */
+	LOAD_ERR_STATUS,    /* a complete response whose status is not 2xx */
+	LOAD_ERR_MALFORMED, /* unparsable head, chunked, bytes beyond the body, ... */
+	LOAD_ERR_KINDS
+};
+extern const char *const load_err_names[LOAD_ERR_KINDS];
+
+/* What every thread shares, read-only while they run. */
+struct load_target {
+	struct sockaddr_storage addr; /* where reconnects go (the first connect's peer) */
+	socklen_t addrlen;
+	const char *request;
+	size_t request_len;
+	uint64_t window_start, window_end; /* CLOCK_MONOTONIC ns */
+	uint64_t timeout_ns;
+};
+
+struct load_conn;
+
+struct load_thread {
+	/* in */
+	const struct load_target *tgt;
+	struct load_conn *conns;
+	int nconn;
+	int epfd;
+	/* out, valid after load_thread_run */
+	struct load_hist hist;  /* latencies of the requests in the window */
+	uint64_t requests;      /* complete responses in the window, any status */
+	uint64_t errors[LOAD_ERR_KINDS];
+	uint64_t reconnects;    /* connections re-established in the window */
+	uint64_t pre_requests;  /* the same before the window (warm-up) */
+	uint64_t pre_errors;
+	uint64_t used;          /* connections with a response in the window */
+	uint64_t end_ns;        /* when the loop stopped (>= window_end) */
+	char fatal[128];        /* why the loop gave up early (epoll failed), or "" */
+};
+
+uint64_t load_now_ns(void);
+
+/* Prepare t for nconn connections; fds[i] is an already connected socket or -1
+ * (to be connected from the loop, after a connect error counted before the
+ * window). Takes ownership of the fds. Returns 0, or -1 with errno set. */
+int load_thread_init(struct load_thread *t, const struct load_target *tgt, const int *fds,
+		     int nconn);
+
+/* Run until window_end; closes every socket. Usable as a pthread start routine. */
+void *load_thread_run(void *arg);
+
+/* Frees what init allocated. */
+void load_thread_destroy(struct load_thread *t);
+
+#endif
