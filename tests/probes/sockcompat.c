@@ -1,0 +1,382 @@
+/*
+ * sockcompat: socket-semantics scenarios run over one connection whose both
+ * ends this program owns, so the same scenario can be run on a redirected
+ * pair and on plain TCP and the results compared.
+ *
+ * The connection has the shape of Istio's inbound passthrough (pair 5<->6):
+ * the client socket is created with fsuid 1337 (the sidecar) and bound to
+ * 127.0.0.6; the server listens on the pod IP as root (the app). Run inside a
+ * registered pod's network namespace to get a redirected pair, with meshcut in
+ * mode off (or --src 127.0.0.1) to get plain TCP.
+ *
+ *   sockcompat --scenario NAME --addr POD_IP [--port P] [--src 127.0.0.6] [--uid 1337]
+ * Scenarios: half_close, rst_unread, peek, rcvlowat, waitall, fionread, splice,
+ * close_unread, echo. Prints one JSON line; exit 0 unless the program itself failed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/fsuid.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *addr = "127.0.0.1", *src = "127.0.0.6";
+static int port = 17070, uid = 1337;
+
+static void die(const char *what)
+{
+	printf("{\"error\":\"%s: %s\"}\n", what, strerror(errno));
+	exit(2);
+}
+
+static void msleep(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static uint8_t pattern(size_t i)
+{
+	return (uint8_t)((i * 131u + (i >> 8) * 7u) & 0xff);
+}
+
+static void fill(uint8_t *b, size_t off, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = pattern(off + i);
+}
+
+static bool check(const uint8_t *b, size_t off, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != pattern(off + i))
+			return false;
+	return true;
+}
+
+static int listener(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	inet_pton(AF_INET, addr, &a.sin_addr);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16))
+		die("listen");
+	return fd;
+}
+
+/* the sidecar's socket: created with fsuid 1337 (what sockops and iptables
+ * see as the owner), bound to the passthrough source */
+static int client_connect(void)
+{
+	struct sockaddr_in s = {.sin_family = AF_INET}, d = {.sin_family = AF_INET,
+							       .sin_port = htons((uint16_t)port)};
+	int fd, one = 1;
+
+	setfsuid((uid_t)uid);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	setfsuid(0);
+	if (fd < 0)
+		die("socket");
+	inet_pton(AF_INET, src, &s.sin_addr);
+	inet_pton(AF_INET, addr, &d.sin_addr);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&s, sizeof(s)))
+		die("bind source");
+	if (connect(fd, (struct sockaddr *)&d, sizeof(d)))
+		die("connect");
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static void pair(int *c, int *s)
+{
+	int l = listener();
+
+	*c = client_connect();
+	*s = accept(l, NULL, NULL);
+	if (*s < 0)
+		die("accept");
+	close(l);
+	msleep(20); /* both ends established and (if meshed) paired */
+}
+
+static size_t write_all(int fd, size_t off, size_t n)
+{
+	uint8_t buf[65536];
+	size_t done = 0;
+
+	while (done < n) {
+		size_t k = n - done < sizeof(buf) ? n - done : sizeof(buf);
+		ssize_t w;
+
+		fill(buf, off + done, k);
+		w = write(fd, buf, k);
+		if (w <= 0)
+			break;
+		done += (size_t)w;
+	}
+	return done;
+}
+
+/* read until EOF/error/timeout; returns bytes, verifies the pattern */
+static size_t read_all(int fd, size_t off, bool *ok, int *err, int timeout_ms)
+{
+	uint8_t buf[65536];
+	size_t got = 0;
+
+	*ok = true;
+	*err = 0;
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t r;
+
+		if (poll(&p, 1, timeout_ms) <= 0) {
+			*err = ETIMEDOUT;
+			break;
+		}
+		r = read(fd, buf, sizeof(buf));
+		if (r < 0) {
+			*err = errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		if (!check(buf, off + got, (size_t)r))
+			*ok = false;
+		got += (size_t)r;
+	}
+	return got;
+}
+
+static void sc_half_close(void)
+{
+	int c, s, cerr, serr;
+	bool cok, sok;
+	size_t sgot, cgot;
+
+	pair(&c, &s);
+	write_all(c, 0, 100000);
+	shutdown(c, SHUT_WR);
+	sgot = read_all(s, 0, &sok, &serr, 2000);
+	write_all(s, 0, 100000);
+	close(s);
+	msleep(300); /* FINs exchanged: the client is in TIME_WAIT before it reads */
+	cgot = read_all(c, 0, &cok, &cerr, 2000);
+	printf("{\"scenario\":\"half_close\",\"server_got\":%zu,\"client_got\":%zu,\"intact\":%s,\"client_errno\":\"%s\"}\n",
+	       sgot, cgot, sok && cok ? "true" : "false", cerr ? strerror(cerr) : "");
+	close(c);
+}
+
+static void sc_rst_unread(void)
+{
+	struct linger lg = {1, 0};
+	int c, s, cerr;
+	bool cok;
+	size_t cgot;
+
+	pair(&c, &s);
+	write_all(s, 0, 5000);
+	msleep(50);
+	setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(s); /* RST while the client has not read */
+	msleep(200);
+	cgot = read_all(c, 0, &cok, &cerr, 1000);
+	printf("{\"scenario\":\"rst_unread\",\"client_got\":%zu,\"intact\":%s,\"client_errno\":\"%s\"}\n",
+	       cgot, cok ? "true" : "false", cerr ? strerror(cerr) : "");
+	close(c);
+}
+
+static void sc_peek(void)
+{
+	char a[16] = {0}, b[16] = {0};
+	int c, s;
+	ssize_t p, r;
+
+	pair(&c, &s);
+	write(s, "hello world", 11);
+	msleep(50);
+	p = recv(c, a, 5, MSG_PEEK);
+	r = recv(c, b, 11, 0);
+	printf("{\"scenario\":\"peek\",\"peeked\":\"%.*s\",\"read\":\"%.*s\"}\n", (int)(p > 0 ? p : 0), a,
+	       (int)(r > 0 ? r : 0), b);
+	close(c);
+	close(s);
+}
+
+static void sc_rcvlowat(void)
+{
+	int c, s, lowat = 1000, early;
+	struct pollfd p;
+	uint8_t buf[4096];
+	ssize_t r;
+
+	pair(&c, &s);
+	setsockopt(c, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
+	write_all(s, 0, 500);
+	p.fd = c;
+	p.events = POLLIN;
+	early = poll(&p, 1, 100); /* must not be readable: 500 < lowat */
+	write_all(s, 500, 600);
+	r = recv(c, buf, sizeof(buf), 0);
+	printf("{\"scenario\":\"rcvlowat\",\"readable_below_lowat\":%s,\"first_recv\":%zd}\n",
+	       early > 0 ? "true" : "false", r);
+	close(c);
+	close(s);
+}
+
+static void sc_waitall(void)
+{
+	uint8_t buf[2000];
+	int c, s, i;
+	ssize_t r;
+	pid_t pid;
+
+	pair(&c, &s);
+	pid = fork();
+	if (pid == 0) {
+		for (i = 0; i < 10; i++) {
+			write_all(s, (size_t)i * 100, 100);
+			msleep(10);
+		}
+		_exit(0);
+	}
+	r = recv(c, buf, 1000, MSG_WAITALL);
+	printf("{\"scenario\":\"waitall\",\"first_recv\":%zd,\"intact\":%s}\n", r,
+	       r == 1000 && check(buf, 0, 1000) ? "true" : "false");
+	close(c);
+	close(s);
+}
+
+static void sc_fionread(void)
+{
+	int c, s, n = -1;
+
+	pair(&c, &s);
+	write_all(s, 0, 1234);
+	msleep(50);
+	ioctl(c, FIONREAD, &n);
+	printf("{\"scenario\":\"fionread\",\"fionread\":%d}\n", n);
+	close(c);
+	close(s);
+}
+
+static void sc_splice(void)
+{
+	int c, s, pfd[2], err = 0;
+	uint8_t buf[65536];
+	size_t got = 0;
+	bool ok = true;
+
+	pair(&c, &s);
+	write_all(s, 0, 100000);
+	close(s);
+	if (pipe(pfd))
+		die("pipe");
+	for (;;) {
+		struct pollfd p = {.fd = c, .events = POLLIN};
+		ssize_t n, r;
+
+		if (poll(&p, 1, 1000) <= 0) {
+			err = ETIMEDOUT;
+			break;
+		}
+		n = splice(c, NULL, pfd[1], NULL, sizeof(buf), SPLICE_F_NONBLOCK);
+		if (n < 0 && errno == EAGAIN) {
+			/* readable by poll, but nothing for splice: data only recv() sees */
+			err = EAGAIN;
+			break;
+		}
+		if (n <= 0) {
+			err = n < 0 ? errno : 0;
+			break;
+		}
+		r = read(pfd[0], buf, (size_t)n);
+		if (r > 0) {
+			if (!check(buf, got, (size_t)r))
+				ok = false;
+			got += (size_t)r;
+		}
+	}
+	printf("{\"scenario\":\"splice\",\"client_got\":%zu,\"intact\":%s,\"client_errno\":\"%s\"}\n",
+	       got, ok ? "true" : "false", err ? strerror(err) : "");
+	close(c);
+}
+
+static void sc_close_unread(void)
+{
+	int c, s, err = 0;
+	uint8_t buf[100];
+	ssize_t r;
+
+	pair(&c, &s);
+	write_all(c, 0, 1000);
+	msleep(50);
+	close(s); /* the server never read: TCP answers with a reset */
+	msleep(100);
+	r = read(c, buf, sizeof(buf));
+	if (r < 0)
+		err = errno;
+	printf("{\"scenario\":\"close_unread\",\"client_read\":%zd,\"client_errno\":\"%s\"}\n", r,
+	       err ? strerror(err) : "");
+	close(c);
+}
+
+static void sc_echo(void)
+{
+	int c, s, cerr, serr;
+	bool cok, sok;
+	size_t sgot, cgot;
+
+	pair(&c, &s);
+	write_all(c, 0, 1 << 20);
+	shutdown(c, SHUT_WR);
+	sgot = read_all(s, 0, &sok, &serr, 2000);
+	write_all(s, 0, sgot);
+	shutdown(s, SHUT_WR);
+	cgot = read_all(c, 0, &cok, &cerr, 2000);
+	printf("{\"scenario\":\"echo\",\"server_got\":%zu,\"client_got\":%zu,\"intact\":%s}\n", sgot,
+	       cgot, sok && cok ? "true" : "false");
+	close(c);
+	close(s);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"scenario", 1, 0, 'S'}, {"addr", 1, 0, 'a'}, {"port", 1, 0, 'p'},
+		{"src", 1, 0, 's'},      {"uid", 1, 0, 'u'},  {0, 0, 0, 0},
+	};
+	const char *sc = NULL;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'S': sc = optarg; break;
+		case 'a': addr = optarg; break;
+		case 'p': port = atoi(optarg); break;
+		case 's': src = optarg; break;
+		case 'u': uid = atoi(optarg); break;
+		default: return 2;
+		}
+	}
+	if (!sc)
+		return 2;
+#define RUN(n) if (!strcmp(sc, #n)) { sc_##n(); return 0; }
+	RUN(half_close) RUN(rst_unread) RUN(peek) RUN(rcvlowat) RUN(waitall) RUN(fionread)
+	RUN(splice) RUN(close_unread) RUN(echo)
+	fprintf(stderr, "sockcompat: unknown scenario %s\n", sc);
+	return 2;
+}
