@@ -83,6 +83,15 @@ include agent/build.mk
 include injector/build.mk
 include tests/build.mk
 
+# install: the four binaries into $(DESTDIR)$(PREFIX)/bin (the Dockerfile uses it)
+PREFIX ?= /usr/local
+MESHCUT_BINS := $(BUILD)/meshcut-agent $(BUILD)/meshcut $(BUILD)/meshcut-init $(BUILD)/meshcut-webhook
+.PHONY: install
+install: $(MESHCUT_BINS)
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX)/bin)
+	$(Q)install -d $(DESTDIR)$(PREFIX)/bin
+	$(Q)install -m 0755 $(MESHCUT_BINS) $(DESTDIR)$(PREFIX)/bin/
+
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/run-all

@@ -12,6 +12,8 @@ PKGS=(
   libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libgnutls28-dev libssl-dev
   # tests: unit tests, TAP runner (prove is in perl), JSON in shell, TLS test CA
   libcmocka-dev perl jq openssl curl
+  # webhook golden tests: a real JSON Patch implementation, YAML for helm output
+  python3 python3-jsonpatch python3-yaml
   # virtual cluster: namespaces, bridges, vxlan, Istio's iptables rules, sidecars
   iproute2 iptables util-linux procps psmisc haproxy ethtool tcpdump
   # load generators and plots

@@ -2,7 +2,7 @@
  * meshcut-init shortcuts exactly the traffic the sidecar would have seen and
  * nothing else. Sources: the args of istio-init (or, with Istio CNI,
  * istio-validation, which Istio renders with the same flags) and the
- * traffic.sidecar.istio.io/* annotations. */
+ * traffic.sidecar.istio.io annotations. */
 #ifndef MESHCUT_WEBHOOK_ISTIO_ARGS_H
 #define MESHCUT_WEBHOOK_ISTIO_ARGS_H
 

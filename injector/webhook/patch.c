@@ -6,7 +6,6 @@
 #include "istio_args.h"
 
 #include <stdio.h>
-#include <string.h>
 
 static json_t *env_field(const char *name, const char *path)
 {

@@ -1,0 +1,267 @@
+/* server: see server.h. Request bodies are gathered per connection (MHD hands
+ * them over in pieces) up to SERVER_MAX_BODY; the TLS key pair comes from
+ * tls_reload at every handshake. */
+#include "server.h"
+
+#include "log.h"
+#include "review.h"
+#include "tls_reload.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct server {
+	struct MHD_Daemon *daemon;
+	const struct inject_cfg *inject;
+	atomic_bool unready;
+};
+
+/* One request body being received. */
+struct body {
+	char *buf;
+	size_t len;
+	bool too_large;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
+			     char *text)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (!text)
+		return MHD_NO; /* out of memory: MHD drops the connection */
+	r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status, const char *s)
+{
+	return reply(conn, status, "text/plain", strdup(s));
+}
+
+static enum MHD_Result mutate(struct server *s, struct MHD_Connection *conn, struct body *b)
+{
+	struct review_reply r;
+
+	if (b->too_large)
+		return reply_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+	if (review_handle(b->buf ? b->buf : "", b->len, s->inject, &r) < 0)
+		return MHD_NO;
+	return reply(conn, r.http_status, "application/json", r.body);
+}
+
+/* The first call for a request (no body seen yet) answers everything but a
+ * POST /mutate, whose body then arrives over further calls, the last one
+ * with *upload_size == 0. */
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **con_cls)
+{
+	struct server *s = cls;
+	struct body *b = *con_cls;
+	const char *clen;
+
+	(void)version;
+	if (!b) {
+		if (strcmp(url, "/healthz") == 0)
+			return reply_text(conn, MHD_HTTP_OK, "ok\n");
+		if (strcmp(url, "/readyz") == 0)
+			return atomic_load(&s->unready)
+				       ? reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n")
+				       : reply_text(conn, MHD_HTTP_OK, "ok\n");
+		if (strcmp(url, "/mutate") != 0)
+			return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+			return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST\n");
+		clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (clen && strtoull(clen, NULL, 10) > SERVER_MAX_BODY)
+			return reply_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return MHD_NO;
+		*con_cls = b;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!b->too_large && b->len + *upload_size <= SERVER_MAX_BODY) {
+			char *p = realloc(b->buf, b->len + *upload_size);
+
+			if (!p)
+				return MHD_NO;
+			memcpy(p + b->len, upload, *upload_size);
+			b->buf = p;
+			b->len += *upload_size;
+		} else {
+			b->too_large = true; /* chunked body: read on, answer 413 at the end */
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	return mutate(s, conn, b);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		      enum MHD_RequestTerminationCode why)
+{
+	struct body *b = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)why;
+	if (b) {
+		free(b->buf);
+		free(b);
+		*con_cls = NULL;
+	}
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	pr_warn("http: %s", msg);
+}
+
+/* "[v6]:port", "v4:port" or ":port" -> address (family 0 for ":port") and port. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, unsigned int *port)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(listen, ':');
+	char *end;
+	unsigned long p;
+	size_t hlen;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!colon)
+		return -1;
+	p = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || p > 65535)
+		return -1;
+	*port = (unsigned int)p;
+	hlen = (size_t)(colon - listen);
+	if (hlen == 0)
+		return 0;
+	if (hlen >= sizeof(host))
+		return -1;
+	memcpy(host, listen, hlen);
+	host[hlen] = '\0';
+	if (host[0] == '[' && host[hlen - 1] == ']') {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+		host[hlen - 1] = '\0';
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)p);
+		return inet_pton(AF_INET6, host + 1, &a6->sin6_addr) == 1 ? 0 : -1;
+	}
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+
+	a4->sin_family = AF_INET;
+	a4->sin_port = htons((uint16_t)p);
+	return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : -1;
+}
+
+static struct MHD_Daemon *start(struct server *s, unsigned int flags, unsigned int port,
+				const struct sockaddr_storage *ss)
+{
+	flags |= MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	return MHD_start_daemon(
+		flags, (uint16_t)port, NULL, NULL, handle, s,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, so it sees everything */
+		MHD_OPTION_HTTPS_CERT_CALLBACK2, tls_reload_retrieve,
+		/* TLS 1.2 or 1.3 only: the API server speaks both */
+		MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+		MHD_OPTION_THREAD_POOL_SIZE, 2u,
+		/* idle keep-alive connections close, so a drain ends */
+		MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+		/* bounds memory: each may hold a body of SERVER_MAX_BODY, and a
+		 * hostile 3 MiB of JSON parses into some 60 MiB (one per pool
+		 * thread at a time); the API server needs a few */
+		MHD_OPTION_CONNECTION_LIMIT, 32u,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		/* ":PORT" passes no address: MHD then binds the wildcard itself */
+		ss->ss_family ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, ss,
+		MHD_OPTION_END);
+}
+
+struct server *server_start(const char *listen, const struct inject_cfg *inject)
+{
+	struct sockaddr_storage ss;
+	struct server *s;
+	unsigned int port;
+
+	if (parse_listen(listen, &ss, &port) < 0) {
+		pr_err("--listen %s: expected IP:PORT, [IPv6]:PORT or :PORT", listen);
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->inject = inject;
+	atomic_init(&s->unready, false);
+	if (ss.ss_family == AF_INET6)
+		s->daemon = start(s, MHD_USE_IPv6, port, &ss);
+	else if (ss.ss_family == AF_INET)
+		s->daemon = start(s, 0, port, &ss);
+	else if (!(s->daemon = start(s, MHD_USE_DUAL_STACK, port, &ss)))
+		s->daemon = start(s, 0, port, &ss); /* a kernel without IPv6 */
+	if (!s->daemon) {
+		pr_err("cannot serve HTTPS on %s", listen);
+		free(s);
+		return NULL;
+	}
+	pr_info("serving https on %s (port %u)", listen, server_port(s));
+	return s;
+}
+
+unsigned int server_port(const struct server *s)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+
+	return i ? i->port : 0;
+}
+
+void server_unready(struct server *s)
+{
+	atomic_store(&s->unready, true);
+}
+
+void server_stop(struct server *s, unsigned int drain_s)
+{
+	MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+	time_t until = time(NULL) + drain_s;
+	const union MHD_DaemonInfo *i;
+
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd); /* refuse new connections instead of leaving them queued */
+	while (time(NULL) < until) {
+		i = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (!i || i->num_connections == 0)
+			break;
+		usleep(100 * 1000);
+	}
+	MHD_stop_daemon(s->daemon);
+	free(s);
+}

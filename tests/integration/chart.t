@@ -1,0 +1,518 @@
+#!/usr/bin/env python3
+"""charts/meshcut: helm lint and helm template (build/tools/helm, from mk/deps.sh)
+for default, cert-manager and unprivileged values, with assertions on what
+was rendered; the agent's command wrapper run in both modes; the rendered
+webhook flags fed to the real meshcut-webhook; the pre-delete hook's script
+run against a fake API server; the Istio template kept in step with the
+webhook. TAP output (run under prove). Needs python3-yaml, openssl, curl, jq."""
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HELM = os.path.join(ROOT, "build", "tools", "helm")
+CHART = os.path.join(ROOT, "charts", "meshcut")
+WEBHOOK = os.path.join(os.environ.get("BUILD", os.path.join(ROOT, "build")), "meshcut-webhook")
+NS = "meshcut-system"
+CAPS = ["BPF", "NET_ADMIN", "SYS_ADMIN", "PERFMON", "SYS_PTRACE"]
+
+try:
+    import yaml
+except ImportError:
+    print("Bail out! python3-yaml missing (apt-get install python3-yaml)")
+    sys.exit(1)
+if not os.access(HELM, os.X_OK):
+    print(f"Bail out! {HELM} missing: run mk/deps.sh (make deps)")
+    sys.exit(1)
+
+count = 0
+failed = 0
+
+
+def ok(cond, name, diag=None):
+    global count, failed
+    count += 1
+    if cond:
+        print(f"ok {count} - {name}")
+    else:
+        failed += 1
+        print(f"not ok {count} - {name}")
+        if diag is not None:
+            for line in str(diag).splitlines():
+                print(f"#   {line}")
+    return cond
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def render(*sets, release="meshcut"):
+    args = [HELM, "template", release, CHART, "-n", NS]
+    for s in sets:
+        args += ["--set", s]
+    r = run(args)
+    if r.returncode != 0:
+        return None, r.stderr
+    return [d for d in yaml.safe_load_all(r.stdout) if d], r.stdout
+
+
+def find(docs, kind, name=None):
+    return [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+
+
+def one(docs, kind):
+    found = find(docs, kind)
+    return found[0] if len(found) == 1 else None
+
+
+def container(spec, name):
+    return next((c for c in spec.get("containers", []) if c["name"] == name), None)
+
+
+VALUE_SETS = {
+    "default": [],
+    "cert-manager": ["webhook.certManager.enabled=true"],
+    "unprivileged": ["agent.privileged=false"],
+    "unprivileged+mountBpffs": ["agent.privileged=false", "agent.mountBpffs=true"],
+}
+
+# --- lint and render every value set ---
+rendered = {}
+for label, sets in VALUE_SETS.items():
+    args = [HELM, "lint", CHART, "--strict"]
+    for s in sets:
+        args += ["--set", s]
+    r = run(args)
+    ok(r.returncode == 0, f"helm lint --strict ({label})", r.stdout + r.stderr)
+    docs, out = render(*sets)
+    ok(docs is not None, f"helm template ({label})", out)
+    rendered[label] = docs or []
+
+d = rendered["default"]
+
+# --- the agent DaemonSet ---
+ds = one(d, "DaemonSet")
+ok(ds is not None and ds["metadata"]["name"] == "meshcut-agent", "one DaemonSet, meshcut-agent")
+pod = ds["spec"]["template"]["spec"]
+agent = container(pod, "agent")
+sc = agent["securityContext"]
+ok(sc["capabilities"]["add"] == CAPS, "agent capabilities: BPF NET_ADMIN SYS_ADMIN PERFMON SYS_PTRACE",
+   sc["capabilities"])
+ok(sc["capabilities"]["drop"] == ["ALL"], "agent drops every other capability")
+ok(sc["privileged"] is True and sc["runAsUser"] == 0, "agent privileged by default, as root")
+ok(pod["hostNetwork"] is True and pod["hostPID"] is True, "agent hostNetwork and hostPID")
+ok(pod["dnsPolicy"] == "ClusterFirstWithHostNet", "agent dnsPolicy fits hostNetwork")
+ok(pod["priorityClassName"] == "system-node-critical", "agent priorityClassName system-node-critical")
+ok({"operator": "Exists"} in pod["tolerations"], "agent tolerates every taint (operator Exists)")
+ok(ds["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+   "agent RollingUpdate maxUnavailable 1", ds["spec"]["updateStrategy"])
+ok(pod["automountServiceAccountToken"] is False, "agent mounts no API token")
+vols = {v["name"]: v for v in pod["volumes"]}
+mounts = {m["name"]: m for m in agent["volumeMounts"]}
+ok(vols["bpffs"]["hostPath"]["path"] == "/sys/fs/bpf" and mounts["bpffs"]["mountPath"] == "/sys/fs/bpf",
+   "host /sys/fs/bpf mounted at /sys/fs/bpf")
+ok(mounts["bpffs"]["mountPropagation"] == "Bidirectional", "bpffs mount propagation Bidirectional")
+ok(vols["cgroup"]["hostPath"] == {"path": "/sys/fs/cgroup", "type": "Directory"}
+   and mounts["cgroup"]["mountPath"] == "/sys/fs/cgroup", "host cgroup2 /sys/fs/cgroup mounted")
+ok(vols["socket"]["hostPath"] == {"path": "/var/run/meshcut", "type": "DirectoryOrCreate"}
+   and mounts["socket"]["mountPath"] == "/var/run/meshcut", "/var/run/meshcut hostPath DirectoryOrCreate")
+want_args = ["--pin-dir", "/sys/fs/bpf/meshcut", "--cgroup", "/sys/fs/cgroup", "--socket",
+             "/var/run/meshcut/agent.sock", "--mode", "full", "--http", "127.0.0.1:9464"]
+ok(agent["args"] == want_args, "agent args", agent["args"])
+for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+    g = agent[probe].get("httpGet", {})
+    ok(g == {"host": "127.0.0.1", "port": 9464, "path": path}, f"agent {probe}: httpGet 127.0.0.1:9464{path}", g)
+env = {e["name"]: e.get("value") for e in agent["env"]}
+ok(env.get("MESHCUT_UNINSTALL") == "0", "agent env MESHCUT_UNINSTALL=0 (the hook flips it)")
+
+# the command wrapper, run for real with a stand-in agent (which fails its
+# --uninstall when told to) and the marker in a temporary folder
+MARKER = "/tmp/meshcut-removed"
+tmp = tempfile.mkdtemp(prefix="meshcut-chart-t.")
+stub = os.path.join(tmp, "agent-stub")
+with open(stub, "w") as f:
+    f.write('#!/bin/sh\nprintf "%s\\n" "$@" >> "$STUB_LOG"\n'
+            '[ "$1" = --uninstall ] && [ -n "$STUB_FAIL" ] && exit 1\nexit 0\n')
+os.chmod(stub, 0o755)
+wrapper = agent["command"][2]
+ok(agent["command"][:2] == ["/bin/sh", "-c"] and MARKER in wrapper, "agent command: a sh wrapper that writes " + MARKER)
+script = wrapper.replace("/usr/local/bin/meshcut-agent", stub).replace(MARKER, os.path.join(tmp, "removed"))
+
+
+def live_in_group(pgid):
+    """Whether a process of group pgid is still alive (zombies do not count)."""
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
+def wrapper_run(mode, fail=""):
+    log = os.path.join(tmp, "stub.log")
+    for f in (log, os.path.join(tmp, "removed")):
+        if os.path.exists(f):
+            os.unlink(f)
+    env = {"MESHCUT_UNINSTALL": mode, "STUB_LOG": log, "STUB_FAIL": fail, "PATH": "/usr/bin:/bin"}
+    p = subprocess.Popen(["/bin/sh", "-c", script] + agent["command"][3:] + agent["args"], env=env,
+                         start_new_session=True, stdout=subprocess.DEVNULL)
+    deadline = time.time() + 5
+    while time.time() < deadline and p.poll() is None and not os.path.exists(os.path.join(tmp, "removed")):
+        time.sleep(0.05)
+    idling = p.poll() is None
+    if idling:
+        time.sleep(0.2)
+        p.terminate()
+    rc = p.wait(timeout=5)
+    time.sleep(0.2)
+    if live_in_group(p.pid):  # its sleep, had the wrapper not killed it
+        os.killpg(p.pid, signal.SIGKILL)
+        rc = "left a process behind"
+    argv = open(log).read().split("\n")[:-1] if os.path.exists(log) else []
+    return argv, idling, rc, os.path.exists(os.path.join(tmp, "removed"))
+
+
+argv, idling, rc, marker = wrapper_run("0")
+ok(argv == want_args and not idling and not marker, "wrapper, MESHCUT_UNINSTALL=0: execs meshcut-agent with the args", argv)
+argv, idling, rc, marker = wrapper_run("1")
+ok(argv == ["--uninstall"] + want_args and marker and idling and rc == 0,
+   "wrapper, MESHCUT_UNINSTALL=1: meshcut-agent --uninstall, marker, idles, exits 0 on SIGTERM", (argv, idling, rc, marker))
+argv, idling, rc, marker = wrapper_run("1", fail="1")
+ok(rc != 0 and not marker and not idling, "wrapper: a failed uninstall exits non-zero, no marker (the kubelet retries)",
+   (argv, idling, rc, marker))
+
+docs, _ = render("agent.cgroupPath=/run/cgroup2")
+a2 = container(one(docs, "DaemonSet")["spec"]["template"]["spec"], "agent")
+ok(a2["args"][3] == "/run/cgroup2"
+   and {"name": "cgroup", "hostPath": {"path": "/run/cgroup2", "type": "Directory"}}
+   in one(docs, "DaemonSet")["spec"]["template"]["spec"]["volumes"],
+   "agent.cgroupPath sets --cgroup and the hostPath")
+
+# --- unprivileged modes ---
+for label in ("unprivileged", "unprivileged+mountBpffs"):
+    dsu = one(rendered[label], "DaemonSet")
+    pu = dsu["spec"]["template"]["spec"]
+    au = container(pu, "agent")
+    ok(au["securityContext"]["privileged"] is False and au["securityContext"]["capabilities"]["add"] == CAPS,
+       f"{label}: not privileged, same capability list")
+    prop = {m["name"]: m.get("mountPropagation") for m in au["volumeMounts"]}
+    ok(prop["bpffs"] == "HostToContainer", f"{label}: bpffs HostToContainer (Bidirectional needs privileged)")
+    inits = pu.get("initContainers", [])
+    if label == "unprivileged":
+        ok(not inits, f"{label}: no init container")
+    else:
+        m = inits[0] if inits else {}
+        msc = m.get("securityContext", {})
+        ok(m.get("name") == "mount-bpffs" and m["command"][:4] == ["nsenter", "--target=1", "--mount", "--"]
+           and sorted(msc["capabilities"]["add"]) == ["SYS_ADMIN", "SYS_CHROOT", "SYS_PTRACE"]
+           and msc["privileged"] is False and pu["hostPID"] is True,
+           f"{label}: nsenter init container with SYS_ADMIN SYS_CHROOT SYS_PTRACE and hostPID", m)
+# what the API server would refuse: Bidirectional outside a privileged container
+for label, docs in rendered.items():
+    bad = []
+    for obj in docs:
+        spec = obj.get("spec", {}).get("template", {}).get("spec", {})
+        for c in spec.get("containers", []) + spec.get("initContainers", []):
+            for mnt in c.get("volumeMounts", []):
+                if mnt.get("mountPropagation") == "Bidirectional" and not c.get("securityContext", {}).get("privileged"):
+                    bad.append(c["name"])
+    ok(not bad, f"{label}: Bidirectional propagation only in privileged containers", bad)
+
+# --- the webhook ---
+mwc = one(d, "MutatingWebhookConfiguration")
+name = mwc["metadata"]["name"]
+ok(sorted([name, "istio-sidecar-injector", "istio-revision-tag-default", "istio-sidecar-injector-1-28"])[-1] == name,
+   f"webhook configuration name {name} sorts after Istio's injector")
+wh = mwc["webhooks"][0]
+ok(wh["failurePolicy"] == "Ignore", "failurePolicy Ignore")
+ok(wh["reinvocationPolicy"] == "IfNeeded", "reinvocationPolicy IfNeeded")
+ok(wh["sideEffects"] == "None", "sideEffects None")
+ok(wh["timeoutSeconds"] == 5, "timeoutSeconds 5")
+ok(wh["admissionReviewVersions"] == ["v1"], "admissionReviewVersions v1")
+ok(wh["rules"] == [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"],
+                    "scope": "Namespaced"}], "rules: CREATE pods only", wh["rules"])
+exprs = wh["namespaceSelector"]["matchExpressions"]
+ok({"key": "meshcut.io/inject", "operator": "In", "values": ["enabled"]} in exprs,
+   "namespaceSelector meshcut.io/inject=enabled")
+ok({"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [NS]} in exprs,
+   "meshcut's own namespace excluded")
+ok({"key": "meshcut.io/inject", "operator": "NotIn", "values": ["false"]} in wh["objectSelector"]["matchExpressions"],
+   "objectSelector leaves out pods labelled meshcut.io/inject=false")
+svc = one(d, "Service")
+ok(wh["clientConfig"]["service"] == {"name": svc["metadata"]["name"], "namespace": NS, "path": "/mutate", "port": 443},
+   "clientConfig points at the webhook Service, /mutate", wh["clientConfig"]["service"])
+
+dep = one(d, "Deployment")
+ok(dep["spec"]["replicas"] == 2, "webhook Deployment: 2 replicas")
+pdb = one(d, "PodDisruptionBudget")
+labels = dep["spec"]["template"]["metadata"]["labels"]
+ok(pdb["spec"]["minAvailable"] == 1 and pdb["spec"]["selector"]["matchLabels"].items() <= labels.items(),
+   "PodDisruptionBudget minAvailable 1 over the webhook pods")
+ok(svc["spec"]["selector"].items() <= labels.items() and svc["spec"]["selector"]["app.kubernetes.io/component"] == "webhook",
+   "Service selects the webhook pods (and only those)")
+whc = container(dep["spec"]["template"]["spec"], "webhook")
+ok(whc["securityContext"]["readOnlyRootFilesystem"] is True
+   and dep["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True,
+   "webhook runs non-root with a read-only root")
+ok(whc["readinessProbe"]["httpGet"]["scheme"] == "HTTPS" and whc["readinessProbe"]["httpGet"]["path"] == "/readyz",
+   "webhook readiness probe: HTTPS /readyz")
+secret_name = dep["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"]
+
+# generated TLS: the Secret, the caBundle, the names
+sec = find(d, "Secret", secret_name)
+ok(len(sec) == 1, "default: the chart generates the webhook's TLS Secret")
+if sec:
+    data = {k: base64.b64decode(v) for k, v in sec[0]["data"].items()}
+    ok(base64.b64decode(wh["clientConfig"]["caBundle"]) == data["ca.crt"], "caBundle is the Secret's CA")
+    for k in ("ca.crt", "tls.crt", "tls.key"):
+        with open(os.path.join(tmp, k), "wb") as f:
+            f.write(data[k])
+    r = run(["openssl", "verify", "-CAfile", os.path.join(tmp, "ca.crt"), os.path.join(tmp, "tls.crt")])
+    ok(r.returncode == 0, "the serving certificate verifies against the CA", r.stdout + r.stderr)
+    r = run(["openssl", "x509", "-in", os.path.join(tmp, "tls.crt"), "-noout", "-ext", "subjectAltName"])
+    ok(f"DNS:meshcut-webhook.{NS}.svc" in r.stdout, "its names include meshcut-webhook.NS.svc", r.stdout)
+
+    # the rendered flags, fed to the real webhook (test certificate, loopback port)
+    if os.access(WEBHOOK, os.X_OK):
+        args = [WEBHOOK] + whc["args"] + ["--cert", os.path.join(tmp, "tls.crt"), "--key",
+                                          os.path.join(tmp, "tls.key"), "--listen", "127.0.0.1:0",
+                                          "--shutdown-delay", "0"]
+        p = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+        line = ""
+        deadline = time.time() + 5
+        while time.time() < deadline and "serving https" not in line:
+            line = p.stderr.readline()
+            if not line and p.poll() is not None:
+                break
+        p.terminate()
+        p.wait(timeout=10)
+        ok("serving https" in line, "meshcut-webhook starts with the chart's flags", " ".join(whc["args"]) + "\n" + line)
+    else:
+        ok(False, f"meshcut-webhook starts with the chart's flags ({WEBHOOK} not built)")
+
+# --- cert-manager TLS ---
+cm = rendered["cert-manager"]
+ok(not find(cm, "Secret"), "cert-manager: the chart renders no Secret")
+certs = {c["metadata"]["name"]: c for c in find(cm, "Certificate")}
+issuers = {i["metadata"]["name"]: i for i in find(cm, "Issuer")}
+mwc_cm = one(cm, "MutatingWebhookConfiguration")
+inject_from = mwc_cm["metadata"].get("annotations", {}).get("cert-manager.io/inject-ca-from", "")
+serving = certs.get(inject_from.split("/")[-1])
+ok(inject_from.startswith(NS + "/") and serving is not None, "cert-manager: inject-ca-from names the serving Certificate",
+   inject_from)
+ok("caBundle" not in mwc_cm["webhooks"][0]["clientConfig"], "cert-manager: caBundle left to the cainjector")
+if serving:
+    dep_cm = one(cm, "Deployment")
+    ok(serving["spec"]["secretName"] == dep_cm["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"],
+       "cert-manager: the serving Certificate's Secret is the one the webhook mounts")
+    ca_issuer = issuers.get(serving["spec"]["issuerRef"]["name"], {})
+    ca_cert = certs.get(next((c for c in certs if certs[c]["spec"].get("secretName") == ca_issuer.get("spec", {}).get("ca", {}).get("secretName")), ""), {})
+    ok(ca_cert.get("spec", {}).get("isCA") is True
+       and "selfSigned" in issuers.get(ca_cert["spec"]["issuerRef"]["name"], {}).get("spec", {}),
+       "cert-manager: serving Certificate <- CA Issuer <- CA Certificate <- self-signed Issuer")
+    ok(f"meshcut-webhook.{NS}.svc" in serving["spec"]["dnsNames"], "cert-manager: dnsNames include the Service")
+
+# --- RBAC: minimal, no wildcards ---
+for label, docs in rendered.items():
+    roles = find(docs, "Role") + find(docs, "ClusterRole")
+    wild = [r["metadata"]["name"] for r in roles for rule in r.get("rules", [])
+            if "*" in rule.get("verbs", []) + rule.get("resources", []) + rule.get("apiGroups", [])]
+    ok(not wild, f"{label}: no wildcard verbs, resources or apiGroups in RBAC", wild)
+    ok(not find(docs, "ClusterRole") and not find(docs, "ClusterRoleBinding"), f"{label}: no cluster-wide RBAC")
+role = one(d, "Role")
+ok(role["rules"] == [{"apiGroups": ["apps"], "resources": ["daemonsets"], "resourceNames": ["meshcut-agent"],
+                      "verbs": ["get", "patch"]}], "the hook's Role: get and patch meshcut-agent only", role["rules"])
+hooks = [o for o in d if o["metadata"].get("annotations", {}).get("helm.sh/hook") == "pre-delete"]
+ok(sorted(o["kind"] for o in hooks) == ["ConfigMap", "Job", "Role", "RoleBinding", "ServiceAccount"],
+   "pre-delete hook: ConfigMap, Job, Role, RoleBinding, ServiceAccount", [o["kind"] for o in hooks])
+job = one(d, "Job")
+weights = {o["kind"]: int(o["metadata"]["annotations"]["helm.sh/hook-weight"]) for o in hooks}
+ok(all(weights[k] < weights["Job"] for k in weights if k != "Job"), "the hook's Job comes after its RBAC and script")
+ok(job["spec"]["template"]["spec"]["serviceAccountName"] == one(d, "RoleBinding")["subjects"][0]["name"]
+   == hooks[[o["kind"] for o in hooks].index("ServiceAccount")]["metadata"]["name"],
+   "the Job runs as the ServiceAccount the Role is bound to")
+with open(os.path.join(CHART, "files", "uninstall.sh")) as f:
+    script_text = f.read()
+ok(one(d, "ConfigMap")["data"]["uninstall.sh"] == script_text, "the hook's ConfigMap carries files/uninstall.sh")
+jenv = {e["name"]: e.get("value") for e in container(job["spec"]["template"]["spec"], "uninstall")["env"]}
+ok(jenv.get("DAEMONSET") == ds["metadata"]["name"] and int(jenv["TIMEOUT_SECONDS"]) < 300,
+   "the Job waits on the agent DaemonSet, less than helm's default 5 min timeout")
+ok(not [o for o in d if o["kind"] == "ConfigMap" and "istio" in o["metadata"]["name"]],
+   "the chart owns no Istio ConfigMap")
+
+
+# --- the pre-delete script against a fake API server ---
+class FakeAPI(BaseHTTPRequestHandler):
+    """One DaemonSet; after a PATCH its rollout completes over a few GETs
+    (scenario "ok"), never (scenario "stuck"), or it does not exist ("absent")."""
+    scenario = "ok"
+    patches = []
+    auth = []
+    gets_after_patch = 0
+    path_ok = "/apis/apps/v1/namespaces/meshcut-system/daemonsets/meshcut-agent"
+
+    def log_message(self, *a):
+        pass
+
+    def reply(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def ds(self):
+        cls = FakeAPI
+        patched = bool(cls.patches)
+        gen = 2 if patched else 1
+        st = {"observedGeneration": 1, "desiredNumberScheduled": 3, "updatedNumberScheduled": 3, "numberAvailable": 3}
+        if patched:
+            n = cls.gets_after_patch
+            cls.gets_after_patch += 1
+            if cls.scenario == "stuck" or n < 2:
+                st = {"observedGeneration": 2 if n else 1, "desiredNumberScheduled": 3,
+                      "updatedNumberScheduled": 3 if n else 0, "numberAvailable": 2}
+            else:
+                st = {"observedGeneration": 2, "desiredNumberScheduled": 3, "updatedNumberScheduled": 3,
+                      "numberAvailable": 3}
+        return {"kind": "DaemonSet", "metadata": {"name": "meshcut-agent", "generation": gen}, "status": st}
+
+    def do_GET(self):
+        FakeAPI.auth.append(self.headers.get("Authorization"))
+        if self.path != self.path_ok or FakeAPI.scenario == "absent":
+            return self.reply(404, {"kind": "Status", "code": 404})
+        self.reply(200, self.ds())
+
+    def do_PATCH(self):
+        FakeAPI.auth.append(self.headers.get("Authorization"))
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        FakeAPI.patches.append((self.headers.get("Content-Type"), json.loads(body)))
+        self.reply(200, self.ds())
+
+
+def smp(orig, patch):
+    """Strategic merge patch, as far as the hook uses it: maps merge, null
+    deletes, lists of named items merge by name."""
+    out = dict(orig)
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = smp(out[k], v)
+        elif isinstance(v, list) and isinstance(out.get(k), list) and all("name" in i for i in v + out[k]):
+            merged = [dict(i) for i in out[k]]
+            for item in v:
+                hit = next((m for m in merged if m["name"] == item["name"]), None)
+                if hit is None:
+                    merged.append(item)
+                else:
+                    merged[merged.index(hit)] = smp(hit, item)
+            out[k] = merged
+        else:
+            out[k] = v
+    return out
+
+
+def hook_run(scenario, timeout="30"):
+    FakeAPI.scenario, FakeAPI.patches, FakeAPI.auth, FakeAPI.gets_after_patch = scenario, [], [], 0
+    env = {"PATH": "/usr/bin:/bin", "DAEMONSET": "meshcut-agent", "KUBE_API": f"https://127.0.0.1:{port}",
+           "SA_DIR": sa, "TIMEOUT_SECONDS": timeout, "POLL_SECONDS": "1", "TMPDIR": tmp}
+    t0 = time.time()
+    r = run(["/bin/sh", os.path.join(CHART, "files", "uninstall.sh")], env=env, timeout=120)
+    return r, time.time() - t0
+
+
+sa = os.path.join(tmp, "sa")
+os.makedirs(sa)
+r = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+         "-subj", "/CN=kubernetes", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", os.path.join(tmp, "api.key"), "-out", os.path.join(sa, "ca.crt")])
+with open(os.path.join(sa, "token"), "w") as f:
+    f.write("test-token")
+with open(os.path.join(sa, "namespace"), "w") as f:
+    f.write(NS)
+srv = ThreadingHTTPServer(("127.0.0.1", 0), FakeAPI)
+tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+tls.load_cert_chain(os.path.join(sa, "ca.crt"), os.path.join(tmp, "api.key"))
+srv.socket = tls.wrap_socket(srv.socket, server_side=True)
+port = srv.server_address[1]
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+try:
+    r, took = hook_run("ok")
+    ok(r.returncode == 0 and "every node drained and removed" in r.stdout,
+       "hook: patches, then waits for every node and succeeds", r.stdout + r.stderr)
+    ct, patch = FakeAPI.patches[0] if FakeAPI.patches else (None, {})
+    ok(len(FakeAPI.patches) == 1 and ct == "application/strategic-merge-patch+json", "hook: one strategic merge patch")
+    tpl = patch.get("spec", {}).get("template", {}).get("spec", {})
+    pc = (tpl.get("containers") or [{}])[0]
+    ok(pc.get("name") == "agent" and pc.get("env") == [{"name": "MESHCUT_UNINSTALL", "value": "1"}],
+       "hook: the patch sets MESHCUT_UNINSTALL=1 in container agent", patch)
+    after = smp(agent, pc)
+    rp = after.get("readinessProbe", {})
+    ok("livenessProbe" not in after and "httpGet" not in rp
+       and rp.get("exec") == {"command": ["test", "-e", MARKER]} and rp.get("periodSeconds") == 5,
+       "hook: patched, the agent's readiness probe is the wrapper's marker and it has no liveness probe", after)
+    ok({"name": "MESHCUT_UNINSTALL", "value": "1"} in after["env"] and len(after["env"]) == len(agent["env"]),
+       "hook: patched, MESHCUT_UNINSTALL is 1 and the other env stays")
+    ok(patch.get("spec", {}).get("updateStrategy", {}).get("rollingUpdate") == {"maxUnavailable": "100%"},
+       "hook: and lets every node switch at once")
+    ok(set(FakeAPI.auth) == {"Bearer test-token"}, "hook: authenticates with the ServiceAccount token")
+    r, took = hook_run("stuck", timeout="3")
+    ok(r.returncode != 0 and "timed out" in r.stderr and took < 20, "hook: fails after its timeout when a node never reports",
+       r.stdout + r.stderr)
+    r, took = hook_run("absent")
+    ok(r.returncode == 0 and not FakeAPI.patches, "hook: no DaemonSet, nothing to do, success", r.stdout + r.stderr)
+finally:
+    srv.shutdown()
+
+# --- NOTES.txt, rendered (helm template skips it: render a copy as a ConfigMap) ---
+copy = os.path.join(tmp, "chart")
+shutil.copytree(CHART, copy)
+os.rename(os.path.join(copy, "templates", "NOTES.txt"), os.path.join(copy, "files", "notes.txt"))
+with open(os.path.join(copy, "templates", "zz-notes.yaml"), "w") as f:
+    f.write('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n'
+            'data:\n  notes: {{ tpl (.Files.Get "files/notes.txt") . | quote }}\n')
+r = run([HELM, "template", "meshcut", copy, "-n", NS, "--show-only", "templates/zz-notes.yaml"])
+notes = yaml.safe_load(r.stdout)["data"]["notes"] if r.returncode == 0 else r.stderr
+ok("kubectl label namespace NAME meshcut.io/inject=enabled" in notes, "NOTES: how to opt a namespace in", notes)
+ok(f"kubectl -n {NS} exec ds/meshcut-agent -- meshcut status" in notes, "NOTES: how to check it works", notes)
+
+# --- README, Istio template ---
+with open(os.path.join(CHART, "README.md")) as f:
+    readme = f.read()
+ok('"baseline"' in readme and "hostPath" in readme, "README documents the Pod Security baseline limit")
+with open(os.path.join(CHART, "istio-template", "meshcut-injection-template.yaml")) as f:
+    istio_values = yaml.safe_load(f)
+tmpl = istio_values["sidecarInjectorWebhook"]["templates"]["meshcut"]
+ok(tmpl.count("{{") == tmpl.count("}}"), "Istio template: balanced {{ }}")
+body = yaml.safe_load("\n".join(l for l in tmpl.splitlines() if not l.lstrip().startswith("{{-")))
+init = body["spec"]["initContainers"][0]
+with open(os.path.join(ROOT, "tests", "webhook", "cases", "classic.out.json")) as f:
+    golden = json.load(f)["patch"][0]["value"]
+ok([e["name"] for e in init["env"]] == [e["name"] for e in golden["env"]],
+   "Istio template: the same env variables, in the webhook's order")
+ok(init["securityContext"] == golden["securityContext"] and init["command"] == golden["command"]
+   and init["volumeMounts"] == golden["volumeMounts"], "Istio template: the same command, securityContext and mount")
+ok(body["spec"]["volumes"][0]["hostPath"] == {"path": "/var/run/meshcut", "type": "Directory"}
+   and body["metadata"]["annotations"] == {"meshcut.io/status": "injected"},
+   "Istio template: the same volume and status annotation")
+
+shutil.rmtree(tmp, ignore_errors=True)
+print(f"1..{count}")
+sys.exit(1 if failed else 0)

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# meshcut-webhook over real HTTPS: every AdmissionReview fixture in
+# tests/webhook/cases is POSTed and its answer checked against the golden
+# file (JSON Patch applied with python3-jsonpatch), each mutated pod is sent
+# again (reinvocation must not patch twice), hostile input is refused without
+# a crash, and the serving certificate is rotated twice (files rewritten in
+# place, then the kubelet's ..data symlink swap) while the same process keeps
+# serving, a slow request in flight across the rotation included.
+#
+#   UPDATE_GOLDEN=1 prove -v tests/integration/webhook.t   rewrites the .out.json files
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+BIN=$BUILD/meshcut-webhook
+CASES=$ROOT/tests/webhook/cases
+GOLDEN=$ROOT/tests/webhook/golden.py
+
+fails() { ! "$@"; }
+bail() { echo "Bail out! $*"; exit 1; }
+
+[ -x "$BIN" ] || bail "$BIN missing: run make first"
+python3 -c 'import jsonpatch' 2>/dev/null || bail "python3-jsonpatch missing (apt-get install python3-jsonpatch)"
+
+T=$(mktemp -d /tmp/meshcut-webhook-t.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# --- a test CA and serving certificates (SAN 127.0.0.1 and localhost) ---
+make_ca() { # NAME
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=$1" -keyout "$T/$1.key" -out "$T/$1.crt" 2>/dev/null
+}
+make_cert() { # CA SERIAL KEYTYPE(rsa|ec) OUTDIR
+	local ca=$1 serial=$2 dir=$4
+	mkdir -p "$dir"
+	if [ "$3" = rsa ]; then
+		openssl req -newkey rsa:2048 -nodes -subj /CN=meshcut-webhook \
+			-keyout "$dir/tls.key" -out "$T/req.csr" 2>/dev/null
+	else
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=meshcut-webhook \
+			-keyout "$dir/tls.key" -out "$T/req.csr" 2>/dev/null
+	fi
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' > "$T/ext"
+	openssl x509 -req -in "$T/req.csr" -CA "$T/$ca.crt" -CAkey "$T/$ca.key" -set_serial "$serial" \
+		-days 1 -extfile "$T/ext" -out "$dir/tls.crt" 2>/dev/null
+}
+make_ca ca1 && make_ca ca2 && make_ca ca3 || bail "openssl cannot make a CA"
+
+# the kubelet's layout of a mounted Secret: tls.crt -> ..data/tls.crt, ..data -> ..v1
+S=$T/secret
+make_cert ca1 0x1001 rsa "$S/..v1" || bail "openssl cannot make a certificate"
+ln -s ..v1 "$S/..data"
+ln -s ..data/tls.crt "$S/tls.crt"
+ln -s ..data/tls.key "$S/tls.key"
+
+start_webhook() { # LOG EXTRA-ARGS...
+	local log=$1; shift
+	"$BIN" --cert "$S/tls.crt" --key "$S/tls.key" --listen 127.0.0.1:0 \
+		--init-image registry.example/meshcut:test --reload-interval 1 "$@" 2>"$log" &
+	WPID=$!
+	PIDS+=("$WPID")
+	for _ in $(seq 50); do
+		PORT=$(sed -n 's/.*serving https on .* (port \([0-9]*\)).*/\1/p' "$log")
+		[ -n "$PORT" ] && return 0
+		kill -0 "$WPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$log" >&2
+	return 1
+}
+LOG=$T/webhook.log
+start_webhook "$LOG" -v || bail "meshcut-webhook did not start"
+URL=https://127.0.0.1:$PORT
+CURL=(curl -sS --max-time 20 --cacert "$T/ca1.crt")
+
+# --- probes and routes ---
+check "GET /healthz is 200" [ "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$URL/healthz")" = 200 ]
+check "GET /readyz is 200" [ "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$URL/readyz")" = 200 ]
+check "GET /mutate is 405" [ "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$URL/mutate")" = 405 ]
+check "unknown path is 404" [ "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$URL/nope")" = 404 ]
+
+post() { # FILE -> prints the HTTP status, body in $T/body
+	"${CURL[@]}" -o "$T/body" -w '%{http_code}' -H 'Content-Type: application/json' \
+		--data-binary @"$1" "$URL/mutate"
+}
+
+# --- golden AdmissionReviews ---
+for in in "$CASES"/*.in.json; do
+	name=$(basename "$in" .in.json)
+	out=$CASES/$name.out.json
+	status=$(post "$in")
+	if [ "${UPDATE_GOLDEN:-}" = 1 ]; then
+		python3 "$GOLDEN" write "$in" "$status" "$T/body" > "$out.tmp" && mv "$out.tmp" "$out"
+	fi
+	if [ ! -f "$out" ]; then
+		not_ok "$name: no golden file $out (UPDATE_GOLDEN=1 writes it)"
+		continue
+	fi
+	check "$name: answer matches $(basename "$out")" python3 "$GOLDEN" check "$in" "$out" "$status" "$T/body"
+	if jq -e '.patch != null' "$out" >/dev/null 2>&1; then
+		python3 "$GOLDEN" again "$out" > "$T/again.json"
+		status=$(post "$T/again.json")
+		check "$name: the mutated pod sent again gets no second patch" \
+			jq -e --arg s "$status" '$s == "200" and .response.allowed == true and (.response | has("patch") | not)' "$T/body"
+	fi
+done
+check "the classic pod's patch also says where: meshcut-init appended after istio-init" \
+	jq -e '.patch[0].path == "/spec/initContainers/-" and .pod.spec.initContainers[-1].name == "meshcut-init"' \
+	"$CASES/classic.out.json"
+check "the native-sidecar pod's meshcut-init sits right after istio-proxy" \
+	jq -e '[.pod.spec.initContainers[].name] == ["istio-validation","istio-proxy","meshcut-init","migrate"]' \
+	"$CASES/native-sidecar.out.json"
+
+# --- hostile input: refused, never fatal ---
+head -c $((3 * 1024 * 1024 + 1)) /dev/zero | tr '\0' ' ' > "$T/big"
+check "a body over 3 MiB is 413" [ "$(post "$T/big")" = 413 ]
+check "a chunked body over 3 MiB is 413" [ "$("${CURL[@]}" -o /dev/null -w '%{http_code}' \
+	-H 'Transfer-Encoding: chunked' --data-binary @"$T/big" "$URL/mutate")" = 413 ]
+python3 -c 'print("[" * 200000 + "]" * 200000)' > "$T/deep"
+check "200000 nested arrays are 400" [ "$(post "$T/deep")" = 400 ]
+head -c 65536 /dev/urandom > "$T/random"
+check "random bytes are 400" [ "$(post "$T/random")" = 400 ]
+printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a\\u0000b","object":{}}}' > "$T/nul"
+check "a uid with a NUL does not crash it" [ "$(post "$T/nul")" != 000 ]
+: > "$T/empty"
+check "an empty body is 400" [ "$(post "$T/empty")" = 400 ]
+check "still alive and healthy after all that" kill -0 "$WPID"
+check "GET /healthz still 200" [ "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$URL/healthz")" = 200 ]
+
+# --- certificate rotation without restart ---
+served_serial() {
+	openssl s_client -connect "127.0.0.1:$PORT" -servername localhost </dev/null 2>/dev/null |
+		openssl x509 -noout -serial 2>/dev/null | sed 's/serial=//'
+}
+wait_serial() { # SERIAL
+	for _ in $(seq 100); do
+		[ "$(served_serial)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "serves certificate 1001 (CA 1)" [ "$(served_serial)" = 1001 ]
+
+# rotation 1: new CA, new key (EC now), written over the files in place; the
+# key goes first, so for a moment key and certificate do not match
+make_cert ca2 0x2002 ec "$T/new2"
+cat "$T/new2/tls.key" > "$S/..v1/tls.key"
+sleep 1.5
+cat "$T/new2/tls.crt" > "$S/..v1/tls.crt"
+check "rotation in place: certificate 2002 is served" wait_serial 2002
+check "rotation in place: curl trusts it with CA 2" \
+	[ "$(curl -sS --max-time 5 --cacert "$T/ca2.crt" "$URL/healthz")" = ok ]
+check "rotation in place: CA 1 no longer verifies" \
+	fails curl -sS --max-time 5 --cacert "$T/ca1.crt" -o /dev/null "$URL/healthz" 2>/dev/null
+check "rotation in place: same process" kill -0 "$WPID"
+check "rotation in place: the half-written pair was refused and logged" \
+	grep -q 'certificate .* with key .*' "$LOG"
+
+# rotation 2: the kubelet's atomic ..data swap, with a slow request in flight
+python3 - "$CASES/classic.in.json" "$T/slow.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["request"]["uid"] = "slow-request"
+r["request"]["object"]["metadata"]["annotations"]["filler"] = "x" * 600000
+json.dump(r, open(sys.argv[2], "w"))
+PY
+curl -sS --max-time 60 --cacert "$T/ca2.crt" --limit-rate 150k -o "$T/slow.body" -w '%{http_code}' \
+	-H 'Content-Type: application/json' --data-binary @"$T/slow.json" "$URL/mutate" > "$T/slow.status" &
+SLOW=$!
+PIDS+=("$SLOW")
+sleep 1
+make_cert ca3 0x3003 rsa "$S/..v2"
+ln -s ..v2 "$S/..data_tmp" && mv -T "$S/..data_tmp" "$S/..data"
+check "symlink swap: certificate 3003 is served" wait_serial 3003
+check "symlink swap: curl trusts it with CA 3" \
+	[ "$(curl -sS --max-time 5 --cacert "$T/ca3.crt" "$URL/healthz")" = ok ]
+check "symlink swap: the slow request was still in flight" kill -0 "$SLOW"
+wait "$SLOW"
+check "the request in flight across the rotation completed (200, its uid)" \
+	jq -e --arg s "$(cat "$T/slow.status")" '$s == "200" and .response.uid == "slow-request" and .response.allowed' "$T/slow.body"
+check "symlink swap: same process" kill -0 "$WPID"
+
+# --- shutdown: unready first, then a clean exit ---
+kill -TERM "$WPID"
+sleep 0.5
+URL3=(curl -sS --max-time 5 --cacert "$T/ca3.crt" -o /dev/null -w '%{http_code}')
+check "after SIGTERM /readyz is 503" [ "$("${URL3[@]}" "$URL/readyz")" = 503 ]
+check "after SIGTERM it still serves /mutate" [ "$("${URL3[@]}" --data-binary @"$CASES/classic.in.json" "$URL/mutate")" = 200 ]
+wait "$WPID"; rc=$?
+check "exits 0 after the shutdown delay" [ "$rc" = 0 ]
+
+# --- refuses to start on a bad flag or a bad pair ---
+check "refuses --init-memory 16MB" fails "$BIN" --cert "$S/tls.crt" --key "$S/tls.key" --init-memory 16MB 2>/dev/null
+check "refuses a key that does not match the certificate" \
+	fails "$BIN" --cert "$S/tls.crt" --key "$T/new2/tls.key" --listen 127.0.0.1:0 2>/dev/null
+
+tap_done
+[ "$TAP_FAILED" = 0 ]
