@@ -6,8 +6,9 @@
  * agent trusts none of it without checking (the caller's network namespace is
  * read from the socket itself).
  *
- * Fail open: a missing agent never blocks the pod (warn, exit 0) unless
- * --required. Exit codes: 0 registered (or skipped), 2 usage or bad input,
+ * Fail open: nothing here ever blocks the pod (it starts without meshcut,
+ * with the reason in the log) unless --required. Exit codes: 0 registered (or
+ * skipped), 2 usage or bad settings (--required, or a bad command line),
  * 3 agent unreachable (--required), 4 registration refused (--required).
  */
 #include <arpa/inet.h>
@@ -48,6 +49,14 @@ static const char *env_or(const char *name, const char *def)
 	const char *v = getenv(name);
 
 	return v && *v ? v : def;
+}
+
+/* lists where "" means "capture nothing" (istio-iptables -b "" / -i ""), not unset */
+static const char *env_list(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+
+	return v ? v : def;
 }
 
 static void usage(FILE *f)
@@ -263,12 +272,12 @@ int main(int argc, char **argv)
 		.outbound_port = env_or("MESHCUT_OUTBOUND_PORT", NULL),
 		.inbound_port = env_or("MESHCUT_INBOUND_PORT", NULL),
 		.proxy_uid = env_or("MESHCUT_PROXY_UID", NULL),
-		.excl_in = env_or("MESHCUT_EXCLUDE_INBOUND_PORTS", NULL),
-		.incl_in = env_or("MESHCUT_INCLUDE_INBOUND_PORTS", NULL),
-		.excl_out = env_or("MESHCUT_EXCLUDE_OUTBOUND_PORTS", NULL),
-		.excl_cidrs = env_or("MESHCUT_EXCLUDE_OUTBOUND_CIDRS", NULL),
-		.incl_cidrs = env_or("MESHCUT_INCLUDE_OUTBOUND_CIDRS", NULL),
-		.incl_out = env_or("MESHCUT_INCLUDE_OUTBOUND_PORTS", NULL),
+		.excl_in = env_list("MESHCUT_EXCLUDE_INBOUND_PORTS", NULL),
+		.incl_in = env_list("MESHCUT_INCLUDE_INBOUND_PORTS", NULL),
+		.excl_out = env_list("MESHCUT_EXCLUDE_OUTBOUND_PORTS", NULL),
+		.excl_cidrs = env_list("MESHCUT_EXCLUDE_OUTBOUND_CIDRS", NULL),
+		.incl_cidrs = env_list("MESHCUT_INCLUDE_OUTBOUND_CIDRS", NULL),
+		.incl_out = env_list("MESHCUT_INCLUDE_OUTBOUND_PORTS", NULL),
 		.required = !strcmp(env_or("MESHCUT_REQUIRED", "0"), "1"),
 		.timeout = 5,
 	};
@@ -308,7 +317,7 @@ int main(int argc, char **argv)
 	}
 	if (!o.name || !o.namespace) {
 		pr_err("the pod's name and namespace are needed (POD_NAME/POD_NAMESPACE from the downward API, or --pod-name/--pod-namespace)");
-		return EXIT_USAGE;
+		return o.required ? EXIT_USAGE : EXIT_OK;
 	}
 	if (o.mode && strcmp(o.mode, "REDIRECT")) {
 		pr_warn("interception mode %s: meshcut only accelerates REDIRECT; not registering", o.mode);
@@ -320,8 +329,11 @@ int main(int argc, char **argv)
 		body = NULL;
 	} else {
 		req = build_request(&o);
-		if (!req)
-			return EXIT_USAGE;
+		if (!req) {
+			if (!o.required)
+				pr_warn("the pod starts without meshcut (its traffic takes the normal path)");
+			return o.required ? EXIT_USAGE : EXIT_OK;
+		}
 		body = json_dumps(req, JSON_COMPACT);
 		snprintf(path, sizeof(path), "/v1/pods");
 	}
