@@ -1,0 +1,67 @@
+# TAP helpers for meshcut's integration tests (bash, run by prove).
+# A test file sources this, calls tap_plan N (or tap_done at the end), and
+# reports each check with ok/not_ok/check/skip. Every test runs its own
+# virtual cluster (VCLUSTER_NAME) and removes it on exit, also on failure.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+export BUILD
+VC=$ROOT/tests/vcluster/vcluster
+MESHCUT=$BUILD/meshcut
+TAP_N=0
+TAP_FAILED=0
+
+tap_plan() { echo "1..$1"; }
+tap_done() { echo "1..$TAP_N"; }
+ok() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
+not_ok() { TAP_N=$((TAP_N + 1)); TAP_FAILED=$((TAP_FAILED + 1)); echo "not ok $TAP_N - $*"; }
+skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - # SKIP $*"; }
+diag() { printf '# %s\n' "$@"; }
+# check "description" command...: ok when the command succeeds (its stdout is dropped)
+check() {
+  local d=$1; shift
+  if "$@" >/dev/null; then ok "$d"; else not_ok "$d"; fi
+}
+# expect_eq "description" expected actual
+expect_eq() {
+  if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1 (expected '$2', got '$3')"; fi
+}
+
+require_root() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "1..0 # SKIP integration tests need root (network namespaces, BPF)"
+    exit 0
+  fi
+}
+
+# a cluster per test file; removed on exit whatever happens
+vc_test_cluster() { # NAME
+  export VCLUSTER_NAME=$1
+  trap 'vc_test_cleanup' EXIT
+  "$VC" down >/dev/null 2>&1 || true
+}
+vc_test_cleanup() {
+  local rc=$?
+  "$VC" down >/dev/null 2>&1 || true
+  [ -n "${TEST_TMP:-}" ] && rm -rf "$TEST_TMP"
+  return $rc
+}
+
+vcx() { "$VC" exec "$@"; }
+node_sock() { "$VC" status --json | jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .agent_socket'; }
+pod_ip() { "$VC" status --json | jq -r --arg p "$1" '.pods[] | select(.name == $p) | .ip'; }
+pod_netns() { "$VC" status --json | jq -r --arg p "$1" '.pods[] | select(.name == $p) | .netns'; }
+svc_addr() { "$VC" status --json | jq -r --arg s "$1" '.services[] | select(.name == $s) | "\(.vip):\(.port)"'; }
+stats_json() { "$MESHCUT" --socket "$(node_sock "${1:-node1}")" stats --json; }
+
+# TCP data segments a pod's namespace has sent so far
+pod_data_segs() {
+  nsenter --net="/run/netns/$(pod_netns "$1")" awk '/^TcpExt:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "TCPOrigDataSent") c = i; h = 1 } else print $c }' /proc/net/netstat
+}
+
+# wait until CMD succeeds (up to N tenths of a second)
+wait_for() { # TENTHS CMD...
+  local n=$1 i; shift
+  for i in $(seq 1 "$n"); do "$@" && return 0; sleep 0.1; done
+  return 1
+}
