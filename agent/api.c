@@ -181,6 +181,38 @@ static enum MHD_Result do_mode(struct mc_api *api, struct MHD_Connection *c,
 	return reply_json(c, 200, json_pack("{s:s, s:s}", "message", msg, "mode", modes_s));
 }
 
+static enum MHD_Result do_config(struct mc_api *api, struct MHD_Connection *c,
+				 const struct caller *who, struct request *req)
+{
+	struct mc_agent *a = api->agent;
+	json_error_t jerr;
+	json_t *root, *v;
+	json_int_t limit;
+	char msg[120];
+	int err;
+
+	if (!is_admin(api, who))
+		return reply_msg(c, 403, "changing the configuration needs an admin caller (uid 0, not from a pod)");
+	root = json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, &jerr);
+	v = root ? json_object_get(root, "backlog_limit") : NULL;
+	if (!root || !json_is_object(root) || json_object_size(root) != 1 || !json_is_integer(v)) {
+		json_decref(root);
+		return reply_msg(c, 400, "expected {\"backlog_limit\": BYTES}");
+	}
+	limit = json_integer_value(v);
+	json_decref(root);
+	if (limit < 4096 || limit > 0x7fffffff)
+		return reply_msg(c, 400, "backlog_limit: 4096 .. 2147483647 bytes");
+	pthread_mutex_lock(&a->lock);
+	err = mc_dp_set_backlog_limit(&a->dp, (uint32_t)limit);
+	pthread_mutex_unlock(&a->lock);
+	if (err)
+		return reply_msg(c, 500, strerror(-err));
+	snprintf(msg, sizeof(msg), "backlog limit %lld bytes", (long long)limit);
+	pr_info("%s", msg);
+	return reply_msg(c, 200, msg);
+}
+
 static enum MHD_Result route(struct mc_api *api, struct MHD_Connection *c, const char *url,
 			     const char *method, struct request *req)
 {
@@ -214,6 +246,8 @@ static enum MHD_Result route(struct mc_api *api, struct MHD_Connection *c, const
 		return do_deregister(api, c, &who, url + 9);
 	if (!strcmp(url, "/v1/mode") && (!strcmp(method, "PUT") || !strcmp(method, "POST")))
 		return do_mode(api, c, &who, req);
+	if (!strcmp(url, "/v1/config") && (!strcmp(method, "PUT") || !strcmp(method, "POST")))
+		return do_config(api, c, &who, req);
 	return reply_msg(c, 404, "not found");
 }
 

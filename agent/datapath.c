@@ -482,6 +482,21 @@ int mc_dp_set_modes(struct mc_datapath *dp, uint32_t modes)
 		       : 0;
 }
 
+int mc_dp_set_backlog_limit(struct mc_datapath *dp, uint32_t limit)
+{
+	struct mc_control c;
+	__u32 zero = 0;
+	int err = mc_dp_read_control(dp, &c);
+
+	if (err)
+		return err;
+	c.backlog_limit = limit;
+	c.generation++;
+	return bpf_map_update_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, &c, BPF_ANY)
+		       ? -errno
+		       : 0;
+}
+
 int mc_dp_read_stats(struct mc_datapath *dp, struct mc_kind_stats out[MC_KIND_MAX])
 {
 	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(dp->skel->maps.mc_sock_stats);

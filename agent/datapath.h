@@ -54,6 +54,7 @@ void mc_dp_close(struct mc_datapath *dp);
 
 int mc_dp_read_control(struct mc_datapath *dp, struct mc_control *c);
 int mc_dp_set_modes(struct mc_datapath *dp, uint32_t modes);
+int mc_dp_set_backlog_limit(struct mc_datapath *dp, uint32_t limit);
 
 /* per-kind counters summed over CPUs */
 int mc_dp_read_stats(struct mc_datapath *dp, struct mc_kind_stats out[MC_KIND_MAX]);

@@ -68,7 +68,8 @@ static bool should_leave(const struct mc_pair *p, uint32_t modes, bool all)
 	if (d0 == MC_DIR_TCP && d1 == MC_DIR_TCP)
 		return true;
 	/* a lone end (its peer never arrived) that already went to TCP */
-	return p->refs == 1 && (d0 == MC_DIR_TCP || d1 == MC_DIR_TCP);
+	return p->refs == 1 && (d0 == MC_DIR_TCP || d1 == MC_DIR_TCP || d0 == MC_DIR_EARLY_TCP ||
+				d1 == MC_DIR_EARLY_TCP);
 }
 
 uint32_t mc_pairs_live(const struct mc_pair *pairs, uint32_t n)

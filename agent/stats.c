@@ -74,6 +74,10 @@ json_t *mc_stats_json(struct mc_agent *a)
 				  (json_int_t)s[k].insert_fail, "no_slot", (json_int_t)s[k].no_slot,
 				  "fin_held", (json_int_t)s[k].fin_held, "rst_unread",
 				  (json_int_t)s[k].rst_unread));
+		json_object_set_new(json_object_get(kinds, name), "early_tcp",
+				    json_integer((json_int_t)s[k].early_tcp));
+		json_object_set_new(json_object_get(kinds, name), "promoted",
+				    json_integer((json_int_t)s[k].promoted));
 	}
 	to_tcp = json_object();
 	for (r = 0; r < MC_TCP_REASONS; r++)

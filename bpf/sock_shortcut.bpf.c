@@ -474,6 +474,15 @@ int mc_sk_msg(struct sk_msg_md *msg)
 		return to_tcp(dir, st->kind, MC_TCP_MODE);
 	size = msg->size;
 	to = (st->side & 1) ^ 1;
+	/* early TCP bytes the receiver has not read yet: stay on TCP (recv() would
+	 * read redirected bytes first) */
+	if (*dir == MC_DIR_EARLY_TCP && (__s64)(p->sent[to] - p->consumed[to]) > 0) {
+		__sync_fetch_and_add(&p->sent[to], size);
+		s = stats_of(st->kind);
+		if (s)
+			s->tcp_msgs++;
+		return SK_PASS;
+	}
 	/* SO_RCVBUF does not bound redirected data: bound the receiver's backlog */
 	backlog = (__s64)(p->sent[to] - p->consumed[to]);
 	if (backlog < 0)
@@ -484,16 +493,30 @@ int mc_sk_msg(struct sk_msg_md *msg)
 	__sync_fetch_and_add(&p->sent[to], size);
 	key.slot = st->slot;
 	key.side = to;
-	if (bpf_msg_redirect_hash(msg, &mc_socks, &key, BPF_F_INGRESS) != SK_PASS) {
-		__sync_fetch_and_add(&p->sent[to], -(__s64)size);
-		return to_tcp(dir, st->kind, MC_TCP_PEER_MISSING);
-	}
-	*dir = MC_DIR_REDIRECT;
 	s = stats_of(st->kind);
+	if (bpf_msg_redirect_hash(msg, &mc_socks, &key, BPF_F_INGRESS) != SK_PASS) {
+		if (*dir == MC_DIR_REDIRECT) {
+			/* the peer left (closed, or drained out by the agent) */
+			__sync_fetch_and_add(&p->sent[to], -(__s64)size);
+			return to_tcp(dir, st->kind, MC_TCP_PEER_MISSING);
+		}
+		/* the peer is not paired yet: these bytes go over TCP (and stay
+		 * counted in sent[], so the receiver must read them first) */
+		if (s) {
+			if (*dir == MC_DIR_UNDECIDED)
+				s->early_tcp++;
+			s->tcp_msgs++;
+		}
+		*dir = MC_DIR_EARLY_TCP;
+		return SK_PASS;
+	}
 	if (s) {
+		if (*dir == MC_DIR_EARLY_TCP)
+			s->promoted++;
 		s->msgs++;
 		s->bytes += size;
 	}
+	*dir = MC_DIR_REDIRECT;
 	return SK_PASS;
 }
 

@@ -22,9 +22,11 @@
  * the data, as on TCP.
  *
  * Integrity. Each direction (per sending side) is decided at its first message
- * and only ever moves UNDECIDED -> REDIRECT -> TCP or UNDECIDED -> TCP: tcp_bpf
- * recv() reads redirected data before the TCP receive queue, so a direction
- * that sent a byte over TCP must never redirect later. sent[]/consumed[] count
+ * and moves UNDECIDED -> REDIRECT -> TCP or UNDECIDED -> TCP: tcp_bpf recv()
+ * reads redirected data before the TCP receive queue, so a direction must
+ * never redirect while its receiver has unread bytes it sent over TCP. The one
+ * way back, EARLY_TCP -> REDIRECT, is taken only once the receiver has read
+ * every byte of the direction (consumed == sent), i.e. its TCP queue is empty. sent[]/consumed[] count
  * redirected bytes towards each side and bytes that side's reader took; their
  * difference is the receiver's redirected backlog (bounded by backlog_limit,
  * and drained to 0 before the agent deletes a socket from the SOCKHASH, since
@@ -60,7 +62,11 @@ static inline __u32 mc_kind_mode(__u32 kind)
 enum mc_dir {
 	MC_DIR_UNDECIDED = 0,
 	MC_DIR_REDIRECT = 1,
-	MC_DIR_TCP = 2, /* sticky */
+	MC_DIR_TCP = 2,       /* sticky */
+	MC_DIR_EARLY_TCP = 3, /* the peer was not paired yet at the first message (it
+			       * becomes established a moment after the client): on
+			       * TCP until the receiver has read every one of those
+			       * bytes, then REDIRECT (never while any is unread) */
 };
 
 /* why a direction went (or stayed) on TCP; reported per kind */
@@ -87,7 +93,7 @@ struct mc_conn_id {
 /* one slot per paired connection, shared by its two ends (mmapable array) */
 struct mc_pair {
 	struct mc_conn_id id;
-	__u64 sent[2];     /* redirected bytes towards side s */
+	__u64 sent[2];     /* bytes towards side s: redirected, and early TCP ones */
 	__u64 consumed[2]; /* bytes side s's reader returned */
 	__u32 dir[2];      /* enum mc_dir of the direction sent by side s */
 	__u32 refs;        /* ends holding the slot: 1 or 2; 0 = free */
@@ -124,6 +130,8 @@ struct mc_kind_stats {
 				  * receiver still had unread redirected bytes */
 	__u64 rst_unread;        /* RSTs that arrived while redirected bytes were unread
 				  * (discarded with the connection, see README) */
+	__u64 early_tcp;         /* directions whose first message found no peer yet */
+	__u64 promoted;          /* early directions redirected once their TCP bytes were read */
 };
 
 #endif

@@ -5,6 +5,7 @@
  *   meshcut [--socket PATH] pods [--json]
  *   meshcut [--socket PATH] stats [--json]
  *   meshcut [--socket PATH] mode MODES      full|off|intra|node|cross|outbound|inbound[,...]
+ *   meshcut [--socket PATH] backlog-limit BYTES   redirected bytes one reader may hold
  *
  * Exit codes: 0 ok, 1 the agent refused or failed, 2 usage, 3 agent unreachable.
  */
@@ -23,7 +24,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: meshcut [--socket PATH] status|pods|stats [--json]\n"
 		   "       meshcut [--socket PATH] mode MODES   (full, off, intra, node, cross,\n"
-		   "                                             outbound, inbound; comma-separated)\n");
+		   "                                             outbound, inbound; comma-separated)\n"
+		   "       meshcut [--socket PATH] backlog-limit BYTES\n");
 }
 
 /* GET/PUT and parse; prints the agent's error and returns the exit code */
@@ -166,6 +168,28 @@ out:
 	return rc;
 }
 
+static int cmd_backlog_limit(const char *bytes)
+{
+	char *end, *body;
+	long long n = strtoll(bytes, &end, 10);
+	json_t *req, *ans;
+	int rc;
+
+	if (*end || n <= 0) {
+		fprintf(stderr, "meshcut: backlog-limit: a number of bytes\n");
+		return 2;
+	}
+	req = json_pack("{s:I}", "backlog_limit", (json_int_t)n);
+	body = json_dumps(req, JSON_COMPACT);
+	rc = call("PUT", "/v1/config", body, &ans);
+	if (!rc)
+		printf("%s\n", str(ans, "message"));
+	free(body);
+	json_decref(req);
+	json_decref(ans);
+	return rc;
+}
+
 static int cmd_mode(const char *modes)
 {
 	json_t *req = json_pack("{s:s}", "mode", modes), *ans;
@@ -218,12 +242,12 @@ int main(int argc, char **argv)
 		as_json = true;
 		optind++;
 	}
-	if (!strcmp(cmd, "mode")) {
+	if (!strcmp(cmd, "mode") || !strcmp(cmd, "backlog-limit")) {
 		if (optind + 1 != argc) {
 			usage(stderr);
 			return 2;
 		}
-		return cmd_mode(argv[optind]);
+		return !strcmp(cmd, "mode") ? cmd_mode(argv[optind]) : cmd_backlog_limit(argv[optind]);
 	}
 	if (optind != argc) {
 		usage(stderr);

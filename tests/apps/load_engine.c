@@ -43,6 +43,7 @@ enum cstate {
 	CS_SENDING,    /* request started at t, not all written yet */
 	CS_HEAD,       /* request written, response head not complete */
 	CS_BODY,       /* head parsed, body_left bytes (or until EOF) to go */
+	CS_DONE,       /* the window is over and its last request completed */
 };
 
 struct load_conn {
@@ -152,6 +153,10 @@ static void fail(struct load_thread *t, struct load_conn *c, enum load_err kind,
 {
 	count_error(t, kind, now);
 	drop(c);
+	if (now >= t->tgt->window_end) {
+		c->state = CS_DONE; /* draining: no new connection */
+		return;
+	}
 	if (kind == LOAD_ERR_CONNECT) {
 		c->state = CS_BACKOFF;
 		c->t = now;
@@ -254,6 +259,13 @@ static void complete(struct load_thread *t, struct load_conn *c, uint64_t now)
 	} else if (now < t->tgt->window_start) {
 		t->pre_requests++;
 		t->pre_errors += !ok;
+	}
+	/* After the window no new request starts: the connection is closed only
+	 * once idle, so no response is ever left in flight (a server or proxy
+	 * would otherwise write it into a closed socket). */
+	if (now >= t->tgt->window_end) {
+		c->state = CS_DONE;
+		return;
 	}
 	/* Answered before it had all of our request: the rest would be garbage. */
 	if (c->keep_alive && !c->until_eof && c->sent == t->tgt->request_len) {
@@ -410,12 +422,14 @@ static void scan(struct load_thread *t, uint64_t now)
 
 		switch (c->state) {
 		case CS_BACKOFF:
-			if (elapsed(now, c->t) >= BACKOFF_NS)
+			if (elapsed(now, c->t) >= BACKOFF_NS && now < t->tgt->window_end)
 				start_connect(t, c, now);
 			break;
 		case CS_CONNECTING:
 			if (elapsed(now, c->t) >= timeout)
 				fail(t, c, LOAD_ERR_CONNECT, now);
+			break;
+		case CS_DONE:
 			break;
 		default:
 			if (elapsed(now, c->t) >= timeout)
@@ -452,13 +466,22 @@ void *load_thread_run(void *arg)
 
 	for (;;) {
 		now = load_now_ns();
-		if (now >= tgt->window_end)
-			break;
+		if (now >= tgt->window_end) {
+			/* drain: wait (up to the request timeout) for requests in flight */
+			int busy = 0;
+
+			for (int i = 0; i < t->nconn; i++)
+				busy += t->conns[i].fd >= 0 && t->conns[i].state >= CS_SENDING &&
+					t->conns[i].state <= CS_BODY;
+			if (!busy || now >= tgt->window_end + tgt->timeout_ns)
+				break;
+		}
 		if (now >= next_tick) {
 			scan(t, now);
 			next_tick = now + tick;
 		}
-		uint64_t wake = next_tick < tgt->window_end ? next_tick : tgt->window_end;
+		uint64_t wake = next_tick < tgt->window_end || now >= tgt->window_end
+					? next_tick : tgt->window_end;
 		int ms = (int)((wake - now + 999999) / 1000000);
 		int n = epoll_wait(t->epfd, ev, MAX_EVENTS, ms);
 		if (n < 0) {
@@ -470,7 +493,7 @@ void *load_thread_run(void *arg)
 		for (int i = 0; i < n; i++)
 			on_event(t, ev[i].data.ptr, ev[i].events);
 	}
-	t->end_ns = now;
+	t->end_ns = now < tgt->window_end ? now : tgt->window_end;
 	for (int i = 0; i < t->nconn; i++)
 		drop(&t->conns[i]);
 	return NULL;

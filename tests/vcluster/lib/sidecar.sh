@@ -95,5 +95,7 @@ vc_start_app() { # POD-INDEX
   args=(--name "$pod" --body "$body" --delay-us "$delay")
   if [ "$proto" = tcp ]; then args+=(--listen 9080 --stream-port "$port"); else args+=(--listen "$port"); fi
   for up in $(vc_q --argjson i "$i" '.pods[$i].upstream_addrs[]'); do args+=(--upstream "$up"); done
+  # a dual-stack listener: IPv4 clients arrive as v4-mapped IPv6 addresses
+  [ "$(vc_q --argjson i "$i" '.pods[$i].ipv6_listen // false')" = true ] && args+=(--ipv6)
   spawn "$pod.app" "$cg" "$ns" 0 -- "$VC_BUILD/tests/meshapp" "${args[@]}"
 }

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# The socket shortcut pairs exactly Istio's three socket pairs: each pair
+# type's counter grows by exactly what a request sends, redirected hops send
+# no TCP data at all, cross-node pairs are never redirected (the two virtual
+# nodes share one kernel), unregistered pods and excluded ports are left
+# alone, a dual-stack listener is paired, and modes switch at run time.
+. "$(dirname "$0")/lib.sh"
+require_root
+vc_test_cluster mcsct
+TEST_TMP=$(mktemp -d)
+
+kinds() { # NODE -> "outbound node_local inbound" redirected message counts
+  stats_json "$1" | jq -r '"\(.redirected.outbound) \(.redirected.node_local) \(.redirected.inbound)"'
+}
+all_segs() { # total TCP data segments sent by every pod
+  local t=0 p
+  for p in $("$VC" status --json | jq -r '.pods[].name'); do t=$((t + $(pod_data_segs "$p"))); done
+  echo $t
+}
+# N keep-alive requests from the client pod, through its sidecar
+load() { # URL SECONDS -> total requests (warmup included)
+  vcx client -- "$BUILD/tests/meshload" --url "$1" -c 1 -d "$2" --warmup 0.2 --json |
+    jq '.requests + .warmup_requests'
+}
+# TCP data segments sent by PODS (default: all) while keep-alive load runs in
+# steady state: sampled inside the measured window, so connection set-up (whose
+# first message may race the peer's handshake and go over TCP) is outside it
+steady_segs() { # URL [POD...] -> "segments redirected-messages"
+  local url=$1 s0 s1 r0 r1 p pid; shift
+  pods() { if [ $# -gt 0 ]; then echo "$@"; else "$VC" status --json | jq -r '.pods[].name'; fi; }
+  vcx client -- "$BUILD/tests/meshload" --url "$url" -c 1 -d 3 --warmup 1 --json >/dev/null &
+  pid=$!
+  sleep 1.8
+  s0=0; for p in $(pods "$@"); do s0=$((s0 + $(pod_data_segs "$p"))); done
+  r0=$(stats_json node1 | jq '[.redirected[]] | add')
+  sleep 1.5
+  s1=0; for p in $(pods "$@"); do s1=$((s1 + $(pod_data_segs "$p"))); done
+  r1=$(stats_json node1 | jq '[.redirected[]] | add')
+  wait "$pid"
+  echo "$((s1 - s0)) $((r1 - r0))"
+}
+near() { # A B TOLERANCE: |A - B| <= TOLERANCE
+  local d=$(( $1 - $2 )); [ ${d#-} -le "$3" ]
+}
+
+# --- same-node chain: client -> productpage -> details, reviews (-> ratings)
+for tls in plain tls; do
+  flags=(); [ $tls = tls ] && flags=(--tls)
+  "$VC" up --placement one-node --meshcut "${flags[@]}" >"$TEST_TMP/up.log" 2>&1 ||
+    { not_ok "$tls: up"; sed 's/^/# /' "$TEST_TMP/up.log"; continue; }
+  url="http://$(svc_addr productpage)/"
+  load "$url" 0.3 >/dev/null # every sidecar pool connection exists
+  read -r o0 n0 i0 <<<"$(kinds node1)"
+  n=$(load "$url" 2)
+  read -r o1 n1 i1 <<<"$(kinds node1)"
+  # hops per request: client->productpage, ->details, ->reviews, and ->ratings
+  # for 2 of the 3 reviews versions (round robin); 2 messages per pair and hop.
+  # Tolerance: the request in flight when each load run stops (about 7
+  # messages per kind each) is counted by meshcut, not by meshload.
+  hops3=$(( 3 * (3 * n) + 2 * n ))          # 3 x hops, to stay in integers
+  expect=$(( 2 * hops3 / 3 ))
+  diag "$tls: $n requests; redirected per kind: outbound $((o1 - o0)) node $((n1 - n0)) inbound $((i1 - i0)); expected $expect each"
+  check "$tls: outbound pairs (1<->2) redirect 2 messages per hop" near $((o1 - o0)) "$expect" 16
+  check "$tls: sidecar pairs (3<->4) redirect 2 messages per hop" near $((n1 - n0)) "$expect" 16
+  check "$tls: inbound pairs (5<->6) redirect 2 messages per hop" near $((i1 - i0)) "$expect" 16
+  read -r segs msgs <<<"$(steady_segs "$url")"
+  check "$tls: under steady keep-alive load no pod sends a TCP data segment ($segs segments, $msgs messages redirected meanwhile)" test "$segs" = 0 -a "$msgs" -gt 1000
+  fb=$(stats_json node1 | jq .fallback)
+  expect_eq "$tls: no connection fell back to TCP" 0 "$fb"
+
+  # the same mesh without meshcut: 2 data segments per socket pair and hop
+  "$VC" meshcut stop >/dev/null 2>&1
+  "$VC" restart >/dev/null 2>&1
+  load "$url" 0.3 >/dev/null
+  s0=$(all_segs)
+  n=$(load "$url" 2)
+  s1=$(all_segs)
+  per=$(( (s1 - s0) * 100 / n ))   # x100
+  diag "$tls: without meshcut: $(( (s1 - s0) )) segments for $n requests"
+  # 3 pairs x 2 segments x (3 + 2/3) hops = 22 per request
+  check "$tls: without meshcut each request sends 22 TCP data segments (got $per/100)" near "$per" 2200 60
+  "$VC" down >/dev/null 2>&1
+done
+
+# --- two nodes: cross-node pairs are never socket-redirected
+"$VC" up --meshcut >"$TEST_TMP/up.log" 2>&1 || { not_ok "two nodes: up"; sed 's/^/# /' "$TEST_TMP/up.log"; }
+url="http://$(svc_addr details)/"
+load "$url" 0.3 >/dev/null
+read -r a0 b0 c0 <<<"$(kinds node1)"; read -r d0 e0 f0 <<<"$(kinds node2)"
+u0=$(ip -n "$("$VC" status --json | jq -r '.nodes[0].netns')" -s -j link show ul0 | jq '.[0].stats64.tx.bytes')
+n=$(load "$url" 1)
+read -r a1 b1 c1 <<<"$(kinds node1)"; read -r d1 e1 f1 <<<"$(kinds node2)"
+u1=$(ip -n "$("$VC" status --json | jq -r '.nodes[0].netns')" -s -j link show ul0 | jq '.[0].stats64.tx.bytes')
+expect_eq "client (node1) -> details (node2): node1 redirects no sidecar pair" 0 $((b1 - b0))
+expect_eq "client (node1) -> details (node2): node2 redirects no sidecar pair" 0 $((e1 - e0))
+check "the client's own pair (1<->2, node1) is redirected" near $((a1 - a0)) $((2 * n)) 4
+check "details' own pair (5<->6, node2) is redirected" near $((f1 - f0)) $((2 * n)) 4
+check "the underlay carries the requests ($((u1 - u0)) bytes for $n requests)" test $((u1 - u0)) -ge $((n * 100))
+"$VC" down >/dev/null 2>&1
+
+# --- edge cases on one node
+"$VC" up --topology "$ROOT/tests/topologies/edge.json" --meshcut >"$TEST_TMP/up.log" 2>&1 ||
+  { not_ok "edge: up"; sed 's/^/# /' "$TEST_TMP/up.log"; }
+ds_url="http://$(svc_addr ds)/"
+load "$ds_url" 0.2 >/dev/null
+read -r o0 n0 i0 <<<"$(kinds node1)"; d0=$(pod_data_segs ds)
+n=$(load "$ds_url" 1)
+read -r o1 n1 i1 <<<"$(kinds node1)"; d1=$(pod_data_segs ds)
+check "dual-stack listener (v4-mapped peer): inbound pair redirected ($((i1 - i0)) msgs, $n requests)" near $((i1 - i0)) $((2 * n)) 4
+expect_eq "dual-stack listener: the pod sends no TCP data" 0 $((d1 - d0))
+nsenter --net="/run/netns/$(pod_netns ds)" ss -Htn state established | grep -q '\[::ffff:127.0.0.6\]' &&
+  ok "dual-stack listener: the app's socket is IPv6 with a v4-mapped peer" ||
+  not_ok "dual-stack listener: the app's socket is IPv6 with a v4-mapped peer"
+
+# an inbound port Istio excludes: connections to it are not captured, so its
+# app socket is no pair; the pod sends TCP data for it
+e_url="http://$(svc_addr excl-in)/"
+read -r o0 n0 i0 <<<"$(kinds node1)"; d0=$(pod_data_segs excl-in)
+n=$(load "$e_url" 1)
+read -r o1 n1 i1 <<<"$(kinds node1)"; d1=$(pod_data_segs excl-in)
+check "excluded inbound port: no inbound pair is redirected" test $((i1 - i0)) = 0
+check "excluded inbound port: no sidecar pair is redirected" test $((n1 - n0)) = 0
+check "excluded inbound port: the app answers over TCP ($((d1 - d0)) segments)" test $((d1 - d0)) -ge "$n"
+# an outbound port Istio excludes (client2 excludes 9081): the app talks TCP directly
+plain=$(pod_ip plain)
+c0=$(pod_data_segs client2)
+r=$(vcx client2 -- curl -s -o /dev/null -w '%{http_code}' "http://$plain:9081/")
+c1=$(pod_data_segs client2)
+expect_eq "excluded outbound port: the request still works" 200 "$r"
+check "excluded outbound port: client2's app sent TCP data ($((c1 - c0)) segments)" test $((c1 - c0)) -ge 1
+read -r segs msgs <<<"$(steady_segs "http://$plain:9081/" client)"
+check "the same calls from a client without the exclusion send no TCP data ($segs segments, $msgs messages redirected)" test "$segs" = 0 -a "$msgs" -gt 100
+
+# an unregistered pod: its sockets are never paired, its traffic still flows
+sock=$(node_sock node1)
+vcx plain -- "$BUILD/meshcut-init" --socket "$sock" --pod-name plain --pod-namespace default --deregister >/dev/null 2>&1
+check "meshcut pods no longer lists the deregistered pod" sh -c "! '$MESHCUT' --socket '$sock' pods | grep -q default/plain"
+"$VC" restart >/dev/null 2>&1
+p_url="http://$(svc_addr plain)/"
+d0=$(pod_data_segs plain)
+n=$(load "$p_url" 1)
+d1=$(pod_data_segs plain)
+check "unregistered pod: its sidecar and app talk TCP ($((d1 - d0)) segments for $n requests)" test $((d1 - d0)) -ge $((2 * n))
+
+# modes switch at run time: new connections take the new mode at once
+"$MESHCUT" --socket "$sock" mode intra >/dev/null
+"$VC" restart >/dev/null 2>&1
+load "$ds_url" 0.2 >/dev/null
+read -r o0 n0 i0 <<<"$(kinds node1)"
+n=$(load "$ds_url" 1)
+read -r o1 n1 i1 <<<"$(kinds node1)"
+check "mode intra: outbound and inbound pairs redirect" test $((o1 - o0)) -gt 0 -a $((i1 - i0)) -gt 0
+expect_eq "mode intra: sidecar-to-sidecar pairs stay on TCP" 0 $((n1 - n0))
+"$MESHCUT" --socket "$sock" mode node >/dev/null
+"$VC" restart >/dev/null 2>&1
+load "$ds_url" 0.2 >/dev/null
+read -r o0 n0 i0 <<<"$(kinds node1)"
+n=$(load "$ds_url" 1)
+read -r o1 n1 i1 <<<"$(kinds node1)"
+check "mode node: only sidecar-to-sidecar pairs redirect" test $((n1 - n0)) -gt 0 -a $((o1 - o0)) = 0 -a $((i1 - i0)) = 0
+check "an unknown mode is refused with a message" sh -c "'$MESHCUT' --socket '$sock' mode turbo 2>&1 | grep -q 'unknown mode'"
+check "a pod cannot change the mode (403)" sh -c "'$VC' exec client -- '$MESHCUT' --socket '$sock' mode off 2>&1 | grep -q 'admin'"
+tap_done
