@@ -23,7 +23,7 @@
 
 static const char *const layout_maps[] = {
 	"mc_pods", "mc_pod_ips", "mc_socks", "mc_pairs", "mc_free_slots",
-	"mc_pending", "mc_sock_state", "mc_sock_stats",
+	"mc_pending", "mc_sock_state", "mc_sock_stats", "mc_leaving",
 };
 
 const char *mc_kind_name(uint32_t kind)

@@ -4,6 +4,7 @@
  * and exits on SIGTERM leaving the datapath working (rolling updates).
  * Removal is explicit: `meshcut-agent --uninstall` drains and removes.
  */
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -22,10 +23,23 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
-#define SWEEP_INTERVAL_US 100000      /* drain sweep every 100 ms */
-#define DRAIN_GRACE_NS (200ull * 1000000) /* see drain.h, step 2 */
+/* The drain (drain.h) runs when the datapath says a pair started leaving
+ * (ring buffer), every 10 ms while pairs wait for their readers, and every
+ * 200 ms otherwise (mode changes, lone ends). The grace period lets a sendmsg
+ * that decided to redirect before the flip finish (microseconds). */
+#define SWEEP_IDLE_MS 200
+#define SWEEP_BUSY_MS 10
+#define DRAIN_GRACE_NS (20ull * 1000000)
 
 static volatile sig_atomic_t stop;
+
+static int on_leaving(void *ctx, void *data, size_t len)
+{
+	(void)data;
+	(void)len;
+	*(bool *)ctx = true; /* a sweep is due: which slot does not matter */
+	return 0;
+}
 
 static void on_signal(int sig)
 {
@@ -129,6 +143,8 @@ int main(int argc, char **argv)
 	double drain_timeout = 30;
 	struct mc_api *api = NULL, *tcp_api = NULL;
 	static struct mc_agent a;
+	struct ring_buffer *rb = NULL;
+	bool leaving = false;
 	uint32_t modes;
 	int c, err;
 	char *end;
@@ -246,11 +262,20 @@ int main(int argc, char **argv)
 	pr_info("meshcut-agent %s serving on %s%s%s (%u pods registered)", MESHCUT_VERSION,
 		socket_path, http ? " and " : "", http ? http : "", mc_registry_count(&a.reg));
 
+	rb = ring_buffer__new(mc_dp_map_fd(&a.dp, "mc_leaving"), on_leaving, &leaving, NULL);
+	if (!rb)
+		pr_warn("no leave notifications (%s): draining every %d ms only", strerror(errno),
+			SWEEP_IDLE_MS);
 	while (!stop) {
 		struct mc_control ctl = {};
 		struct mc_drain_result r;
+		int wait_ms = a.last_drain.waiting ? SWEEP_BUSY_MS : SWEEP_IDLE_MS;
 
-		usleep(SWEEP_INTERVAL_US);
+		if (rb)
+			ring_buffer__poll(rb, wait_ms);
+		else
+			usleep((useconds_t)wait_ms * 1000);
+		leaving = false;
 		if (mc_dp_read_control(&a.dp, &ctl))
 			continue;
 		pthread_mutex_lock(&a.lock);
@@ -264,6 +289,7 @@ int main(int argc, char **argv)
 	pr_info("signal: exiting; the datapath stays attached and pinned in %s (remove it with --uninstall)",
 		dopts.pin_dir);
 out:
+	ring_buffer__free(rb);
 	mc_api_stop(tcp_api);
 	mc_api_stop(api);
 	mc_drainer_free(&a.drainer);

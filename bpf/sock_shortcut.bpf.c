@@ -429,15 +429,39 @@ int mc_sockops(struct bpf_sock_ops *ops)
 
 /* ------------------------------------------------------------------- sk_msg */
 
-static __always_inline int to_tcp(__u32 *dir, __u32 kind, __u32 reason)
+/* slots whose pair started leaving the shortcut: the agent drains them at once */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} mc_leaving SEC(".maps");
+
+/* A pair leaves the shortcut as a whole: both directions go to TCP (sticky)
+ * and the agent is told, so it deletes both sockets from the SOCKHASH as soon
+ * as each reader has read every redirected byte. Keeping one direction
+ * redirected while the other sends over TCP would leave a socket in the
+ * SOCKHASH with TCP traffic, where tcp_bpf's recv can return EAGAIN to a
+ * blocking reader woken without data (a writer waiting for buffer space). */
+static __always_inline void leave_pair(struct mc_pair *p, __u32 slot, __u32 kind, __u32 reason)
+{
+	struct mc_kind_stats *s;
+
+	if (p->dir[0] == MC_DIR_TCP && p->dir[1] == MC_DIR_TCP)
+		return;
+	p->dir[0] = MC_DIR_TCP;
+	p->dir[1] = MC_DIR_TCP;
+	s = stats_of(kind);
+	if (s && reason < MC_TCP_REASONS)
+		s->to_tcp[reason]++;
+	bpf_ringbuf_output(&mc_leaving, &slot, sizeof(slot), 0);
+}
+
+static __always_inline int to_tcp(struct mc_pair *p, __u32 slot, __u32 kind, __u32 reason)
 {
 	struct mc_kind_stats *s = stats_of(kind);
 
-	*dir = MC_DIR_TCP;
-	if (s && reason < MC_TCP_REASONS) {
-		s->to_tcp[reason]++;
+	leave_pair(p, slot, kind, reason);
+	if (s)
 		s->tcp_msgs++;
-	}
 	return SK_PASS;
 }
 
@@ -471,7 +495,7 @@ int mc_sk_msg(struct sk_msg_md *msg)
 	}
 	ctl = mc_get_control();
 	if (!ctl || !(ctl->modes & mc_kind_mode(st->kind)))
-		return to_tcp(dir, st->kind, MC_TCP_MODE);
+		return to_tcp(p, st->slot, st->kind, MC_TCP_MODE);
 	size = msg->size;
 	to = (st->side & 1) ^ 1;
 	/* early TCP bytes the receiver has not read yet: stay on TCP (recv() would
@@ -483,12 +507,12 @@ int mc_sk_msg(struct sk_msg_md *msg)
 			s->tcp_msgs++;
 		return SK_PASS;
 	}
-	/* SO_RCVBUF does not bound redirected data: bound the receiver's backlog */
+	/* SO_RCVBUF does not bound redirected data: bound the receiver's backlog
+	 * (its unread bytes; one message may overshoot by its own size, at most
+	 * the sender's send buffer) */
 	backlog = (__s64)(p->sent[to] - p->consumed[to]);
-	if (backlog < 0)
-		backlog = 0;
-	if ((__u64)backlog + size > ctl->backlog_limit)
-		return to_tcp(dir, st->kind, MC_TCP_BACKLOG);
+	if (backlog > (__s64)ctl->backlog_limit)
+		return to_tcp(p, st->slot, st->kind, MC_TCP_BACKLOG);
 	/* count before redirecting: the reader may consume before we return */
 	__sync_fetch_and_add(&p->sent[to], size);
 	key.slot = st->slot;
@@ -498,7 +522,7 @@ int mc_sk_msg(struct sk_msg_md *msg)
 		if (*dir == MC_DIR_REDIRECT) {
 			/* the peer left (closed, or drained out by the agent) */
 			__sync_fetch_and_add(&p->sent[to], -(__s64)size);
-			return to_tcp(dir, st->kind, MC_TCP_PEER_MISSING);
+			return to_tcp(p, st->slot, st->kind, MC_TCP_PEER_MISSING);
 		}
 		/* the peer is not paired yet: these bytes go over TCP (and stay
 		 * counted in sent[], so the receiver must read them first) */
@@ -522,21 +546,6 @@ int mc_sk_msg(struct sk_msg_md *msg)
 
 /* ---------------------------------------------------------- recv accounting */
 
-/* Both directions of a pair go back to TCP (sticky); the agent's sweep deletes
- * the sockets from the SOCKHASH once their redirected backlog is consumed. */
-static __always_inline void leave_pair(struct mc_pair *p, __u32 kind, __u32 reason)
-{
-	struct mc_kind_stats *s;
-
-	if (p->dir[0] == MC_DIR_TCP && p->dir[1] == MC_DIR_TCP)
-		return;
-	p->dir[0] = MC_DIR_TCP;
-	p->dir[1] = MC_DIR_TCP;
-	s = stats_of(kind);
-	if (s && reason < MC_TCP_REASONS)
-		s->to_tcp[reason]++;
-}
-
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
 {
@@ -555,7 +564,7 @@ int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
 	/* tcp_bpf's recv does not wait for MSG_WAITALL: this call may have come
 	 * back short; every later one gets TCP's semantics */
 	if (flags & MSG_WAITALL)
-		leave_pair(p, st->kind, MC_TCP_WAITALL);
+		leave_pair(p, st->slot, st->kind, MC_TCP_WAITALL);
 	return 0;
 }
 
@@ -652,6 +661,6 @@ int mc_setsockopt(struct bpf_sockopt *ctx)
 		return 1;
 	p = bpf_map_lookup_elem(&mc_pairs, &st->slot);
 	if (p)
-		leave_pair(p, st->kind, reason);
+		leave_pair(p, st->slot, st->kind, reason);
 	return 1;
 }

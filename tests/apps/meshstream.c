@@ -156,9 +156,10 @@ static void print_stream(const struct result *res)
 	if (o.json) {
 		printf("{\"mode\":\"%s\",\"bytes_sent\":%" PRIu64 ",\"bytes_received\":%" PRIu64
 		       ",\"ok\":%s,\"first_mismatch\":%" PRId64 ",\"seconds\":%.6f,\"mbps\":%.1f"
-		       ",\"reader\":\"%s\",\"peek\":%s",
+		       ",\"reader\":\"%s\",\"peek\":%s,\"eagain\":%" PRIu64,
 		       mode_names[o.mode], s, r, res->ok ? "true" : "false", res->first_mismatch,
-		       res->seconds, mbps, reader, o.peek ? "true" : "false");
+		       res->seconds, mbps, reader, o.peek ? "true" : "false",
+		       (uint64_t)atomic_load(&stream_reader_eagain));
 		if (res->sha256[0])
 			printf(",\"sha256\":\"%s\"", res->sha256);
 		if (res->error[0]) {

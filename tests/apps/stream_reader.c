@@ -2,6 +2,8 @@
 #include "stream_reader.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +42,24 @@ void stream_reader_free(struct stream_reader *r)
 	r->scratch = NULL;
 }
 
+/* EAGAIN from a read() on a blocking socket: tcp_bpf (sockmap) returns it when
+ * a blocked reader is woken without data, e.g. by its own socket's writer
+ * getting buffer space. TCP never does; meshcut documents it. Counted and
+ * retried, so integrity checks see the data and the report shows the count. */
+atomic_uint_least64_t stream_reader_eagain;
+
 static ssize_t plain_read(int fd, void *buf, size_t n)
 {
 	for (;;) {
 		ssize_t k = read(fd, buf, n);
-		if (k >= 0 || errno != EINTR)
+		if (k >= 0 || (errno != EINTR && errno != EAGAIN))
 			return k;
+		if (errno == EAGAIN) {
+			struct pollfd p = {.fd = fd, .events = POLLIN};
+
+			atomic_fetch_add(&stream_reader_eagain, 1);
+			poll(&p, 1, 100);
+		}
 	}
 }
 

@@ -10,9 +10,13 @@
 #ifndef MESHCUT_TESTS_STREAM_READER_H
 #define MESHCUT_TESTS_STREAM_READER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+/* blocking reads that returned EAGAIN and were retried (see stream_reader.c) */
+extern atomic_uint_least64_t stream_reader_eagain;
 
 struct stream_reader {
 	int fd;

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 static const char *addr = "127.0.0.1", *src = "127.0.0.6";
-static int port = 17070, uid = 1337;
+static int port = 17070, uid = 1337, pause_ms = 200, wbytes = 8 << 20;
 
 static void die(const char *what)
 {
@@ -334,6 +334,43 @@ static void sc_close_unread(void)
 	close(c);
 }
 
+/* A reader blocked in recv() on a paired socket while its peer's direction
+ * goes over TCP (here: one message above the backlog limit). tcp_bpf has
+ * been seen to wake such a reader with EAGAIN. */
+static void sc_blocked_reader(void)
+{
+	uint8_t buf[65536];
+	int c, s, err = 0;
+	size_t got = 0;
+	bool ok = true;
+	pid_t pid;
+
+	pair(&c, &s);
+	write_all(c, 0, 100); /* redirected: the direction is decided */
+	read(s, buf, 100);
+	pid = fork();
+	if (pid == 0) {
+		msleep(pause_ms); /* the reader is blocked by now */
+		write_all(c, 100, (size_t)wbytes);
+		_exit(0);
+	}
+	while (got < (size_t)wbytes) {
+		ssize_t r = read(s, buf, sizeof(buf));
+
+		if (r <= 0) {
+			err = r < 0 ? errno : 0;
+			break;
+		}
+		if (!check(buf, 100 + got, (size_t)r))
+			ok = false;
+		got += (size_t)r;
+	}
+	printf("{\"scenario\":\"blocked_reader\",\"server_got\":%zu,\"intact\":%s,\"server_errno\":\"%s\"}\n",
+	       got, ok ? "true" : "false", err ? strerror(err) : "");
+	close(c);
+	close(s);
+}
+
 static void sc_echo(void)
 {
 	int c, s, cerr, serr;
@@ -357,7 +394,8 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"scenario", 1, 0, 'S'}, {"addr", 1, 0, 'a'}, {"port", 1, 0, 'p'},
-		{"src", 1, 0, 's'},      {"uid", 1, 0, 'u'},  {0, 0, 0, 0},
+		{"src", 1, 0, 's'},      {"uid", 1, 0, 'u'},  {"pause-ms", 1, 0, 'P'},
+		{"bytes", 1, 0, 'B'},    {0, 0, 0, 0},
 	};
 	const char *sc = NULL;
 	int o;
@@ -369,6 +407,8 @@ int main(int argc, char **argv)
 		case 'p': port = atoi(optarg); break;
 		case 's': src = optarg; break;
 		case 'u': uid = atoi(optarg); break;
+		case 'P': pause_ms = atoi(optarg); break;
+		case 'B': wbytes = atoi(optarg); break;
 		default: return 2;
 		}
 	}
@@ -376,7 +416,7 @@ int main(int argc, char **argv)
 		return 2;
 #define RUN(n) if (!strcmp(sc, #n)) { sc_##n(); return 0; }
 	RUN(half_close) RUN(rst_unread) RUN(peek) RUN(rcvlowat) RUN(waitall) RUN(fionread)
-	RUN(splice) RUN(close_unread) RUN(echo)
+	RUN(splice) RUN(close_unread) RUN(echo) RUN(blocked_reader)
 	fprintf(stderr, "sockcompat: unknown scenario %s\n", sc);
 	return 2;
 }
