@@ -245,6 +245,7 @@ static __always_inline void slot_put(__u32 slot)
 	p->sent[0] = p->sent[1] = 0;
 	p->consumed[0] = p->consumed[1] = 0;
 	p->dir[0] = p->dir[1] = MC_DIR_UNDECIDED;
+	p->redirected[0] = p->redirected[1] = 0;
 	p->flags = 0;
 	bpf_map_push_elem(&mc_free_slots, &slot, 0);
 }
@@ -293,7 +294,13 @@ static __always_inline long slot_for(const struct mc_conn_id *id, bool *joined)
 	p->id = *id;
 	p->sent[0] = p->sent[1] = 0;
 	p->consumed[0] = p->consumed[1] = 0;
+	p->redirected[0] = p->redirected[1] = 0;
 	p->dir[0] = p->dir[1] = MC_DIR_UNDECIDED;
+	/* towards the app: TCP until the app has read with recv() (see the header) */
+	if (id->kind == MC_KIND_OUTBOUND)
+		p->dir[MC_SIDE_SERVER] = MC_DIR_EARLY_TCP; /* sidecar -> app (1) */
+	else if (id->kind == MC_KIND_INBOUND)
+		p->dir[MC_SIDE_CLIENT] = MC_DIR_EARLY_TCP; /* sidecar -> app (6) */
 	p->flags = 0;
 	p->refs = 1;
 	if (bpf_map_update_elem(&mc_pending, id, &slot, BPF_NOEXIST) == 0) {
@@ -498,9 +505,11 @@ int mc_sk_msg(struct sk_msg_md *msg)
 		return to_tcp(p, st->slot, st->kind, MC_TCP_MODE);
 	size = msg->size;
 	to = (st->side & 1) ^ 1;
-	/* early TCP bytes the receiver has not read yet: stay on TCP (recv() would
-	 * read redirected bytes first) */
-	if (*dir == MC_DIR_EARLY_TCP && (__s64)(p->sent[to] - p->consumed[to]) > 0) {
+	/* early TCP bytes the receiver has not read yet (recv() would read
+	 * redirected bytes first), or a receiver that has not yet shown it reads
+	 * with recv(): stay on TCP */
+	if (*dir == MC_DIR_EARLY_TCP &&
+	    ((__s64)(p->sent[to] - p->consumed[to]) > 0 || !p->consumed[to])) {
 		__sync_fetch_and_add(&p->sent[to], size);
 		s = stats_of(st->kind);
 		if (s)
@@ -540,6 +549,8 @@ int mc_sk_msg(struct sk_msg_md *msg)
 		s->msgs++;
 		s->bytes += size;
 	}
+	if (!p->redirected[to])
+		p->redirected[to] = 1;
 	*dir = MC_DIR_REDIRECT;
 	return SK_PASS;
 }
@@ -607,8 +618,8 @@ int mc_fin_gate(struct __sk_buff *skb)
 	if (!(flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
 		return 1;
 	p = bpf_map_lookup_elem(&mc_pairs, &st->slot);
-	if (!p)
-		return 1;
+	if (!p || !p->redirected[st->side & 1])
+		return 1; /* only TCP bytes: TCP's own queue keeps them through the close */
 	backlog = (__s64)(p->sent[st->side & 1] - p->consumed[st->side & 1]);
 	if (backlog <= 0)
 		return 1;

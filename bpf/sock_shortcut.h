@@ -21,6 +21,13 @@
  * until its reader has consumed every redirected byte: the FIN arrives after
  * the data, as on TCP.
  *
+ * Apps read as they like. A direction towards an app socket (1 and 6) starts
+ * in EARLY_TCP: its first bytes go over TCP, and it redirects only once the
+ * app has read them with recv() (counted by the recv tracepoint). An app that
+ * reads with splice() (e.g. Go's io.Copy between two TCP connections), which
+ * cannot see redirected bytes, so simply stays on TCP. Sidecars (Envoy) read
+ * with recv(): directions towards them redirect from the first byte.
+ *
  * Integrity. Each direction (per sending side) is decided at its first message
  * and moves UNDECIDED -> REDIRECT -> TCP or UNDECIDED -> TCP: tcp_bpf recv()
  * reads redirected data before the TCP receive queue, so a direction must
@@ -98,6 +105,7 @@ struct mc_pair {
 	__u32 dir[2];      /* enum mc_dir of the direction sent by side s */
 	__u32 refs;        /* ends holding the slot: 1 or 2; 0 = free */
 	__u32 flags;       /* MC_PAIR_* */
+	__u32 redirected[2]; /* side s has been sent redirected bytes */
 };
 
 #define MC_PAIR_DELETED (1u << 0) /* the agent drained and removed both ends */

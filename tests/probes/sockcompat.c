@@ -10,6 +10,7 @@
  * mode off (or --src 127.0.0.1) to get plain TCP.
  *
  *   sockcompat --scenario NAME --addr POD_IP [--port P] [--src 127.0.0.6] [--uid 1337]
+ *              [--app-reads]   (the app's socket is the one that reads)
  * Scenarios: half_close, rst_unread, peek, rcvlowat, waitall, fionread, splice,
  * close_unread, echo. Prints one JSON line; exit 0 unless the program itself failed.
  */
@@ -32,6 +33,7 @@
 
 static const char *addr = "127.0.0.1", *src = "127.0.0.6";
 static int port = 17070, uid = 1337, pause_ms = 200, wbytes = 8 << 20;
+static bool app_reads; /* --app-reads: the app (server) end plays the reader */
 
 static void die(const char *what)
 {
@@ -111,6 +113,17 @@ static void pair(int *c, int *s)
 		die("accept");
 	close(l);
 	msleep(20); /* both ends established and (if meshed) paired */
+	if (app_reads) { /* scenarios read on *c: let that be the app's socket */
+		int t = *c;
+		char b;
+
+		*c = *s;
+		*s = t;
+		/* one byte first, read with recv(): meshcut redirects towards an app
+		 * only after that, so the scenario runs on redirected bytes */
+		if (write(*s, "w", 1) != 1 || recv(*c, &b, 1, 0) != 1)
+			die("warm-up byte");
+	}
 }
 
 static size_t write_all(int fd, size_t off, size_t n)
@@ -315,6 +328,44 @@ static void sc_splice(void)
 	close(c);
 }
 
+/* The app (server) reads with splice(): it must get every byte. */
+static void sc_splice_app(void)
+{
+	int c, s, pfd[2], err = 0;
+	uint8_t buf[65536];
+	size_t got = 0;
+	bool ok = true;
+
+	pair(&c, &s);
+	write_all(c, 0, 100000);
+	close(c);
+	if (pipe(pfd))
+		die("pipe");
+	for (;;) {
+		struct pollfd p = {.fd = s, .events = POLLIN};
+		ssize_t n, r;
+
+		if (poll(&p, 1, 2000) <= 0) {
+			err = ETIMEDOUT;
+			break;
+		}
+		n = splice(s, NULL, pfd[1], NULL, sizeof(buf), SPLICE_F_NONBLOCK);
+		if (n <= 0) {
+			err = n < 0 ? errno : 0;
+			break;
+		}
+		r = read(pfd[0], buf, (size_t)n);
+		if (r > 0) {
+			if (!check(buf, got, (size_t)r))
+				ok = false;
+			got += (size_t)r;
+		}
+	}
+	printf("{\"scenario\":\"splice_app\",\"server_got\":%zu,\"intact\":%s,\"server_errno\":\"%s\"}\n",
+	       got, ok ? "true" : "false", err ? strerror(err) : "");
+	close(s);
+}
+
 static void sc_close_unread(void)
 {
 	int c, s, err = 0;
@@ -395,7 +446,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"scenario", 1, 0, 'S'}, {"addr", 1, 0, 'a'}, {"port", 1, 0, 'p'},
 		{"src", 1, 0, 's'},      {"uid", 1, 0, 'u'},  {"pause-ms", 1, 0, 'P'},
-		{"bytes", 1, 0, 'B'},    {0, 0, 0, 0},
+		{"bytes", 1, 0, 'B'},    {"app-reads", 0, 0, 'A'}, {0, 0, 0, 0},
 	};
 	const char *sc = NULL;
 	int o;
@@ -409,6 +460,7 @@ int main(int argc, char **argv)
 		case 'u': uid = atoi(optarg); break;
 		case 'P': pause_ms = atoi(optarg); break;
 		case 'B': wbytes = atoi(optarg); break;
+		case 'A': app_reads = true; break;
 		default: return 2;
 		}
 	}
@@ -416,7 +468,7 @@ int main(int argc, char **argv)
 		return 2;
 #define RUN(n) if (!strcmp(sc, #n)) { sc_##n(); return 0; }
 	RUN(half_close) RUN(rst_unread) RUN(peek) RUN(rcvlowat) RUN(waitall) RUN(fionread)
-	RUN(splice) RUN(close_unread) RUN(echo) RUN(blocked_reader)
+	RUN(splice) RUN(close_unread) RUN(echo) RUN(blocked_reader) RUN(splice_app)
 	fprintf(stderr, "sockcompat: unknown scenario %s\n", sc);
 	return 2;
 }

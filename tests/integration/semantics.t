@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Socket semantics on a redirected pair, scenario by scenario, against plain
+# TCP in the same pod: what README.md's compatibility table says, exactly.
+# Each scenario runs on an inbound-shaped pair (sidecar uid 1337 from
+# 127.0.0.6 -> the app), paired by meshcut, and on a plain pair (uid 0 from
+# 127.0.0.7, which Istio and meshcut both leave alone). The app's socket is the
+# reader, after one warm-up byte read with recv() (meshcut redirects towards
+# an app only then), so every scenario runs on redirected bytes.
+. "$(dirname "$0")/lib.sh"
+require_root
+vc_test_cluster mcsem
+"$VC" up --topology "$ROOT/tests/topologies/edge.json" --meshcut >/dev/null 2>&1 ||
+  { echo "1..0 # SKIP cluster did not come up"; exit 1; }
+ip=$(pod_ip ds)
+inb0=$(stats_json | jq .redirected.inbound)
+run() { # SCENARIO mesh|plain -> JSON
+  local extra=()
+  [ "$2" = plain ] && extra=(--src 127.0.0.7 --uid 0)
+  [ "$1" = splice_app ] || extra+=(--app-reads)
+  timeout 15 "$VC" exec ds -- "$BUILD/tests/sockcompat" --scenario "$1" --addr "$ip" "${extra[@]}" ||
+    echo '{"error":"timed out"}'
+}
+field() { jq -r ".$2" <<<"$1"; }
+both() { # SCENARIO -> sets M (meshcut) and P (plain)
+  M=$(run "$1" mesh); P=$(run "$1" plain)
+  diag "$1: meshcut $M" "$1: tcp     $P"
+}
+
+both echo
+expect_eq "echo 1 MiB with half-close: intact on TCP" true "$(field "$P" intact)"
+expect_eq "echo 1 MiB with half-close: intact with meshcut (the FIN waits for the reader)" 1048576 "$(field "$M" client_got)"
+both half_close
+expect_eq "half-close, reader in TIME_WAIT: the answer arrives with meshcut as on TCP" \
+  "$(field "$P" client_got)" "$(field "$M" client_got)"
+both peek
+expect_eq "MSG_PEEK: same as TCP" "$(field "$P" peeked)/$(field "$P" read)" "$(field "$M" peeked)/$(field "$M" read)"
+both rcvlowat
+expect_eq "SO_RCVLOWAT: poll ignores readiness below the mark, as on TCP (the socket leaves the shortcut)" \
+  "$(field "$P" readable_below_lowat)" "$(field "$M" readable_below_lowat)"
+both waitall
+expect_eq "MSG_WAITALL on TCP waits for all 1000 bytes" 1000 "$(field "$P" first_recv)"
+check "MSG_WAITALL with meshcut: the first call may return early (documented), never more than asked" \
+  test "$(field "$M" first_recv)" -ge 1 -a "$(field "$M" first_recv)" -le 1000
+both fionread
+expect_eq "FIONREAD counts redirected bytes on this kernel, as TCP counts its queue" \
+  "$(field "$P" fionread)" "$(field "$M" fionread)"
+both rst_unread
+expect_eq "RST with unread data: TCP still delivers the data" 5000 "$(field "$P" client_got)"
+expect_eq "RST with unread data: meshcut discards the redirected bytes (documented)" 0 "$(field "$M" client_got)"
+expect_eq "RST: both report the reset" "Connection reset by peer" "$(field "$M" client_errno)"
+both splice_app
+expect_eq "an app that reads with splice() from the start gets every byte (it stays on TCP)" \
+  "$(field "$P" server_got)" "$(field "$M" server_got)"
+both splice
+expect_eq "an app that reads with recv() and then with splice() on TCP gets every byte" 100000 "$(field "$P" client_got)"
+expect_eq "... with meshcut it waits for redirected bytes splice() cannot see (documented)" "timed out" "$(field "$M" error)"
+both close_unread
+expect_eq "close with unread data: TCP's peer gets a reset" "Connection reset by peer" "$(field "$P" client_errno)"
+expect_eq "close with unread data: meshcut's peer sees end of stream (documented)" "0" "$(field "$M" client_read)"
+
+inb1=$(stats_json | jq .redirected.inbound)
+check "the meshcut runs really were redirected ($((inb1 - inb0)) messages)" test $((inb1 - inb0)) -ge 10
+held=$(stats_json | jq '[.kinds[].fin_held] | add')
+check "closing FINs were held until the reader caught up ($held)" test "$held" -ge 1
+skip "kTLS (a ULP) makes a socket leave the shortcut: this kernel has no CONFIG_TLS (tcp_available_ulp: $(cat /proc/sys/net/ipv4/tcp_available_ulp))"
+tap_done
