@@ -551,6 +551,7 @@ int mc_dp_fill(struct mc_datapath *dp, struct mc_dp_fill *f)
 		if (__atomic_load_n(&dp->pairs[i].refs, __ATOMIC_ACQUIRE))
 			f->pairs_used++;
 	f->pending = count_keys(bpf_map__fd(dp->skel->maps.mc_pending), sizeof(struct mc_conn_id));
+	f->sockets = count_keys(bpf_map__fd(dp->skel->maps.mc_socks), sizeof(struct mc_sock_key));
 	f->pods = count_keys(bpf_map__fd(dp->skel->maps.mc_pods), sizeof(__u64));
 	f->pods_max = bpf_map__max_entries(dp->skel->maps.mc_pods);
 	return 0;

@@ -63,6 +63,7 @@ int mc_dp_read_stats(struct mc_datapath *dp, struct mc_kind_stats out[MC_KIND_MA
 struct mc_dp_fill {
 	uint32_t pairs_used, pairs_max;
 	uint32_t pending;
+	uint32_t sockets;      /* entries of the SOCKHASH */
 	uint32_t pods, pods_max;
 };
 int mc_dp_fill(struct mc_datapath *dp, struct mc_dp_fill *f);

@@ -22,14 +22,15 @@ json_t *mc_status_json(struct mc_agent *a)
 	mc_dp_fill(&a->dp, &f);
 	pthread_mutex_lock(&a->lock);
 	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:I, s:i, s:I, "
-		      "s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:I}}",
+		      "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:I}}",
 		      "version", MESHCUT_VERSION, "layout", MC_LAYOUT_VERSION, "libbpf",
 		      LIBBPF_VERSION_STRING, "mode", mc_mode_string(c.modes, modes, sizeof(modes)),
 		      "pin_dir", a->dp.pin_dir, "cgroup", a->dp.cgroup, "adopted", a->dp.adopted,
 		      "started", (json_int_t)a->started, "pods", (int)f.pods, "backlog_limit",
 		      (json_int_t)c.backlog_limit, "maps", "pairs_used", (int)f.pairs_used,
 		      "pairs_max", (int)f.pairs_max, "pending", (int)f.pending, "pods", (int)f.pods,
-		      "pods_max", (int)f.pods_max, "sockhash_max", (int)(2 * f.pairs_max), "drain",
+		      "pods_max", (int)f.pods_max, "sockhash_max", (int)(2 * f.pairs_max), "sockhash",
+		      (int)f.sockets, "drain",
 		      "waiting", (int)a->last_drain.waiting, "backlog_bytes",
 		      (json_int_t)a->last_drain.backlog_bytes);
 	pthread_mutex_unlock(&a->lock);

@@ -1,12 +1,13 @@
 # tests/probes: small programs the integration tests use to probe the datapath
 #   build/tests/sockcompat   socket-semantics scenarios on a pair it owns both ends of
 #   build/tests/othertool    another sockmap user on the same sockets (coexistence)
-PROBE_BINS := $(BUILD)/tests/sockcompat
+#   build/tests/connstorm    many short connections ending normally, reset or at once
+PROBE_BINS := $(BUILD)/tests/sockcompat $(BUILD)/tests/connstorm
 all: $(PROBE_BINS) $(BUILD)/tests/othertool
 $(PROBE_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/probes/%.o
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ -pthread
 
 $(BUILD)/tests/probes/other_sockmap.tmp.o: tests/probes/other_sockmap.bpf.c $(BUILD)/vmlinux.h
 	$(call msg,BPF,$@)
