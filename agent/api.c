@@ -15,8 +15,11 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "monitor.h"
 #include "registration.h"
 #include "stats.h"
+#include "tc.h"
+#include "verify.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -39,6 +42,7 @@ struct request {
 struct caller {
 	uint64_t netns;
 	uid_t uid;
+	int fd; /* the accepted socket: verification reads the caller's netns from it */
 	bool known;
 };
 
@@ -84,8 +88,10 @@ static void who_calls(struct MHD_Connection *c, struct caller *who)
 	struct ucred cred;
 
 	memset(who, 0, sizeof(*who));
+	who->fd = -1;
 	if (!ci)
 		return;
+	who->fd = ci->connect_fd;
 	if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_NETNS_COOKIE, &who->netns, &len))
 		return;
 	len = sizeof(cred);
@@ -109,6 +115,7 @@ static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
 				   const struct caller *who, struct request *req)
 {
 	struct mc_registration r;
+	struct mc_pod stored;
 	char err[256], msg[320];
 	int status;
 
@@ -119,11 +126,15 @@ static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
 	if (who->netns == api->agent->own_netns)
 		return reply_msg(c, 403, "registration must come from the pod's network namespace, "
 					 "not the node's");
-	status = mc_registry_add(&api->agent->reg, &r, who->netns, msg, sizeof(msg));
-	if (status >= 400)
+	status = mc_verify_registration(who->fd, who->netns, &r, msg, sizeof(msg));
+	if (!status)
+		status = mc_registry_add(&api->agent->reg, &r, who->netns, &stored, msg, sizeof(msg));
+	if (status >= 400) {
 		pr_warn("registration of %s/%s refused (%d): %s", r.namespace, r.name, status, msg);
-	else
+	} else {
 		pr_info("%s (netns %llu)", msg, (unsigned long long)who->netns);
+		mc_tc_pod_added(api->agent, &stored);
+	}
 	return reply_json(c, (unsigned int)status,
 			  json_pack("{s:s, s:i, s:I}", status < 400 ? "message" : "error", msg,
 				    "status", status, "netns_cookie", (json_int_t)who->netns));
@@ -132,15 +143,18 @@ static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
 static enum MHD_Result do_deregister(struct mc_api *api, struct MHD_Connection *c,
 				     const struct caller *who, const char *key)
 {
+	struct mc_pod removed;
 	char msg[320];
 	int status;
 
 	if (!who->known)
 		return reply_msg(c, 403, "cannot identify the caller's network namespace");
-	status = mc_registry_remove(&api->agent->reg, key, is_admin(api, who) ? 0 : who->netns, msg,
-				    sizeof(msg));
-	if (status < 400)
+	status = mc_registry_remove(&api->agent->reg, key, is_admin(api, who) ? 0 : who->netns,
+				    &removed, msg, sizeof(msg));
+	if (status < 400) {
 		pr_info("%s", msg);
+		mc_tc_pod_removed(api->agent, &removed);
+	}
 	return reply_msg(c, (unsigned int)status, msg);
 }
 
@@ -240,6 +254,14 @@ static enum MHD_Result route(struct mc_api *api, struct MHD_Connection *c, const
 		return reply_msg(c, 404, "not found (the TCP listener serves read-only routes)");
 
 	who_calls(c, &who);
+	{
+		unsigned int status = 0;
+		json_t *mreply = NULL;
+
+		if (mc_monitor_http(a, method, url, req->body, req->len, &status, &mreply))
+			return mreply ? reply_json(c, status, mreply)
+				      : reply(c, status, "text/plain", strdup(""));
+	}
 	if (!strcmp(url, "/v1/pods") && !strcmp(method, "POST"))
 		return do_register(api, c, &who, req);
 	if (!strncmp(url, "/v1/pods/", 9) && !strcmp(method, "DELETE"))
@@ -323,11 +345,14 @@ static struct mc_api *start(struct mc_agent *a, int fd, bool unix_socket)
 	api->agent = a;
 	api->fd = fd;
 	api->unix_socket = unix_socket;
-	/* small limits: a slow or hostile client cannot hold the agent */
+	/* a thread per connection (a monitor session blocks its caller for its
+	 * duration); small limits: a slow or hostile client cannot hold the agent */
 	api->mhd = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+			MHD_USE_ERROR_LOG,
+		0, NULL, NULL,
 		handle, api, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)256, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0,
+		(unsigned int)64, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)5, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		(size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, completed, api,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api, MHD_OPTION_END);

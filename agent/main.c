@@ -18,6 +18,8 @@
 #include "agent.h"
 #include "api.h"
 #include "log.h"
+#include "monitor.h"
+#include "tc.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -222,6 +224,8 @@ int main(int argc, char **argv)
 		struct mc_uninstall_report r;
 
 		err = mc_uninstall(dopts.pin_dir, drain_timeout, &r);
+		if (mc_tc_uninstall(dopts.pin_dir) && !err)
+			err = -EIO;
 		pr_info("uninstall: %u pairs drained, %u timed out (%llu bytes unread), %.2f s: %s",
 			r.pairs_drained, r.pairs_timed_out, (unsigned long long)r.bytes_waited,
 			r.seconds, err ? strerror(-err) : "everything removed");
@@ -246,6 +250,10 @@ int main(int argc, char **argv)
 	if (err)
 		return 1;
 	mc_registry_init(&a.reg, mc_dp_map_fd(&a.dp, "mc_pods"), mc_dp_map_fd(&a.dp, "mc_pod_ips"));
+	if (mc_tc_init(&a))
+		pr_warn("cross-node shortcut unavailable: pods keep the host path");
+	if (mc_monitor_init(&a))
+		pr_warn("latency monitor unavailable");
 	if (mc_drainer_init(&a.drainer, a.dp.pairs, a.dp.max_pairs, mc_dp_map_fd(&a.dp, "mc_socks"))) {
 		pr_err("out of memory");
 		goto out;
@@ -292,6 +300,8 @@ out:
 	ring_buffer__free(rb);
 	mc_api_stop(tcp_api);
 	mc_api_stop(api);
+	mc_monitor_fini(&a);
+	mc_tc_fini(&a);
 	mc_drainer_free(&a.drainer);
 	mc_dp_close(&a.dp);
 	return stop ? 0 : 1;

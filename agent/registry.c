@@ -95,7 +95,7 @@ static int ip_owner(struct mc_registry *reg, const struct mc_addr *ip, __u64 *ow
 }
 
 int mc_registry_add(struct mc_registry *reg, const struct mc_registration *r,
-		    uint64_t caller_netns, char *msg, size_t msglen)
+		    uint64_t caller_netns, struct mc_pod *stored, char *msg, size_t msglen)
 {
 	char key[MC_POD_KEY_LEN], ipbuf[64];
 	struct find_ctx same_key = {.key = key};
@@ -172,6 +172,8 @@ int mc_registry_add(struct mc_registry *reg, const struct mc_registration *r,
 	}
 	snprintf(msg, msglen, "%s pod %s", refresh ? "refreshed" : "registered", key);
 	status = refresh ? 200 : 201;
+	if (stored)
+		*stored = pod;
 	goto out;
 undo:
 	unmap_ips(reg, &pod, caller_netns);
@@ -181,8 +183,8 @@ out:
 	return status;
 }
 
-int mc_registry_remove(struct mc_registry *reg, const char *key, uint64_t caller_netns, char *msg,
-		       size_t msglen)
+int mc_registry_remove(struct mc_registry *reg, const char *key, uint64_t caller_netns,
+		       struct mc_pod *removed, char *msg, size_t msglen)
 {
 	struct find_ctx c = {.key = key};
 	int status;
@@ -199,13 +201,15 @@ int mc_registry_remove(struct mc_registry *reg, const char *key, uint64_t caller
 		unmap_ips(reg, &c.pod, c.netns);
 		bpf_map_delete_elem(reg->pods_fd, &c.netns);
 		snprintf(msg, msglen, "deregistered pod %.200s", key);
+		if (removed)
+			*removed = c.pod;
 		status = 200;
 	}
 	pthread_mutex_unlock(&reg->lock);
 	return status;
 }
 
-int mc_registry_remove_netns(struct mc_registry *reg, uint64_t netns)
+int mc_registry_remove_netns(struct mc_registry *reg, uint64_t netns, struct mc_pod *removed)
 {
 	struct mc_pod pod;
 	int rc = -ENOENT;
@@ -214,6 +218,8 @@ int mc_registry_remove_netns(struct mc_registry *reg, uint64_t netns)
 	if (bpf_map_lookup_elem(reg->pods_fd, &netns, &pod) == 0) {
 		unmap_ips(reg, &pod, netns);
 		bpf_map_delete_elem(reg->pods_fd, &netns);
+		if (removed)
+			*removed = pod;
 		rc = 0;
 	}
 	pthread_mutex_unlock(&reg->lock);

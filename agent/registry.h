@@ -23,15 +23,15 @@ void mc_registry_init(struct mc_registry *reg, int pods_fd, int ips_fd);
  * (200 refreshed, 201 created, 403 claim refused, 409 conflict, 507 full) and
  * a message in msg. */
 int mc_registry_add(struct mc_registry *reg, const struct mc_registration *r,
-		    uint64_t caller_netns, char *msg, size_t msglen);
+		    uint64_t caller_netns, struct mc_pod *stored, char *msg, size_t msglen);
 
 /* Remove a pod by "namespace/name"; when caller_netns is not 0, only that
  * pod's own namespace may remove it. Returns 200, 403 or 404. */
-int mc_registry_remove(struct mc_registry *reg, const char *key, uint64_t caller_netns, char *msg,
-		       size_t msglen);
+int mc_registry_remove(struct mc_registry *reg, const char *key, uint64_t caller_netns,
+		       struct mc_pod *removed, char *msg, size_t msglen);
 
 /* remove whatever is registered for this netns (its pod is gone) */
-int mc_registry_remove_netns(struct mc_registry *reg, uint64_t netns);
+int mc_registry_remove_netns(struct mc_registry *reg, uint64_t netns, struct mc_pod *removed);
 
 json_t *mc_registry_list(struct mc_registry *reg);
 uint32_t mc_registry_count(struct mc_registry *reg);

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "monitor.h"
+#include "tc.h"
 
 static const char *const reason_names[MC_TCP_REASONS] = {"peer_missing", "mode", "backlog",
 							  "ulp", "rcvlowat", "waitall"};
@@ -83,7 +85,8 @@ json_t *mc_stats_json(struct mc_agent *a)
 	to_tcp = json_object();
 	for (r = 0; r < MC_TCP_REASONS; r++)
 		json_object_set_new(to_tcp, reason_names[r], json_integer((json_int_t)reasons[r]));
-	o = json_pack("{s:I, s:i, s:o, s:o, s:I, s:o, s:o}", "sockets", (json_int_t)sockets,
+	o = json_pack("{s:I, s:i, s:o, s:o, s:I, s:o, s:o, s:o}", "cross", mc_tc_stats_json(a),
+		      "sockets", (json_int_t)sockets,
 		      "pairs_live", (int)mc_pairs_live(a->dp.pairs, a->dp.max_pairs), "redirected",
 		      redirected, "redirected_bytes", bytes, "fallback", (json_int_t)fallback,
 		      "to_tcp", to_tcp, "kinds", kinds);
@@ -175,6 +178,15 @@ char *mc_metrics_text(struct mc_agent *a)
 			mc_kind_name(k), (unsigned long long)s[k].insert_fail);
 		bprintf(&b, "meshcut_fallback_total{pair=\"%s\",reason=\"no_slot\"} %llu\n",
 			mc_kind_name(k), (unsigned long long)s[k].no_slot);
+	}
+	{
+		char *parts[2] = {mc_tc_metrics_text(a), mc_monitor_metrics_text(a)};
+
+		for (k = 0; k < 2; k++) {
+			if (parts[k])
+				bprintf(&b, "%s", parts[k]);
+			free(parts[k]);
+		}
 	}
 	return b.p;
 }

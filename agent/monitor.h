@@ -1,0 +1,26 @@
+/*
+ * The latency monitor (agent side): loads the monitor's BPF programs only while
+ * a session runs, splits each request's time into proxy, kernel and app time,
+ * and answers /v1/monitor. See bpf/monitor.h for the BPF contract.
+ */
+#ifndef MESHCUT_AGENT_MONITOR_H
+#define MESHCUT_AGENT_MONITOR_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct mc_agent;
+
+int mc_monitor_init(struct mc_agent *a);
+void mc_monitor_fini(struct mc_agent *a);
+
+/* /v1/monitor...: returns 1 when the url is the monitor's (status and reply
+ * set; reply may be NULL for an empty body), 0 otherwise. Runs on the API's
+ * per-connection thread: it may block for a session's duration. */
+int mc_monitor_http(struct mc_agent *a, const char *method, const char *url, const char *body,
+		    size_t len, unsigned int *status, json_t **reply);
+
+/* Prometheus text for the monitor's histograms (malloc'd, may be NULL) */
+char *mc_monitor_metrics_text(struct mc_agent *a);
+
+#endif
