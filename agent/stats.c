@@ -85,7 +85,7 @@ json_t *mc_stats_json(struct mc_agent *a)
 	to_tcp = json_object();
 	for (r = 0; r < MC_TCP_REASONS; r++)
 		json_object_set_new(to_tcp, reason_names[r], json_integer((json_int_t)reasons[r]));
-	o = json_pack("{s:I, s:i, s:o, s:o, s:I, s:o, s:o, s:o}", "cross", mc_tc_stats_json(a),
+	o = json_pack("{s:o, s:I, s:i, s:o, s:o, s:I, s:o, s:o}", "cross", mc_tc_stats_json(a),
 		      "sockets", (json_int_t)sockets,
 		      "pairs_live", (int)mc_pairs_live(a->dp.pairs, a->dp.max_pairs), "redirected",
 		      redirected, "redirected_bytes", bytes, "fallback", (json_int_t)fallback,
