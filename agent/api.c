@@ -65,11 +65,14 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, cons
 
 static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned int status, json_t *j)
 {
-	char *text = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
+	char *text = j ? json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
 
 	json_decref(j);
-	if (!text)
-		return MHD_NO;
+	if (!text) {
+		pr_err("http: could not build the JSON answer (status %u)", status);
+		return reply(c, 500, "application/json",
+			     strdup("{\"error\": \"internal error: the answer could not be built\", \"status\": 500}\n"));
+	}
 	return reply(c, status, "application/json", text);
 }
 
