@@ -26,8 +26,9 @@ endif
 
 # user space: C11, every warning an error
 CFLAGS   ?= -O2 -g
+# EXTRA_DEFS: e.g. the layout-changed agent the upgrade tests build
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
-            -I$(BUILD) -I$(BUILD)/bpf -Ilib -Ibpf
+            -I$(BUILD) -I$(BUILD)/bpf -Ilib -Ibpf $(EXTRA_DEFS)
 LDLIBS_BPF  := -lbpf -lelf -lz
 LDLIBS_JSON := -ljansson
 LDLIBS_HTTP := -lmicrohttpd
@@ -35,7 +36,7 @@ LDLIBS_CURL := -lcurl
 
 # kernel side: BTF CO-RE against the running kernel's vmlinux.h
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-              -I$(BUILD) -Ibpf
+              -I$(BUILD) -Ibpf $(EXTRA_DEFS)
 
 .DELETE_ON_ERROR:
 .SUFFIXES:

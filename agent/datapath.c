@@ -16,15 +16,12 @@
 
 #include "config.h"
 #include "drain.h"
+#include "layouts.h"
 #include "log.h"
 #include "sock_shortcut.skel.h"
 
 #define DEFAULT_BACKLOG_LIMIT (4u << 20) /* 4 MiB per receiver, see README */
 
-static const char *const layout_maps[] = {
-	"mc_pods", "mc_pod_ips", "mc_socks", "mc_pairs", "mc_free_slots",
-	"mc_pending", "mc_sock_state", "mc_sock_stats", "mc_leaving",
-};
 
 const char *mc_kind_name(uint32_t kind)
 {
@@ -139,34 +136,22 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-/* refuse pinned state of a layout this agent does not know */
-static int check_layouts(const char *pin_dir)
+/* report pinned layouts other than ours: they keep serving their sockets */
+static void report_layouts(const char *pin_dir)
 {
-	struct dirent *e;
-	DIR *d = opendir(pin_dir);
-	int rc = 0;
+	struct mc_layout_info l[16];
+	int n = mc_layouts_scan(pin_dir, l, 16), i;
 
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		char *end;
-		long v;
-
-		if (e->d_name[0] != 'v')
+	for (i = 0; i < n; i++) {
+		if (l[i].version == MC_LAYOUT_VERSION)
 			continue;
-		v = strtol(e->d_name + 1, &end, 10);
-		if (*end || v <= 0)
-			continue;
-		if (v > MC_LAYOUT_VERSION) {
-			pr_err("%s/%s holds state of map layout v%ld, newer than this agent's v%d: "
-			       "refusing to adopt it. Run the newer agent, or uninstall it with that "
-			       "version first.",
-			       pin_dir, e->d_name, v, MC_LAYOUT_VERSION);
-			rc = -EPROTO;
-		}
+		pr_warn("%s/v%d holds map layout v%d (%s than this agent's v%d): not adopting it; "
+			"its programs keep serving the %llu sockets they hold until they close, new "
+			"connections use v%d, and the directory goes once it serves none",
+			pin_dir, l[i].version, l[i].version,
+			l[i].version > MC_LAYOUT_VERSION ? "newer" : "older", MC_LAYOUT_VERSION,
+			(unsigned long long)l[i].live, MC_LAYOUT_VERSION);
 	}
-	closedir(d);
-	return rc;
 }
 
 static int pin_maps(struct mc_datapath *dp, bool *fresh)
@@ -216,6 +201,62 @@ static int init_control(struct mc_datapath *dp, const struct mc_dp_opts *o)
 	c.active_layout = MC_LAYOUT_VERSION; /* from now on, our programs insert */
 	c.generation++;
 	return bpf_map_update_elem(fd, &zero, &c, BPF_ANY) ? -errno : 0;
+}
+
+/* copy every entry of a pinned map of another layout into ours, when both have
+ * the same shape; returns the number copied, -1 when the shapes differ */
+static int copy_map(const char *from, int to_fd)
+{
+	struct bpf_map_info a = {}, b = {};
+	__u32 la = sizeof(a), lb = sizeof(b);
+	char key[512], next[512], val[4096];
+	void *prev = NULL;
+	int fd = bpf_obj_get(from), n = 0;
+
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &a, &la) || bpf_obj_get_info_by_fd(to_fd, &b, &lb) ||
+	    a.key_size != b.key_size || a.value_size != b.value_size || a.key_size > sizeof(key) ||
+	    a.value_size > sizeof(val)) {
+		close(fd);
+		return -1;
+	}
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, a.key_size);
+		prev = key;
+		if (bpf_map_lookup_elem(fd, key, val) == 0 &&
+		    bpf_map_update_elem(to_fd, key, val, BPF_NOEXIST) == 0)
+			n++;
+	}
+	close(fd);
+	return n;
+}
+
+/* A new layout starts with the registrations of the layouts pinned before it
+ * (an upgrade, or a rollback), as long as a pod entry means the same to both:
+ * the pods are still there and will not register again. */
+static void migrate_registrations(struct mc_datapath *dp)
+{
+	struct mc_layout_info l[16];
+	int n = mc_layouts_scan(dp->pin_dir, l, 16), i;
+
+	for (i = 0; i < n; i++) {
+		char path[PATH_MAX];
+		int pods, ips;
+
+		if (l[i].version == MC_LAYOUT_VERSION)
+			continue;
+		snprintf(path, sizeof(path), "%s/v%d/mc_pods", dp->pin_dir, l[i].version);
+		pods = copy_map(path, bpf_map__fd(dp->skel->maps.mc_pods));
+		snprintf(path, sizeof(path), "%s/v%d/mc_pod_ips", dp->pin_dir, l[i].version);
+		ips = copy_map(path, bpf_map__fd(dp->skel->maps.mc_pod_ips));
+		if (pods < 0 || ips < 0)
+			pr_warn("the registrations of layout v%d have another shape: this agent cannot "
+				"read them; restart those pods so they register again",
+				l[i].version);
+		else if (pods)
+			pr_info("took over %d pod registrations from layout v%d", pods, l[i].version);
+	}
 }
 
 static int fill_free_slots(struct mc_datapath *dp)
@@ -343,9 +384,7 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 		return -ENAMETOOLONG;
 	dp->max_pairs = o->max_pairs;
 
-	err = check_layouts(dp->pin_dir);
-	if (err)
-		return err;
+	report_layouts(dp->pin_dir);
 	err = cgroup_id_of(dp->cgroup, &dp->cgroup_id);
 	if (err) {
 		pr_err("cgroup %s: %s (it must be a cgroup v2 directory)", dp->cgroup, strerror(-err));
@@ -390,6 +429,7 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 			pr_err("fill free pair slots: %s", strerror(-err));
 			goto fail;
 		}
+		migrate_registrations(dp);
 	}
 	dp->pairs_len = ((size_t)dp->max_pairs * sizeof(struct mc_pair) + (size_t)page - 1) &
 			~((size_t)page - 1);
@@ -576,19 +616,6 @@ static void unpin(const char *dir, const char *name)
 		pr_warn("unpin %s: %s", path, strerror(errno));
 }
 
-static void detach_link(const char *dir, const char *name)
-{
-	int fd = open_pinned(dir, name);
-
-	if (fd < 0)
-		return;
-	/* tracing links cannot be detached explicitly: dropping the pin (the last
-	 * reference) releases them */
-	if (bpf_link_detach(fd) && errno != EOPNOTSUPP)
-		pr_warn("detach %s/%s: %s", dir, name, strerror(errno));
-	close(fd);
-	unpin(dir, name);
-}
 
 static int drain_layout(const char *layout_dir, double timeout_s, struct mc_uninstall_report *r)
 {
@@ -666,17 +693,14 @@ out_close:
 int mc_uninstall(const char *pin_dir, double timeout_s, struct mc_uninstall_report *r)
 {
 	char layout_dir[PATH_MAX];
+	struct mc_layout_info l[16];
 	struct mc_control c;
-	uint64_t start = mc_now_ns();
+	uint64_t start = mc_now_ns(), deadline;
 	__u32 zero = 0;
-	size_t i;
-	int fd, rc = 0, err;
+	int fd, rc = 0, n, i;
 
 	memset(r, 0, sizeof(*r));
 	libbpf_set_print(libbpf_print);
-	err = check_layouts(pin_dir);
-	if (err)
-		return err;
 	if (!path_exists(pin_dir)) {
 		pr_info("uninstall: nothing pinned at %s", pin_dir);
 		return 0;
@@ -693,24 +717,47 @@ int mc_uninstall(const char *pin_dir, double timeout_s, struct mc_uninstall_repo
 		}
 		close(fd);
 	}
-	/* 2. drain every pair, then delete its sockets from the SOCKHASH; sockops
-	 * stays attached meanwhile (it inserts nothing now, but gives slots back
-	 * as sockets close) */
-	rc = drain_layout(layout_dir, timeout_s, r);
-	/* 3. detach what meshcut attached, and only that; the FIN gate last, once
-	 * no socket holds redirected bytes */
-	detach_link(layout_dir, "link_sockops");
-	detach_link(layout_dir, "link_setsockopt");
-	detach_link(layout_dir, "link_recv_length");
-	detach_link(layout_dir, "link_fin_gate");
-	unpin(layout_dir, "prog_sk_msg");
-	for (i = 0; i < sizeof(layout_maps) / sizeof(layout_maps[0]); i++)
-		unpin(layout_dir, layout_maps[i]);
-	if (rmdir(layout_dir) && errno != ENOENT)
-		pr_warn("remove %s: %s (something else is pinned there)", layout_dir, strerror(errno));
-	unpin(pin_dir, "control");
-	if (rmdir(pin_dir) && errno != ENOENT)
-		pr_warn("remove %s: %s (something else is pinned there)", pin_dir, strerror(errno));
+	/* 2. our layout: drain every pair, then delete its sockets from the
+	 * SOCKHASH; its programs stay attached meanwhile (they insert nothing now,
+	 * but hold closing FINs and give slots back) */
+	if (path_exists(layout_dir))
+		rc = drain_layout(layout_dir, timeout_s, r);
+	/* 3. other layouts cannot be drained by this agent: their sockets left the
+	 * shortcut at step 1 and go as they close; wait for that, bounded */
+	deadline = start + (uint64_t)(timeout_s * 1e9);
+	for (;;) {
+		uint64_t left = 0;
+
+		n = mc_layouts_scan(pin_dir, l, 16);
+		for (i = 0; i < n; i++)
+			if (l[i].version != MC_LAYOUT_VERSION)
+				left += l[i].census ? l[i].live : 1;
+		if (!left || mc_now_ns() > deadline)
+			break;
+		usleep(100000);
+	}
+	/* 4. detach and unpin exactly what meshcut made, layout by layout */
+	n = mc_layouts_scan(pin_dir, l, 16);
+	for (i = 0; i < n; i++) {
+		char dir[PATH_MAX];
+
+		snprintf(dir, sizeof(dir), "%s/v%d", pin_dir, l[i].version);
+		if (l[i].version != MC_LAYOUT_VERSION && (!l[i].census || l[i].live)) {
+			pr_warn("uninstall: %s (layout v%d) still serves %llu sockets: left in place; run "
+				"--uninstall again once they closed, or that version's agent",
+				dir, l[i].version, (unsigned long long)l[i].live);
+			rc = rc ? rc : -EBUSY;
+			continue;
+		}
+		if (mc_layout_remove(dir))
+			rc = rc ? rc : -EBUSY;
+	}
+	n = mc_layouts_scan(pin_dir, l, 16);
+	if (n == 0) {
+		unpin(pin_dir, "control");
+		if (rmdir(pin_dir) && errno != ENOENT)
+			pr_warn("remove %s: %s (something else is pinned there)", pin_dir, strerror(errno));
+	}
 	r->seconds = (double)(mc_now_ns() - start) / 1e9;
 	return rc;
 }

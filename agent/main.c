@@ -17,8 +17,10 @@
 
 #include "agent.h"
 #include "api.h"
+#include "layouts.h"
 #include "log.h"
 #include "monitor.h"
+#include "podwatch.h"
 #include "tc.h"
 
 #ifndef SO_NETNS_COOKIE
@@ -147,6 +149,7 @@ int main(int argc, char **argv)
 	static struct mc_agent a;
 	struct ring_buffer *rb = NULL;
 	bool leaving = false;
+	uint64_t last_gc = 0;
 	uint32_t modes;
 	int c, err;
 	char *end;
@@ -223,9 +226,10 @@ int main(int argc, char **argv)
 	if (uninstall) {
 		struct mc_uninstall_report r;
 
-		err = mc_uninstall(dopts.pin_dir, drain_timeout, &r);
-		if (mc_tc_uninstall(dopts.pin_dir) && !err)
-			err = -EIO;
+		/* the tc shortcut first: its clsact filters are not links */
+		err = mc_tc_uninstall(dopts.pin_dir) ? -EIO : 0;
+		if (mc_uninstall(dopts.pin_dir, drain_timeout, &r) && !err)
+			err = -EBUSY;
 		pr_info("uninstall: %u pairs drained, %u timed out (%llu bytes unread), %.2f s: %s",
 			r.pairs_drained, r.pairs_timed_out, (unsigned long long)r.bytes_waited,
 			r.seconds, err ? strerror(-err) : "everything removed");
@@ -254,6 +258,11 @@ int main(int argc, char **argv)
 		pr_warn("cross-node shortcut unavailable: pods keep the host path");
 	if (mc_monitor_init(&a))
 		pr_warn("latency monitor unavailable");
+	if (a.dp.adopted && (err = mc_podwatch_reconcile(&a)) > 0)
+		pr_info("reconciled: %d pods were deleted while no agent ran", err);
+	if ((err = mc_podwatch_start(&a)))
+		pr_warn("pod deletions will not be noticed (%s): deregister pods explicitly",
+			strerror(-err));
 	if (mc_drainer_init(&a.drainer, a.dp.pairs, a.dp.max_pairs, mc_dp_map_fd(&a.dp, "mc_socks"))) {
 		pr_err("out of memory");
 		goto out;
@@ -286,6 +295,11 @@ int main(int argc, char **argv)
 		leaving = false;
 		if (mc_dp_read_control(&a.dp, &ctl))
 			continue;
+		/* other layouts (after an upgrade or a rollback) go once they serve nothing */
+		if (mc_now_ns() - last_gc > 5000000000ull) {
+			last_gc = mc_now_ns();
+			mc_layouts_gc(dopts.pin_dir, MC_LAYOUT_VERSION, ctl.active_layout);
+		}
 		pthread_mutex_lock(&a.lock);
 		mc_drain_sweep(&a.drainer, ctl.modes, false, mc_now_ns(), DRAIN_GRACE_NS, &r);
 		a.last_drain = r;
@@ -300,6 +314,7 @@ out:
 	ring_buffer__free(rb);
 	mc_api_stop(tcp_api);
 	mc_api_stop(api);
+	mc_podwatch_stop();
 	mc_monitor_fini(&a);
 	mc_tc_fini(&a);
 	mc_drainer_free(&a.drainer);

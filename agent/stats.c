@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "layouts.h"
 #include "monitor.h"
 #include "tc.h"
 
@@ -36,6 +37,19 @@ json_t *mc_status_json(struct mc_agent *a)
 		      "waiting", (int)a->last_drain.waiting, "backlog_bytes",
 		      (json_int_t)a->last_drain.backlog_bytes);
 	pthread_mutex_unlock(&a->lock);
+	{
+		struct mc_layout_info l[16];
+		int n = mc_layouts_scan(a->dp.pin_dir, l, 16), i;
+		json_t *arr = json_array();
+
+		for (i = 0; i < n; i++)
+			json_array_append_new(
+				arr, json_pack("{s:i, s:b, s:b, s:I}", "layout", l[i].version, "ours",
+					       l[i].version == MC_LAYOUT_VERSION, "active",
+					       (uint32_t)l[i].version == c.active_layout, "live_sockets",
+					       (json_int_t)(l[i].census ? l[i].live : 0)));
+		json_object_set_new(o, "layouts", arr);
+	}
 	json_object_set_new(o, "attach",
 			    json_pack("{s:s, s:s, s:s}", "sockops", a->dp.cgroup, "sk_msg",
 				      "mc_socks (SOCKHASH)", "recv_accounting",

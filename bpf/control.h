@@ -18,7 +18,16 @@
  * change of any of them means a new number: the agent pins the new maps under
  * a new directory and lets the old ones serve their live sockets until they
  * close or drain. */
+#ifndef MC_LAYOUT_VERSION /* tests build a layout-changed agent with -DMC_LAYOUT_VERSION=2 */
 #define MC_LAYOUT_VERSION 1
+#endif
+
+/* Every layout directory vN also holds "mc_live": an ARRAY map of one __u64,
+ * the number of sockets that layout's programs currently hold. Its layout is
+ * part of this fixed contract: an agent of any version may remove a layout
+ * directory it does not otherwise understand once it is not the active layout
+ * and its count is 0 (its programs then serve no socket). */
+#define MC_LIVE_MAP "mc_live"
 
 /* modes: which shortcuts take new connections and keep redirecting live ones */
 #define MC_MODE_OUTBOUND (1u << 0) /* pair 1<->2: app -> its sidecar (15001) */

@@ -68,6 +68,23 @@ struct {
 	__type(value, struct mc_sock);
 } mc_sock_state SEC(".maps");
 
+/* sockets holding a pair slot of this layout (control.h: MC_LIVE_MAP) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} mc_live SEC(".maps");
+
+static __always_inline void live_add(__s64 d)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&mc_live, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, d);
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, MC_KIND_MAX);
@@ -232,7 +249,10 @@ static __always_inline void slot_put(__u32 slot)
 		if (__sync_val_compare_and_swap(&p->refs, refs, refs - 1) == refs)
 			break;
 	}
-	if (i == 4 || refs != 1)
+	if (i == 4)
+		return;
+	live_add(-1);
+	if (refs != 1)
 		return;
 	/* last holder: nothing may point at this slot any more */
 	bpf_map_delete_elem(&mc_pending, &p->id);
@@ -265,6 +285,7 @@ static __always_inline int slot_join(const struct mc_conn_id *id, __u32 slot)
 
 	if (!p || __sync_val_compare_and_swap(&p->refs, 1, 2) != 1)
 		return -1;
+	live_add(1);
 	if (!id_eq(&p->id, id)) {
 		slot_put(slot);
 		return -1;
@@ -304,6 +325,7 @@ static __always_inline long slot_for(const struct mc_conn_id *id, bool *joined)
 	p->flags = 0;
 	p->refs = 1;
 	if (bpf_map_update_elem(&mc_pending, id, &slot, BPF_NOEXIST) == 0) {
+		live_add(1);
 		*joined = false;
 		return slot;
 	}

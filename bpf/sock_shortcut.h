@@ -106,6 +106,9 @@ struct mc_pair {
 	__u32 refs;        /* ends holding the slot: 1 or 2; 0 = free */
 	__u32 flags;       /* MC_PAIR_* */
 	__u32 redirected[2]; /* side s has been sent redirected bytes */
+#ifdef MC_LAYOUT_TEST_EXTRA
+	__u64 test_extra; /* only in the layout-changed build the upgrade tests use */
+#endif
 };
 
 #define MC_PAIR_DELETED (1u << 0) /* the agent drained and removed both ends */

@@ -42,6 +42,7 @@ static struct opts {
 	char host[NET_HOST_MAX], port[NET_PORT_MAX];
 	enum mode mode;
 	uint64_t bytes, min_msg, max_msg, seed, size_seed, slow_us, read_size, count, size;
+	uint64_t slow_after; /* the reader is slow only after this many bytes */
 	bool size_seed_set, half_close, json, use_splice, peek;
 	double timeout;
 	int64_t corrupt_at; /* -1, or the stream offset of a byte to damage */
@@ -273,7 +274,7 @@ static void receive_stream(struct stream_reader *rd, struct result *res)
 		}
 		off += (uint64_t)k;
 		atomic_store(&received, off);
-		if (o.slow_us)
+		if (o.slow_us && atomic_load(&received) >= o.slow_after)
 			sleep_us(o.slow_us);
 	}
 	if (k < 0)
@@ -441,6 +442,7 @@ static void usage(FILE *f)
 		"  --seed S             stream content (default 1)\n"
 		"  --size-seed S        write sizes (default: the --seed value)\n"
 		"  --slow-reader-us US  pause after every read (echo, source)\n"
+		"  --slow-after N       ... once N bytes were read (default 0)\n"
 		"  --read-size N        bytes per read (default 64K)\n"
 		"  --count N            rr: round trips (default 1000)\n"
 		"  --size N             rr: bytes per round trip (default 1)\n"
@@ -484,6 +486,7 @@ static void parse_args(int argc, char **argv)
 		{ "bytes", required_argument, 0, 'b' },     { "min-msg", required_argument, 0, 'a' },
 		{ "max-msg", required_argument, 0, 'B' },   { "seed", required_argument, 0, 's' },
 		{ "size-seed", required_argument, 0, 'S' }, { "slow-reader-us", required_argument, 0, 'w' },
+		{ "slow-after", required_argument, 0, 'W' },
 		{ "read-size", required_argument, 0, 'r' }, { "count", required_argument, 0, 'n' },
 		{ "size", required_argument, 0, 'z' },      { "half-close", no_argument, 0, 'H' },
 		{ "json", no_argument, 0, 'j' },            { "timeout", required_argument, 0, 't' },
@@ -513,6 +516,7 @@ static void parse_args(int argc, char **argv)
 			o.size_seed_set = true;
 			break;
 		case 'w': bad |= parse_size(optarg, 0, UINT32_MAX, &o.slow_us); break;
+		case 'W': bad |= parse_size(optarg, 0, UINT64_MAX, &o.slow_after); break;
 		case 'r': bad |= parse_size(optarg, 1, MAX_MSG, &o.read_size); break;
 		case 'n': bad |= parse_size(optarg, 1, UINT32_MAX, &o.count); break;
 		case 'z': bad |= parse_size(optarg, 1, MAX_MSG, &o.size); break;

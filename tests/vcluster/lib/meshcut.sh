@@ -5,15 +5,15 @@
 
 VC_MESHCUT_MODE=${VC_MESHCUT_MODE:-full}
 
-vc_meshcut_up() { # [MODE]
-  local mode=${1:-$VC_MESHCUT_MODE} n i name ns cg pins sock
-  [ -x "$VC_BUILD/meshcut-agent" ] || vc_die "build first: $VC_BUILD/meshcut-agent missing (make)"
+vc_meshcut_up() { # [MODE] [AGENT-BINARY]
+  local mode=${1-$VC_MESHCUT_MODE} agent=${2:-$VC_BUILD/meshcut-agent} n i name ns cg pins sock
+  [ -x "$agent" ] || vc_die "build first: $agent missing (make)"
   n=$(vc_q '.nodes | length')
   for i in $(seq 0 $((n - 1))); do
     read -r name ns cg pins sock < <(vc_q --argjson i "$i" '.nodes[$i] | "\(.name) \(.netns) \(.cgroup) \(.bpffs) \(.agent_socket)"')
     mkdir -p "$(dirname "$sock")"
-    spawn "$name.agent" "$cg" "$ns" 0 -- "$VC_BUILD/meshcut-agent" --pin-dir "$pins" \
-      --cgroup "$cg" --socket "$sock" --mode "$mode" ${VC_AGENT_ARGS:-}
+    spawn "$name.agent" "$cg" "$ns" 0 -- "$agent" --pin-dir "$pins" \
+      --cgroup "$cg" --socket "$sock" ${mode:+--mode "$mode"} ${VC_AGENT_ARGS:-}
   done
   for i in $(seq 0 $((n - 1))); do
     sock=$(vc_q --argjson i "$i" '.nodes[$i].agent_socket')
@@ -22,6 +22,23 @@ vc_meshcut_up() { # [MODE]
     [ -S "$sock" ] || vc_die "agent of $(vc_q --argjson i "$i" '.nodes[$i].name') did not start (see $VC_STATE/logs)"
   done
   vc_state_set '.meshcut = true'
+}
+
+# stop every node's agent with SIGNAL (TERM: a rolling update; KILL: a crash)
+# and start AGENT-BINARY in its place: it adopts what is pinned
+vc_meshcut_restart_agents() { # SIGNAL [AGENT-BINARY]
+  local sig=${1:-TERM} agent=${2:-$VC_BUILD/meshcut-agent} n i name pid sock
+  n=$(vc_q '.nodes | length')
+  for i in $(seq 0 $((n - 1))); do
+    read -r name sock < <(vc_q --argjson i "$i" '.nodes[$i] | "\(.name) \(.agent_socket)"')
+    pid=$(cat "$VC_STATE/pids/$name.agent.pid" 2>/dev/null || true)
+    if [ -n "$pid" ]; then
+      kill "-$sig" "$pid" 2>/dev/null || true
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    fi
+    rm -f "$sock"
+  done
+  vc_meshcut_up "" "$agent" # keep the mode that is pinned
 }
 
 vc_meshcut_register() { # POD-INDEX
