@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "control.h"
@@ -17,11 +18,26 @@ uint64_t mc_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static bool map_present(void *ctx, const struct mc_sock_key *k)
+{
+	__u64 cookie;
+
+	return bpf_map_lookup_elem((int)(intptr_t)ctx, k, &cookie) == 0;
+}
+
+static void map_remove(void *ctx, const struct mc_sock_key *k)
+{
+	bpf_map_delete_elem((int)(intptr_t)ctx, k);
+}
+
 int mc_drainer_init(struct mc_drainer *d, struct mc_pair *pairs, uint32_t n, int socks_fd)
 {
 	d->pairs = pairs;
 	d->n = n;
 	d->socks_fd = socks_fd;
+	d->ops.present = map_present;
+	d->ops.remove = map_remove;
+	d->ops.ctx = (void *)(intptr_t)socks_fd;
 	d->flip_ns = calloc(n, sizeof(*d->flip_ns));
 	d->flip_id = calloc(n, sizeof(*d->flip_id));
 	if (!d->flip_ns || !d->flip_id) {
@@ -47,15 +63,14 @@ static int64_t backlog_of(const struct mc_pair *p, int side)
 	return (int64_t)(sent - consumed);
 }
 
-static bool in_sockhash(int socks_fd, uint32_t slot)
+static bool in_sockhash(const struct mc_drainer *d, uint32_t slot)
 {
 	struct mc_sock_key k = {.slot = slot, .side = MC_SIDE_CLIENT};
-	__u64 cookie;
 
-	if (bpf_map_lookup_elem(socks_fd, &k, &cookie) == 0)
+	if (d->ops.present(d->ops.ctx, &k))
 		return true;
 	k.side = MC_SIDE_SERVER;
-	return bpf_map_lookup_elem(socks_fd, &k, &cookie) == 0;
+	return d->ops.present(d->ops.ctx, &k);
 }
 
 static bool should_leave(const struct mc_pair *p, uint32_t modes, bool all)
@@ -114,7 +129,7 @@ void mc_drain_sweep(struct mc_drainer *d, uint32_t modes, bool all, uint64_t now
 		b1 = backlog_of(p, 1);
 		/* step 2 and 3: after the grace period, once both readers caught up */
 		if (now_ns - d->flip_ns[i] >= grace_ns && (b0 > 0 || b1 > 0) &&
-		    !in_sockhash(d->socks_fd, i)) {
+		    !in_sockhash(d, i)) {
 			/* both sockets closed (and left the SOCKHASH) with bytes unread:
 			 * nothing is left to lose */
 			__atomic_fetch_or(&p->flags, MC_PAIR_DELETED, __ATOMIC_RELEASE);
@@ -129,9 +144,9 @@ void mc_drain_sweep(struct mc_drainer *d, uint32_t modes, bool all, uint64_t now
 		if (memcmp(&d->flip_id[i], &p->id, sizeof(p->id)) != 0)
 			continue; /* reused under us: start over next sweep */
 		k.side = MC_SIDE_CLIENT;
-		bpf_map_delete_elem(d->socks_fd, &k);
+		d->ops.remove(d->ops.ctx, &k);
 		k.side = MC_SIDE_SERVER;
-		bpf_map_delete_elem(d->socks_fd, &k);
+		d->ops.remove(d->ops.ctx, &k);
 		__atomic_fetch_or(&p->flags, MC_PAIR_DELETED, __ATOMIC_RELEASE);
 		d->flip_ns[i] = 0;
 		r->deleted++;

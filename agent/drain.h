@@ -21,10 +21,18 @@
 #include <stdint.h>
 #include "sock_shortcut.h"
 
+/* what the drain does to the SOCKHASH (the BPF map by default; tests fake it) */
+struct mc_drain_ops {
+	bool (*present)(void *ctx, const struct mc_sock_key *k); /* socket still in it */
+	void (*remove)(void *ctx, const struct mc_sock_key *k);
+	void *ctx;
+};
+
 struct mc_drainer {
 	struct mc_pair *pairs; /* mmap of mc_pairs */
 	uint32_t n;
 	int socks_fd;          /* the SOCKHASH */
+	struct mc_drain_ops ops;
 	uint64_t *flip_ns;     /* per slot: when the pair was forced to TCP, 0 = not yet */
 	struct mc_conn_id *flip_id; /* per slot: which connection that was */
 };

@@ -10,3 +10,6 @@ $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $$(UNIT_OBJS_$$*)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(UNIT_LIBS_$*)
+
+# unit tests include the headers of what they test
+$(patsubst tests/unit/%.c,$(BUILD)/obj/tests/unit/%.o,$(UNIT_SRCS)): CFLAGS += -Iagent
