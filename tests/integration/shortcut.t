@@ -112,6 +112,20 @@ nsenter --net="/run/netns/$(pod_netns ds)" ss -Htn state established | grep -q '
   ok "dual-stack listener: the app's socket is IPv6 with a v4-mapped peer" ||
   not_ok "dual-stack listener: the app's socket is IPv6 with a v4-mapped peer"
 
+# IPv6: the pod gets an IPv6 address too (and ::6, Istio's IPv6 passthrough
+# source, on lo), registers both; an inbound-shaped pair over IPv6 is paired
+ns=$(pod_netns ds)
+ip -n "$ns" addr add fd00:10:244:1::99/64 dev eth0 nodad
+ip -n "$ns" addr add ::6/128 dev lo
+vcx ds -- "$BUILD/meshcut-init" --socket "$(node_sock node1)" --pod-name ds --pod-namespace default \
+  --pod-ips "$(pod_ip ds),fd00:10:244:1::99" --required >/dev/null 2>&1
+check "a pod registers an IPv4 and an IPv6 address" sh -c "'$MESHCUT' --socket '$(node_sock node1)' pods --json | jq -e '.[] | select(.pod == \"default/ds\") | .ips | length == 2' >/dev/null"
+read -r o0 n0 i0 <<<"$(kinds node1)"
+r6=$(vcx ds -- "$BUILD/tests/sockcompat" --scenario echo --addr fd00:10:244:1::99 --src ::6 --app-reads)
+read -r o1 n1 i1 <<<"$(kinds node1)"
+check "IPv6: 1 MiB echoed intact over a pair from ::6 ($r6)" jq -e '.intact and .client_got == 1048576' <<<"$r6"
+check "IPv6: that pair was redirected ($((i1 - i0)) inbound messages)" test $((i1 - i0)) -ge 10
+
 # an inbound port Istio excludes: connections to it are not captured, so its
 # app socket is no pair; the pod sends TCP data for it
 e_url="http://$(svc_addr excl-in)/"

@@ -11,6 +11,7 @@
  *
  *   sockcompat --scenario NAME --addr POD_IP [--port P] [--src 127.0.0.6] [--uid 1337]
  *              [--app-reads]   (the app's socket is the one that reads)
+ * IPv6 works the same way: --addr POD_IPV6 --src ::6 (Istio's IPv6 passthrough).
  * Scenarios: half_close, rst_unread, peek, rcvlowat, waitall, fionread, splice,
  * close_unread, echo. Prints one JSON line; exit 0 unless the program itself failed.
  */
@@ -67,14 +68,36 @@ static bool check(const uint8_t *b, size_t off, size_t n)
 	return true;
 }
 
+/* an IPv4 or IPv6 address (chosen by its text) with a port */
+static socklen_t sockaddr_of(const char *ip, int p, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(ip, ':')) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)p);
+		if (inet_pton(AF_INET6, ip, &a->sin6_addr) != 1)
+			die("bad IPv6 address");
+		return sizeof(*a);
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)ss;
+
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)p);
+	if (inet_pton(AF_INET, ip, &a->sin_addr) != 1)
+		die("bad IPv4 address");
+	return sizeof(*a);
+}
+
 static int listener(void)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct sockaddr_storage a;
+	socklen_t len = sockaddr_of(addr, port, &a);
+	int fd = socket(a.ss_family, SOCK_STREAM, 0), one = 1;
 
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	inet_pton(AF_INET, addr, &a.sin_addr);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16))
+	if (bind(fd, (struct sockaddr *)&a, len) || listen(fd, 16))
 		die("listen");
 	return fd;
 }
@@ -83,21 +106,19 @@ static int listener(void)
  * see as the owner), bound to the passthrough source */
 static int client_connect(void)
 {
-	struct sockaddr_in s = {.sin_family = AF_INET}, d = {.sin_family = AF_INET,
-							       .sin_port = htons((uint16_t)port)};
+	struct sockaddr_storage s, d;
+	socklen_t slen = sockaddr_of(src, 0, &s), dlen = sockaddr_of(addr, port, &d);
 	int fd, one = 1;
 
 	setfsuid((uid_t)uid);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
+	fd = socket(d.ss_family, SOCK_STREAM, 0);
 	setfsuid(0);
 	if (fd < 0)
 		die("socket");
-	inet_pton(AF_INET, src, &s.sin_addr);
-	inet_pton(AF_INET, addr, &d.sin_addr);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&s, sizeof(s)))
+	if (bind(fd, (struct sockaddr *)&s, slen))
 		die("bind source");
-	if (connect(fd, (struct sockaddr *)&d, sizeof(d)))
+	if (connect(fd, (struct sockaddr *)&d, dlen))
 		die("connect");
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
