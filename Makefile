@@ -83,6 +83,7 @@ include lib/build.mk
 include agent/build.mk
 include injector/build.mk
 include tests/build.mk
+include tests/fuzz/build.mk
 
 # install: the four binaries into $(DESTDIR)$(PREFIX)/bin (the Dockerfile uses it)
 PREFIX ?= /usr/local
@@ -104,6 +105,9 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/bench/bench --suite full
+
+fuzz: fuzz-build
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) tests/fuzz/run $(FUZZ_BINS)
 
 bench-quick: deps
 	$(Q)$(MAKE) --no-print-directory all

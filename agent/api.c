@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "monitor.h"
+#include "ratelimit.h"
 #include "registration.h"
 #include "stats.h"
 #include "tc.h"
@@ -124,6 +125,9 @@ static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
 
 	if (!who->known)
 		return reply_msg(c, 403, "cannot identify the caller's network namespace");
+	/* per-caller rate limit (agent/ratelimit.h) */
+	if ((status = mc_limits_request(who->netns, api->agent->own_netns, msg, sizeof(msg))))
+		return reply_msg(c, (unsigned int)status, msg);
 	if (mc_registration_parse(req->body ? req->body : "", req->len, &r, err, sizeof(err)))
 		return reply_msg(c, 400, err);
 	if (who->netns == api->agent->own_netns)
@@ -152,6 +156,9 @@ static enum MHD_Result do_deregister(struct mc_api *api, struct MHD_Connection *
 
 	if (!who->known)
 		return reply_msg(c, 403, "cannot identify the caller's network namespace");
+	/* per-caller rate limit (agent/ratelimit.h) */
+	if ((status = mc_limits_request(who->netns, api->agent->own_netns, msg, sizeof(msg))))
+		return reply_msg(c, (unsigned int)status, msg);
 	status = mc_registry_remove(&api->agent->reg, key, is_admin(api, who) ? 0 : who->netns,
 				    &removed, msg, sizeof(msg));
 	if (status < 400) {
@@ -337,6 +344,24 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	pr_debug("http: %s", buf);
 }
 
+/* accept path: open connections per caller netns are limited (agent/ratelimit.h);
+ * one over the limit is answered 429 and closed before any request is read */
+static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
+			enum MHD_ConnectionNotificationCode toe)
+{
+	struct mc_api *api = cls;
+	const union MHD_ConnectionInfo *ci;
+
+	if (!api->unix_socket)
+		return;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		mc_limits_conn_opened(ci ? ci->connect_fd : -1, api->agent->own_netns, socket_ctx);
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		mc_limits_conn_closed(socket_ctx);
+	}
+}
+
 static struct mc_api *start(struct mc_agent *a, int fd, bool unix_socket)
 {
 	struct mc_api *api = calloc(1, sizeof(*api));
@@ -358,7 +383,8 @@ static struct mc_api *start(struct mc_agent *a, int fd, bool unix_socket)
 		(unsigned int)64, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)5, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		(size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, completed, api,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api, MHD_OPTION_END);
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api,
+		MHD_OPTION_NOTIFY_CONNECTION, conn_notify, api, MHD_OPTION_END);
 	if (!api->mhd) {
 		close(fd);
 		free(api);

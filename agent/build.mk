@@ -1,7 +1,7 @@
 # agent/: the node agent (build/meshcut-agent) and its CLI (build/meshcut)
 AGENT_SRCS := agent/main.c agent/datapath.c agent/drain.c agent/registry.c \
               agent/registration.c agent/api.c agent/stats.c agent/verify.c \
-              agent/tc.c agent/monitor.c agent/layouts.c agent/podwatch.c
+              agent/tc.c agent/monitor.c agent/layouts.c agent/podwatch.c agent/ratelimit.c
 AGENT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRCS))
 
 # the agent embeds the BPF skeleton

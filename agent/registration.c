@@ -151,6 +151,8 @@ int mc_registration_parse(const char *body, size_t len, struct mc_registration *
 					goto fail;
 				if (mc_parse_ip(s, &a, perr))
 					FAIL("ips[%zu]: %s", i, perr);
+				if (mc_addr_zero(&a)) /* "::" would read as "no address" */
+					FAIL("ips[%zu]: \"%.60s\" is the unspecified address", i, s);
 				if (mc_addr_v4(&a)) {
 					if (!mc_addr_zero(&r->ip4))
 						FAIL("ips: more than one IPv4 address");

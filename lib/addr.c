@@ -41,8 +41,9 @@ int mc_parse_ip(const char *s, struct mc_addr *out, char err[MC_ERRLEN])
 	return -1;
 }
 
-int mc_parse_cidr(const char *s, struct mc_cidr *out, char err[MC_ERRLEN])
+int mc_parse_cidr(const char *s, struct mc_cidr *res, char err[MC_ERRLEN])
 {
+	struct mc_cidr tmp, *out = &tmp;
 	char ip[INET6_ADDRSTRLEN];
 	const char *slash;
 	unsigned long plen;
@@ -89,6 +90,7 @@ int mc_parse_cidr(const char *s, struct mc_cidr *out, char err[MC_ERRLEN])
 		mask = keep >= 32 ? 0xffffffffu : (keep ? ~(0xffffffffu >> keep) : 0);
 		out->addr.w[i] = htonl(ntohl(out->addr.w[i]) & mask);
 	}
+	*res = tmp; /* only a whole result */
 	return 0;
 }
 
@@ -250,26 +252,38 @@ int mc_parse_cidrs(const char *s, struct mc_cidr *cidrs, size_t max, size_t *n, 
 	return 0;
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* exactly "hh:hh:hh:hh:hh:hh" (hex digits, either case): no sign, no "0x",
+ * no blanks; mac is written only when all of it is valid */
 int mc_parse_mac(const char *s, uint8_t mac[6], char err[MC_ERRLEN])
 {
-	unsigned int b[6];
-	char tail;
-	int i;
+	uint8_t b[6];
+	int i, hi, lo;
 
-	if (!s || strlen(s) != 17 ||
-	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-		   &tail) != 6) {
-		snprintf(err, MC_ERRLEN, "not a MAC address: \"%.40s\"", s ? s : "");
-		return -1;
-	}
+	if (!s || strlen(s) != 17)
+		goto bad;
 	for (i = 0; i < 6; i++) {
-		if (s[i * 3] == ' ' || s[i * 3 + 1] == ' ') {
-			snprintf(err, MC_ERRLEN, "not a MAC address: \"%.40s\"", s);
-			return -1;
-		}
-		mac[i] = (uint8_t)b[i];
+		hi = hexval(s[i * 3]);
+		lo = hexval(s[i * 3 + 1]);
+		if (hi < 0 || lo < 0 || (i < 5 && s[i * 3 + 2] != ':'))
+			goto bad;
+		b[i] = (uint8_t)(hi << 4 | lo);
 	}
+	memcpy(mac, b, sizeof(b));
 	return 0;
+bad:
+	snprintf(err, MC_ERRLEN, "not a MAC address: \"%.40s\"", s ? s : "");
+	return -1;
 }
 
 const char *mc_format_ip(const struct mc_addr *a, char *buf, size_t len)

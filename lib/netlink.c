@@ -1,14 +1,144 @@
-/* Minimal rtnetlink link query: see netlink.h. */
+/* Minimal rtnetlink queries: see netlink.h. */
 #include "netlink.h"
 
 #include <errno.h>
+#include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/net_namespace.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
+
+#ifndef NETLINK_GET_STRICT_CHK
+#define NETLINK_GET_STRICT_CHK 12
+#endif
+#ifndef RTEXT_FILTER_SKIP_STATS
+#define RTEXT_FILTER_SKIP_STATS (1 << 3)
+#endif
+
+struct nl_msg {
+	struct nlmsghdr nh;
+	union {
+		struct ifinfomsg ifi;
+		struct ifaddrmsg ifa;
+		struct rtgenmsg rtg;
+	};
+	char attrs[128];
+};
+
+static void nl_init(struct nl_msg *m, int type, int flags, size_t hdrlen)
+{
+	memset(m, 0, sizeof(*m));
+	m->nh.nlmsg_len = NLMSG_LENGTH(hdrlen);
+	m->nh.nlmsg_type = (unsigned short)type;
+	m->nh.nlmsg_flags = (unsigned short)(NLM_F_REQUEST | flags);
+	m->nh.nlmsg_seq = 1;
+}
+
+static int nl_put(struct nl_msg *m, int type, const void *data, size_t len)
+{
+	size_t off = NLMSG_ALIGN(m->nh.nlmsg_len);
+	struct rtattr *a = (struct rtattr *)((char *)m + off);
+
+	if (off + RTA_SPACE(len) > sizeof(*m))
+		return -EINVAL;
+	a->rta_type = (unsigned short)type;
+	a->rta_len = (unsigned short)RTA_LENGTH(len);
+	memcpy(RTA_DATA(a), data, len);
+	m->nh.nlmsg_len = (uint32_t)(off + RTA_ALIGN(a->rta_len));
+	return 0;
+}
+
+static int nl_put_s32(struct nl_msg *m, int type, int32_t v)
+{
+	return nl_put(m, type, &v, sizeof(v));
+}
+
+static bool rta_s32(const struct rtattr *a, int32_t *v)
+{
+	if (RTA_PAYLOAD(a) < sizeof(*v))
+		return false;
+	memcpy(v, RTA_DATA(a), sizeof(*v));
+	return true;
+}
+
+/* Send the request and walk every reply message until the final ACK (doit
+ * requests carry NLM_F_ACK) or NLMSG_DONE (dumps). Only the kernel's replies
+ * to this very request are read; a reply that does not fit the buffer is an
+ * error, never a silently shortened answer. */
+static int nl_talk(struct nl_msg *req, int (*fn)(struct nlmsghdr *nh, void *ctx), void *ctx)
+{
+	static const struct timeval tmo = {.tv_sec = 2};
+	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+	bool dump = req->nh.nlmsg_flags & NLM_F_DUMP;
+	char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+	int fd, one = 1, rc = 0;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	/* strict checking: the kernel refuses attributes it would ignore */
+	setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
+	if (!dump)
+		req->nh.nlmsg_flags |= NLM_F_ACK;
+	if (sendto(fd, req, req->nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	for (;;) {
+		struct sockaddr_nl from;
+		socklen_t fromlen = sizeof(from);
+		struct nlmsghdr *nh;
+		ssize_t n;
+
+		n = recvfrom(fd, buf, sizeof(buf), MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			goto out;
+		}
+		if ((size_t)n > sizeof(buf)) {
+			rc = -EMSGSIZE;
+			goto out;
+		}
+		if (from.nl_pid != 0)
+			continue; /* not the kernel */
+		for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (unsigned int)n); nh = NLMSG_NEXT(nh, n)) {
+			if (nh->nlmsg_seq != req->nh.nlmsg_seq)
+				continue;
+			if (nh->nlmsg_type == NLMSG_DONE)
+				goto out;
+			if (nh->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(nh);
+
+				if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+					rc = -EPROTO;
+				else if (e->error)
+					rc = e->error;
+				goto out; /* an ACK (error 0) ends a doit request */
+			}
+			if (rc == 0 && fn)
+				rc = fn(nh, ctx); /* after an error, drain to the end */
+		}
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- links */
+
+struct link_ctx {
+	struct mc_link *out;
+	int netnsid;
+	bool found;
+};
 
 static void parse_linkinfo(struct rtattr *info, int len, struct mc_link *out)
 {
@@ -26,27 +156,80 @@ static void parse_linkinfo(struct rtattr *info, int len, struct mc_link *out)
 	}
 }
 
-int mc_nl_get_link(const char *name, int ifindex, struct mc_link *out)
+static int link_reply(struct nlmsghdr *nh, void *vctx)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct ifinfomsg ifi;
-		char attrs[64];
-	} req;
-	char buf[16384];
-	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-	struct nlmsghdr *nh;
+	struct link_ctx *c = vctx;
+	struct mc_link *out = c->out;
+	struct ifinfomsg *ifi;
 	struct rtattr *a;
-	ssize_t n;
-	int fd, len, rc = -ENODEV;
+	int32_t v, target = MC_NL_SELF;
+	int len;
+
+	if (nh->nlmsg_type != RTM_NEWLINK || c->found)
+		return 0;
+	if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
+		return -EPROTO;
+	ifi = NLMSG_DATA(nh);
+	out->ifindex = ifi->ifi_index;
+	out->iflink = ifi->ifi_index;
+	out->flags = ifi->ifi_flags;
+	len = (int)IFLA_PAYLOAD(nh);
+	for (a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		switch (a->rta_type) {
+		case IFLA_LINK:
+			if (rta_s32(a, &v))
+				out->iflink = v;
+			break;
+		case IFLA_LINK_NETNSID:
+			if (rta_s32(a, &v))
+				out->link_netnsid = v;
+			break;
+		case IFLA_MASTER:
+			if (rta_s32(a, &v))
+				out->master = v;
+			break;
+		case IFLA_TARGET_NETNSID:
+			if (rta_s32(a, &v))
+				target = v;
+			break;
+		case IFLA_ADDRESS:
+			if (RTA_PAYLOAD(a) == 6) {
+				memcpy(out->mac, RTA_DATA(a), 6);
+				out->has_mac = true;
+			}
+			break;
+		case IFLA_IFNAME: {
+			size_t l = RTA_PAYLOAD(a);
+
+			if (l > sizeof(out->name))
+				l = sizeof(out->name);
+			memcpy(out->name, RTA_DATA(a), l);
+			out->name[sizeof(out->name) - 1] = '\0';
+			break;
+		}
+		case IFLA_LINKINFO:
+			parse_linkinfo(a, (int)RTA_PAYLOAD(a), out);
+			break;
+		}
+	}
+	/* an answer about another namespace than the one asked for is no answer */
+	if (target != c->netnsid)
+		return -EPROTO;
+	c->found = true;
+	return 0;
+}
+
+int mc_nl_get_link_in(int netnsid, const char *name, int ifindex, struct mc_link *out)
+{
+	struct link_ctx c = {.out = out, .netnsid = netnsid};
+	struct nl_msg req;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	out->link_netnsid = -1;
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(req.ifi));
-	req.nh.nlmsg_type = RTM_GETLINK;
-	req.nh.nlmsg_flags = NLM_F_REQUEST;
-	req.nh.nlmsg_seq = 1;
+	if (ifindex < 0 || netnsid < MC_NL_SELF)
+		return -EINVAL;
+	nl_init(&req, RTM_GETLINK, 0, sizeof(req.ifi));
 	req.ifi.ifi_family = AF_UNSPEC;
 	req.ifi.ifi_index = ifindex;
 	if (!ifindex) {
@@ -54,71 +237,157 @@ int mc_nl_get_link(const char *name, int ifindex, struct mc_link *out)
 
 		if (!name || (l = strlen(name)) == 0 || l >= IFNAMSIZ)
 			return -EINVAL;
-		a = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
-		a->rta_type = IFLA_IFNAME;
-		a->rta_len = (unsigned short)RTA_LENGTH(l + 1);
-		memcpy(RTA_DATA(a), name, l + 1);
-		req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(a->rta_len);
+		nl_put(&req, IFLA_IFNAME, name, l + 1);
 	}
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0)
-		return -errno;
-	if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		goto out;
+	nl_put_s32(&req, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	if (netnsid != MC_NL_SELF)
+		nl_put_s32(&req, IFLA_TARGET_NETNSID, netnsid);
+	rc = nl_talk(&req, link_reply, &c);
+	if (rc == 0 && !c.found)
+		rc = -ENODEV;
+	if (rc == 0 && ifindex && out->ifindex != ifindex)
+		rc = -EPROTO;
+	if (rc) {
+		memset(out, 0, sizeof(*out));
+		out->link_netnsid = -1;
 	}
-	n = recv(fd, buf, sizeof(buf), 0);
-	if (n < 0) {
-		rc = -errno;
-		goto out;
-	}
-	for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (unsigned int)n); nh = NLMSG_NEXT(nh, n)) {
-		struct ifinfomsg *ifi;
+	return rc;
+}
 
-		if (nh->nlmsg_type == NLMSG_ERROR) {
-			struct nlmsgerr *e = NLMSG_DATA(nh);
+int mc_nl_get_link(const char *name, int ifindex, struct mc_link *out)
+{
+	return mc_nl_get_link_in(MC_NL_SELF, name, ifindex, out);
+}
 
-			rc = e->error ? e->error : -ENODEV;
+/* ---------------------------------------------------------------- netnsid */
+
+static int nsid_reply(struct nlmsghdr *nh, void *vctx)
+{
+	int *nsid = vctx;
+	struct rtattr *a;
+	int32_t v;
+	int len;
+
+	if (nh->nlmsg_type != RTM_NEWNSID)
+		return 0;
+	if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct rtgenmsg)))
+		return -EPROTO;
+	len = (int)(nh->nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct rtgenmsg))));
+	a = (struct rtattr *)((char *)NLMSG_DATA(nh) + NLMSG_ALIGN(sizeof(struct rtgenmsg)));
+	for (; RTA_OK(a, len); a = RTA_NEXT(a, len))
+		if (a->rta_type == NETNSA_NSID && rta_s32(a, &v))
+			*nsid = v;
+	return 0;
+}
+
+static int get_nsid(int nsfd, int *nsid)
+{
+	struct nl_msg req;
+	int rc;
+
+	nl_init(&req, RTM_GETNSID, 0, sizeof(req.rtg));
+	req.rtg.rtgen_family = AF_UNSPEC;
+	nl_put_s32(&req, NETNSA_FD, nsfd);
+	*nsid = NETNSA_NSID_NOT_ASSIGNED;
+	rc = nl_talk(&req, nsid_reply, nsid);
+	if (rc == 0 && *nsid < 0)
+		rc = -ENOENT;
+	return rc;
+}
+
+int mc_nl_netnsid(int nsfd, bool alloc, int *nsid)
+{
+	struct nl_msg req;
+	int rc;
+
+	if (nsfd < 0)
+		return -EBADF;
+	rc = get_nsid(nsfd, nsid);
+	if (rc != -ENOENT || !alloc)
+		return rc;
+	/* none yet: let the kernel pick one (-1), then read it back; a
+	 * concurrent allocation (EEXIST) is just as good */
+	nl_init(&req, RTM_NEWNSID, 0, sizeof(req.rtg));
+	req.rtg.rtgen_family = AF_UNSPEC;
+	nl_put_s32(&req, NETNSA_FD, nsfd);
+	nl_put_s32(&req, NETNSA_NSID, -1);
+	rc = nl_talk(&req, NULL, NULL);
+	if (rc && rc != -EEXIST)
+		return rc;
+	return get_nsid(nsfd, nsid);
+}
+
+/* ---------------------------------------------------------------- addresses */
+
+struct addr_ctx {
+	int netnsid, family;
+	int (*fn)(const struct mc_nl_addr *a, void *ctx);
+	void *ctx;
+};
+
+static int addr_reply(struct nlmsghdr *nh, void *vctx)
+{
+	struct addr_ctx *c = vctx;
+	const struct rtattr *local = NULL, *address = NULL, *a;
+	size_t alen = c->family == AF_INET ? 4 : 16;
+	struct mc_nl_addr out = {0};
+	struct ifaddrmsg *ifa;
+	int32_t target = MC_NL_SELF, v;
+	int len;
+
+	if (nh->nlmsg_type != RTM_NEWADDR)
+		return 0;
+	if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifa)))
+		return -EPROTO;
+	ifa = NLMSG_DATA(nh);
+	if (ifa->ifa_family != c->family)
+		return 0;
+	out.ifindex = (int)ifa->ifa_index;
+	out.family = ifa->ifa_family;
+	out.prefixlen = ifa->ifa_prefixlen;
+	out.scope = ifa->ifa_scope;
+	out.flags = ifa->ifa_flags;
+	len = (int)IFA_PAYLOAD(nh);
+	for (a = IFA_RTA(ifa); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		switch (a->rta_type) {
+		case IFA_LOCAL:
+			local = a;
+			break;
+		case IFA_ADDRESS:
+			address = a;
+			break;
+		case IFA_FLAGS:
+			if (RTA_PAYLOAD(a) >= sizeof(uint32_t))
+				memcpy(&out.flags, RTA_DATA(a), sizeof(uint32_t));
+			break;
+		case IFA_TARGET_NETNSID:
+			if (rta_s32(a, &v))
+				target = v;
 			break;
 		}
-		if (nh->nlmsg_type != RTM_NEWLINK)
-			continue;
-		ifi = NLMSG_DATA(nh);
-		out->ifindex = ifi->ifi_index;
-		out->iflink = ifi->ifi_index;
-		len = (int)IFLA_PAYLOAD(nh);
-		for (a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-			switch (a->rta_type) {
-			case IFLA_LINK:
-				out->iflink = *(int *)RTA_DATA(a);
-				break;
-			case IFLA_LINK_NETNSID:
-				out->link_netnsid = *(int *)RTA_DATA(a);
-				break;
-			case IFLA_ADDRESS:
-				if (RTA_PAYLOAD(a) == 6) {
-					memcpy(out->mac, RTA_DATA(a), 6);
-					out->has_mac = true;
-				}
-				break;
-			case IFLA_IFNAME: {
-				size_t l = RTA_PAYLOAD(a);
-
-				if (l > sizeof(out->name))
-					l = sizeof(out->name);
-				memcpy(out->name, RTA_DATA(a), l);
-				out->name[sizeof(out->name) - 1] = '\0';
-				break;
-			}
-			case IFLA_LINKINFO:
-				parse_linkinfo(a, (int)RTA_PAYLOAD(a), out);
-				break;
-			}
-		}
-		rc = 0;
-		break;
 	}
-out:
-	close(fd);
-	return rc;
+	if (target != c->netnsid)
+		return -EPROTO;
+	/* IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer's on
+	 * point-to-point links); IPv6 usually sends only IFA_ADDRESS */
+	a = local ? local : address;
+	if (!a || RTA_PAYLOAD(a) != alen)
+		return 0;
+	memcpy(out.addr, RTA_DATA(a), alen);
+	return c->fn(&out, c->ctx);
+}
+
+int mc_nl_get_addrs(int netnsid, int family, int (*fn)(const struct mc_nl_addr *a, void *ctx),
+		    void *ctx)
+{
+	struct addr_ctx c = {.netnsid = netnsid, .family = family, .fn = fn, .ctx = ctx};
+	struct nl_msg req;
+
+	if ((family != AF_INET && family != AF_INET6) || netnsid < MC_NL_SELF || !fn)
+		return -EINVAL;
+	nl_init(&req, RTM_GETADDR, NLM_F_DUMP, sizeof(req.ifa));
+	req.ifa.ifa_family = (unsigned char)family;
+	if (netnsid != MC_NL_SELF)
+		nl_put_s32(&req, IFA_TARGET_NETNSID, netnsid);
+	return nl_talk(&req, addr_reply, &c);
 }

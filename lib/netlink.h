@@ -1,16 +1,27 @@
-/* Minimal rtnetlink queries (no library: two requests, one attribute walk).
+/* Minimal rtnetlink queries (no library: a request, a checked reply walk).
  * Used by meshcut-init (the pod's eth0: host veth ifindex, MAC) and the agent
- * (link state of host veths). */
+ * (link state of host veths; registration verification, which reads another
+ * network namespace's links and addresses by netnsid without entering it).
+ *
+ * Every function opens its own netlink socket (thread-safe), accepts replies
+ * only from the kernel with the request's sequence number, and returns 0 or a
+ * negative errno (-ENODEV: no such interface). */
 #ifndef MESHCUT_NETLINK_H
 #define MESHCUT_NETLINK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* netnsid meaning "the caller's own network namespace" */
+#define MC_NL_SELF (-1)
 
 struct mc_link {
 	int ifindex;
 	int iflink;         /* IFLA_LINK: the peer's ifindex for a veth */
 	int link_netnsid;   /* IFLA_LINK_NETNSID, -1 when the peer is in this netns */
+	unsigned int flags; /* IFF_* */
+	int master;         /* IFLA_MASTER (a bridge), 0 when none */
 	uint8_t mac[6];
 	bool has_mac;
 	char name[16];
@@ -19,5 +30,31 @@ struct mc_link {
 
 /* by name (ifindex 0) or by ifindex, in the caller's network namespace */
 int mc_nl_get_link(const char *name, int ifindex, struct mc_link *out);
+
+/* the same in the namespace known here as netnsid (MC_NL_SELF: our own), read
+ * with IFLA_TARGET_NETNSID (needs CAP_NET_ADMIN over that namespace). The
+ * reply must name the same target, or the call fails with -EPROTO. */
+int mc_nl_get_link_in(int netnsid, const char *name, int ifindex, struct mc_link *out);
+
+/* The netnsid under which our network namespace knows the namespace nsfd
+ * refers to (RTM_GETNSID, NETNSA_FD). With alloc, one is assigned
+ * (RTM_NEWNSID, needs CAP_NET_ADMIN here) when there is none; without it, a
+ * namespace with no id gives -ENOENT. */
+int mc_nl_netnsid(int nsfd, bool alloc, int *nsid);
+
+struct mc_nl_addr {
+	int ifindex;
+	int family;        /* AF_INET or AF_INET6 */
+	uint8_t prefixlen;
+	uint8_t scope;     /* RT_SCOPE_* */
+	uint32_t flags;    /* IFA_F_* (IFA_FLAGS when present) */
+	uint8_t addr[16];  /* 4 bytes for AF_INET */
+};
+
+/* Every address of one family (AF_INET, AF_INET6) configured in the namespace
+ * netnsid (MC_NL_SELF: ours), read with IFA_TARGET_NETNSID. fn is called for
+ * each; a non-zero return stops the walk and is returned. */
+int mc_nl_get_addrs(int netnsid, int family, int (*fn)(const struct mc_nl_addr *a, void *ctx),
+		    void *ctx);
 
 #endif

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 PKGS=(
   # build: BPF toolchain, libbpf 1.1, libelf/zlib (libbpf's own deps)
   make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
+  # libFuzzer and the sanitizers' runtime (make fuzz, tests/integration/fuzz.t)
+  libclang-rt-14-dev
   # user space libraries: JSON, HTTP client (also over Unix sockets), HTTP(S) server, TLS
   libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libgnutls28-dev libssl-dev
   # tests: unit tests, TAP runner (prove is in perl), JSON in shell, TLS test CA

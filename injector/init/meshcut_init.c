@@ -175,10 +175,16 @@ static int call_agent(const struct opts *o, const char *method, const char *path
 
 	if (mc_agent_call(o->socket, method, path, body, o->timeout, status, &text, err,
 			  sizeof(err))) {
-		pr_warn("%s", err);
+		if (o->required)
+			pr_err("%s (is meshcut-agent running on this node, with its socket mounted at that path?)", err);
+		else
+			pr_warn("%s (is meshcut-agent running on this node, with its socket mounted at that path?)", err);
 		return -1;
 	}
 	*answer = json_loads(text, 0, NULL);
+	if (!*answer) /* not JSON (e.g. an HTTP library's own error page): show it as it is */
+		*answer = json_pack("{s:s%}", *status < 400 ? "message" : "error", text,
+				    strcspn(text, "\n") < 200 ? strcspn(text, "\n") : (size_t)200);
 	free(text);
 	return 0;
 }
@@ -208,7 +214,7 @@ static json_t *build_request(const struct opts *o)
 	if (mc_nl_get_link(o->iface, 0, &eth) == 0) {
 		char mac[24];
 
-		if (eth.iflink != eth.ifindex)
+		if (eth.iflink != eth.ifindex || eth.link_netnsid >= 0)
 			json_object_set_new(req, "host_ifindex", json_integer(eth.iflink));
 		if (eth.has_mac) {
 			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", eth.mac[0],
@@ -349,7 +355,8 @@ int main(int argc, char **argv)
 	} else {
 		const char *m = json_string_value(json_object_get(answer, "error"));
 
-		pr_err("the agent refused (%ld): %s", status, m ? m : "no reason given");
+		pr_err("the agent refused to %s pod %s/%s (HTTP %ld): %s", o.deregister ? "deregister" : "register",
+		       o.namespace, o.name, status, m ? m : "no reason given");
 		if (!o.required)
 			pr_warn("the pod starts without meshcut (its traffic takes the normal path)");
 		rc = o.required ? EXIT_REFUSED : EXIT_OK;

@@ -1,0 +1,283 @@
+/* Per-caller input limits of the agent's API: see ratelimit.h. */
+#include "ratelimit.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+/* ---------------------------------------------------------------- token bucket */
+
+#define NANO 1000000000ull
+
+int mc_ratelimit_init(struct mc_ratelimit *rl, unsigned int rate_per_s, unsigned int burst,
+		      size_t keys)
+{
+	memset(rl, 0, sizeof(*rl));
+	if (rate_per_s == 0 || burst == 0 || keys == 0)
+		return -1;
+	rl->e = calloc(keys, sizeof(*rl->e));
+	if (!rl->e)
+		return -1;
+	pthread_mutex_init(&rl->lock, NULL);
+	rl->rate = rate_per_s;
+	rl->full = (uint64_t)burst * NANO;
+	rl->cap = keys;
+	return 0;
+}
+
+void mc_ratelimit_fini(struct mc_ratelimit *rl)
+{
+	if (!rl->e)
+		return;
+	pthread_mutex_destroy(&rl->lock);
+	free(rl->e);
+	rl->e = NULL;
+}
+
+/* a token per 1/rate s: rate nanotokens per elapsed nanosecond, exactly */
+static void refill(const struct mc_ratelimit *rl, struct mc_rl_entry *e, uint64_t now_ns)
+{
+	uint64_t dt;
+
+	if (now_ns <= e->last_ns)
+		return; /* no time went by (or the clock went back): nothing to add */
+	dt = now_ns - e->last_ns;
+	if (dt >= rl->full / rl->rate) /* also keeps dt * rate from overflowing */
+		e->nanotokens = rl->full;
+	else if ((e->nanotokens += dt * rl->rate) > rl->full)
+		e->nanotokens = rl->full;
+	e->last_ns = now_ns;
+}
+
+/* the key's entry; a new one takes a free slot, else the slot of a key whose
+ * bucket is full again (it is as good as forgotten), else the least recently
+ * refilled one */
+static struct mc_rl_entry *rl_slot(struct mc_ratelimit *rl, uint64_t key, uint64_t now_ns)
+{
+	struct mc_rl_entry *victim = NULL;
+	size_t i;
+
+	for (i = 0; i < rl->n; i++)
+		if (rl->e[i].key == key)
+			return &rl->e[i];
+	if (rl->n < rl->cap) {
+		victim = &rl->e[rl->n++];
+	} else {
+		for (i = 0; i < rl->n; i++) {
+			refill(rl, &rl->e[i], now_ns);
+			if (rl->e[i].nanotokens >= rl->full) {
+				victim = &rl->e[i];
+				break;
+			}
+			if (!victim || rl->e[i].last_ns < victim->last_ns)
+				victim = &rl->e[i];
+		}
+	}
+	victim->key = key;
+	victim->nanotokens = rl->full;
+	victim->last_ns = now_ns;
+	return victim;
+}
+
+bool mc_ratelimit_take(struct mc_ratelimit *rl, uint64_t key, uint64_t now_ns, uint32_t *retry_ms)
+{
+	struct mc_rl_entry *e;
+	bool ok;
+
+	pthread_mutex_lock(&rl->lock);
+	e = rl_slot(rl, key, now_ns);
+	refill(rl, e, now_ns);
+	ok = e->nanotokens >= NANO;
+	if (ok)
+		e->nanotokens -= NANO;
+	else if (retry_ms) /* ceil((NANO - have) / rate) ns, in ms rounded up */
+		*retry_ms = (uint32_t)(((NANO - e->nanotokens + rl->rate - 1) / rl->rate + 999999) / 1000000);
+	pthread_mutex_unlock(&rl->lock);
+	return ok;
+}
+
+/* ---------------------------------------------------------------- connections */
+
+int mc_connlimit_init(struct mc_connlimit *cl, unsigned int per_key, unsigned int total,
+		      size_t keys)
+{
+	memset(cl, 0, sizeof(*cl));
+	if (per_key == 0 || total == 0 || keys == 0)
+		return -1;
+	cl->e = calloc(keys, sizeof(*cl->e));
+	if (!cl->e)
+		return -1;
+	pthread_mutex_init(&cl->lock, NULL);
+	cl->per_key = per_key;
+	cl->total_cap = total;
+	cl->cap = keys;
+	return 0;
+}
+
+void mc_connlimit_fini(struct mc_connlimit *cl)
+{
+	if (!cl->e)
+		return;
+	pthread_mutex_destroy(&cl->lock);
+	free(cl->e);
+	cl->e = NULL;
+}
+
+/* slots with open == 0 are free */
+static struct mc_conn_entry *cl_find(struct mc_connlimit *cl, uint64_t key, bool add)
+{
+	struct mc_conn_entry *free_slot = NULL;
+	size_t i;
+
+	for (i = 0; i < cl->cap; i++) {
+		if (cl->e[i].open && cl->e[i].key == key)
+			return &cl->e[i];
+		if (!cl->e[i].open && !free_slot)
+			free_slot = &cl->e[i];
+	}
+	if (add && free_slot)
+		free_slot->key = key;
+	return add ? free_slot : NULL;
+}
+
+int mc_connlimit_enter(struct mc_connlimit *cl, uint64_t key)
+{
+	struct mc_conn_entry *e;
+	int rc = 0;
+
+	pthread_mutex_lock(&cl->lock);
+	if (cl->total >= cl->total_cap) {
+		rc = -2;
+	} else if (!(e = cl_find(cl, key, true))) {
+		rc = -2; /* more keys with open connections than slots: as good as full */
+	} else if (e->open >= cl->per_key) {
+		rc = -1;
+	} else {
+		e->open++;
+		cl->total++;
+	}
+	pthread_mutex_unlock(&cl->lock);
+	return rc;
+}
+
+void mc_connlimit_leave(struct mc_connlimit *cl, uint64_t key)
+{
+	struct mc_conn_entry *e;
+
+	pthread_mutex_lock(&cl->lock);
+	e = cl_find(cl, key, false);
+	if (e) {
+		e->open--;
+		cl->total--;
+	}
+	pthread_mutex_unlock(&cl->lock);
+}
+
+/* ---------------------------------------------------------------- the agent's */
+
+static struct mc_ratelimit requests;
+static struct mc_connlimit conns;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static bool ready;
+
+static void limits_init(void)
+{
+	ready = mc_ratelimit_init(&requests, MC_RL_RATE, MC_RL_BURST, MC_RL_KEYS) == 0 &&
+		mc_connlimit_init(&conns, MC_CONN_PER_NETNS, MC_CONN_FOREIGN, 256) == 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int mc_limits_request(uint64_t netns, uint64_t own_netns, char *msg, size_t msglen)
+{
+	uint32_t retry = 0;
+
+	pthread_once(&once, limits_init);
+	if (!ready || netns == own_netns)
+		return 0;
+	if (mc_ratelimit_take(&requests, netns, now_ns(), &retry))
+		return 0;
+	snprintf(msg, msglen,
+		 "rate limit: too many registration requests from this network namespace "
+		 "(%d at once, then %d per second); retry in %u ms",
+		 MC_RL_BURST, MC_RL_RATE, retry);
+	return 429;
+}
+
+struct conn_token {
+	uint64_t netns;
+};
+
+/* answer before the request and end the connection: the caller reads the
+ * answer, then end of stream. Whatever it already sent is discarded here, so
+ * libmicrohttpd reads end of stream and never sees a request to serve. */
+static void refuse(int fd, int status, const char *reason, const char *text)
+{
+	char body[160], buf[400];
+	int bl, n;
+
+	bl = snprintf(body, sizeof(body), "{\"error\": \"%s\", \"status\": %d}\n", text, status);
+	n = snprintf(buf, sizeof(buf),
+		     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
+		     "Content-Length: %d\r\n\r\n%s",
+		     status, reason, bl, body);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		(void)!send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	shutdown(fd, SHUT_RDWR); /* the caller cannot send any more from now on */
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+void mc_limits_conn_opened(int fd, uint64_t own_netns, void **ctx)
+{
+	struct conn_token *t;
+	uint64_t netns = 0;
+	socklen_t len = sizeof(netns);
+	int rc;
+
+	*ctx = NULL;
+	pthread_once(&once, limits_init);
+	if (!ready || fd < 0 || getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &netns, &len) ||
+	    netns == own_netns)
+		return;
+	rc = mc_connlimit_enter(&conns, netns);
+	if (rc == 0) {
+		t = malloc(sizeof(*t));
+		if (t) {
+			t->netns = netns;
+			*ctx = t;
+			return;
+		}
+		mc_connlimit_leave(&conns, netns);
+	}
+	if (rc == -1)
+		refuse(fd, 429, "Too Many Requests",
+		       "too many open connections from this network namespace");
+	else
+		refuse(fd, 503, "Service Unavailable", "too many open connections from pods");
+}
+
+void mc_limits_conn_closed(void **ctx)
+{
+	struct conn_token *t = *ctx;
+
+	if (!t)
+		return;
+	mc_connlimit_leave(&conns, t->netns);
+	free(t);
+	*ctx = NULL;
+}

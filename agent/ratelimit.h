@@ -1,0 +1,84 @@
+/*
+ * Input limits of the agent's Unix socket, per caller network namespace (the
+ * netns cookie read from the socket: the only identity a caller cannot fake).
+ *
+ *  - mc_ratelimit: a token bucket per key (burst, then rate per second).
+ *    Registration and deregistration take a token; an empty bucket is a 429.
+ *  - mc_connlimit: open connections per key, and in total for every key but
+ *    the agent's own namespace, so one pod (or a few) trickling bytes slowly
+ *    cannot hold every connection slot the API has (libmicrohttpd's timeout is
+ *    an idle timeout: a byte every few seconds keeps a connection).
+ *
+ * Both are fixed-size tables under a mutex, safe from the API's connection
+ * threads. mc_limits_*() are the agent's process-wide instances (defaults
+ * below), used by agent/api.c.
+ */
+#ifndef MESHCUT_AGENT_RATELIMIT_H
+#define MESHCUT_AGENT_RATELIMIT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MC_RL_BURST 20       /* registration requests at once, per netns */
+#define MC_RL_RATE 5         /* then per second */
+#define MC_RL_KEYS 1024      /* namespaces tracked (LRU beyond) */
+#define MC_CONN_PER_NETNS 8  /* open API connections per netns */
+#define MC_CONN_FOREIGN 48   /* all netns but the agent's own together (of 64) */
+
+struct mc_rl_entry {
+	uint64_t key;
+	uint64_t last_ns; /* last refill */
+	uint64_t nanotokens; /* 1e9 per token: exact integer refills */
+};
+
+struct mc_ratelimit {
+	pthread_mutex_t lock;
+	uint64_t rate, full; /* tokens per second; a full bucket in nanotokens */
+	size_t cap, n;
+	struct mc_rl_entry *e;
+};
+
+/* 0, or -1 (bad arguments, no memory) */
+int mc_ratelimit_init(struct mc_ratelimit *rl, unsigned int rate_per_s, unsigned int burst,
+		      size_t keys);
+void mc_ratelimit_fini(struct mc_ratelimit *rl);
+/* take a token for key at now_ns (CLOCK_MONOTONIC): true when allowed;
+ * otherwise false and, if retry_ms, how long until a token is back */
+bool mc_ratelimit_take(struct mc_ratelimit *rl, uint64_t key, uint64_t now_ns, uint32_t *retry_ms);
+
+struct mc_conn_entry {
+	uint64_t key;
+	unsigned int open;
+};
+
+struct mc_connlimit {
+	pthread_mutex_t lock;
+	unsigned int per_key, total_cap, total;
+	size_t cap;
+	struct mc_conn_entry *e;
+};
+
+int mc_connlimit_init(struct mc_connlimit *cl, unsigned int per_key, unsigned int total,
+		      size_t keys);
+void mc_connlimit_fini(struct mc_connlimit *cl);
+/* 0 when key may open one more connection (counted), -1 when over its own
+ * limit, -2 when over the total */
+int mc_connlimit_enter(struct mc_connlimit *cl, uint64_t key);
+void mc_connlimit_leave(struct mc_connlimit *cl, uint64_t key);
+
+/* --- the agent's process-wide limits (for agent/api.c) --- */
+
+/* 0 when the caller in netns may make one more registration request now;
+ * otherwise 429 with a message. Requests from own_netns are not limited. */
+int mc_limits_request(uint64_t netns, uint64_t own_netns, char *msg, size_t msglen);
+
+/* On an accepted API connection (fd): count it against its netns. When that
+ * netns (or all foreign ones together) is over its limit, answer a 429 on the
+ * socket and shut it down; libmicrohttpd then closes it. *ctx must be given
+ * back to mc_limits_conn_closed. Connections from own_netns are not limited. */
+void mc_limits_conn_opened(int fd, uint64_t own_netns, void **ctx);
+void mc_limits_conn_closed(void **ctx);
+
+#endif

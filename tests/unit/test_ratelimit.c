@@ -1,0 +1,280 @@
+/* Unit tests of agent/ratelimit: the token bucket, the connection limit, and
+ * the agent's process-wide limits as agent/api.c uses them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../agent/ratelimit.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+#define MS 1000000ull
+#define SEC 1000000000ull
+
+static void test_bucket_burst_then_rate(void **state)
+{
+	struct mc_ratelimit rl;
+	uint64_t t = 1000 * SEC;
+	uint32_t retry = 0;
+	int i;
+
+	(void)state;
+	assert_int_equal(mc_ratelimit_init(&rl, 5, 20, 16), 0);
+	for (i = 0; i < 20; i++)
+		assert_true(mc_ratelimit_take(&rl, 42, t, NULL));
+	assert_false(mc_ratelimit_take(&rl, 42, t, &retry));
+	assert_int_equal(retry, 200); /* one token per 200 ms */
+	/* 199 ms later: still nothing; at 200 ms: exactly one */
+	assert_false(mc_ratelimit_take(&rl, 42, t + 199 * MS, &retry));
+	assert_int_equal(retry, 1);
+	assert_true(mc_ratelimit_take(&rl, 42, t + 200 * MS, NULL));
+	assert_false(mc_ratelimit_take(&rl, 42, t + 200 * MS, NULL));
+	/* a second: 5 more */
+	for (i = 0; i < 5; i++)
+		assert_true(mc_ratelimit_take(&rl, 42, t + 1200 * MS, NULL));
+	assert_false(mc_ratelimit_take(&rl, 42, t + 1200 * MS, NULL));
+	/* a long pause refills to the burst, never beyond */
+	for (i = 0; i < 20; i++)
+		assert_true(mc_ratelimit_take(&rl, 42, t + 3600 * SEC, NULL));
+	assert_false(mc_ratelimit_take(&rl, 42, t + 3600 * SEC, NULL));
+	/* time going backwards (a clock the caller got wrong) grants nothing */
+	assert_false(mc_ratelimit_take(&rl, 42, t, NULL));
+	mc_ratelimit_fini(&rl);
+}
+
+static void test_bucket_keys_independent(void **state)
+{
+	struct mc_ratelimit rl;
+	int i;
+
+	(void)state;
+	assert_int_equal(mc_ratelimit_init(&rl, 5, 3, 16), 0);
+	for (i = 0; i < 3; i++)
+		assert_true(mc_ratelimit_take(&rl, 1, SEC, NULL));
+	assert_false(mc_ratelimit_take(&rl, 1, SEC, NULL));
+	/* another namespace is not affected */
+	for (i = 0; i < 3; i++)
+		assert_true(mc_ratelimit_take(&rl, 2, SEC, NULL));
+	assert_false(mc_ratelimit_take(&rl, 2, SEC, NULL));
+	assert_false(mc_ratelimit_take(&rl, 1, SEC, NULL));
+	mc_ratelimit_fini(&rl);
+}
+
+static void test_bucket_table_full(void **state)
+{
+	struct mc_ratelimit rl;
+	uint64_t k;
+
+	(void)state;
+	assert_int_equal(mc_ratelimit_init(&rl, 1, 2, 4), 0);
+	/* four keys drain their buckets */
+	for (k = 1; k <= 4; k++) {
+		assert_true(mc_ratelimit_take(&rl, k, SEC, NULL));
+		assert_true(mc_ratelimit_take(&rl, k, SEC, NULL));
+		assert_false(mc_ratelimit_take(&rl, k, SEC, NULL));
+	}
+	/* key 1 refills by t = 3 s; the others stay empty (drained at 2 s) */
+	for (k = 2; k <= 4; k++)
+		assert_true(mc_ratelimit_take(&rl, k, 2 * SEC, NULL));
+	/* a fifth key evicts key 1, whose bucket is full again: nothing lost */
+	assert_true(mc_ratelimit_take(&rl, 5, 3 * SEC, NULL));
+	for (k = 2; k <= 4; k++)
+		assert_true(mc_ratelimit_take(&rl, k, 3 * SEC, NULL));
+	for (k = 2; k <= 4; k++)
+		assert_false(mc_ratelimit_take(&rl, k, 3 * SEC, NULL));
+	/* with no full bucket, the least recently seen key is forgotten (and
+	 * starts over with a full bucket): bounded memory, never a crash */
+	assert_true(mc_ratelimit_take(&rl, 6, 3 * SEC, NULL));
+	assert_true(mc_ratelimit_take(&rl, 7, 3 * SEC, NULL));
+	mc_ratelimit_fini(&rl);
+}
+
+static void test_bucket_bad_args(void **state)
+{
+	struct mc_ratelimit rl;
+
+	(void)state;
+	assert_int_equal(mc_ratelimit_init(&rl, 0, 20, 16), -1);
+	assert_int_equal(mc_ratelimit_init(&rl, 5, 0, 16), -1);
+	assert_int_equal(mc_ratelimit_init(&rl, 5, 20, 0), -1);
+	mc_ratelimit_fini(&rl); /* after a failed init: harmless */
+}
+
+struct hammer {
+	struct mc_ratelimit *rl;
+	int granted;
+};
+
+static void *hammer(void *arg)
+{
+	struct hammer *h = arg;
+	int i;
+
+	for (i = 0; i < 10000; i++)
+		if (mc_ratelimit_take(h->rl, 7, 5 * SEC, NULL))
+			h->granted++;
+	return NULL;
+}
+
+/* 8 threads, 80000 requests at one instant: exactly the burst is granted */
+static void test_bucket_threads(void **state)
+{
+	struct mc_ratelimit rl;
+	struct hammer h[8];
+	pthread_t th[8];
+	int i, total = 0;
+
+	(void)state;
+	assert_int_equal(mc_ratelimit_init(&rl, 5, 20, 16), 0);
+	for (i = 0; i < 8; i++) {
+		h[i].rl = &rl;
+		h[i].granted = 0;
+		assert_int_equal(pthread_create(&th[i], NULL, hammer, &h[i]), 0);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		total += h[i].granted;
+	}
+	assert_int_equal(total, 20);
+	mc_ratelimit_fini(&rl);
+}
+
+static void test_connlimit(void **state)
+{
+	struct mc_connlimit cl;
+	int i;
+
+	(void)state;
+	assert_int_equal(mc_connlimit_init(&cl, 2, 100, 3), 0);
+	assert_int_equal(mc_connlimit_enter(&cl, 1), 0);
+	assert_int_equal(mc_connlimit_enter(&cl, 1), 0);
+	assert_int_equal(mc_connlimit_enter(&cl, 1), -1); /* over its own limit */
+	assert_int_equal(mc_connlimit_enter(&cl, 2), 0);
+	assert_int_equal(mc_connlimit_enter(&cl, 2), 0);
+	assert_int_equal(mc_connlimit_enter(&cl, 3), 0);
+	/* 3 keys in a 3-slot table: a fourth key finds no slot */
+	assert_int_equal(mc_connlimit_enter(&cl, 4), -2);
+	assert_int_equal(mc_connlimit_enter(&cl, 3), 0);
+	assert_int_equal(cl.total, 6);
+	/* a key that closes all its connections frees its slot */
+	mc_connlimit_leave(&cl, 2);
+	mc_connlimit_leave(&cl, 2);
+	assert_int_equal(mc_connlimit_enter(&cl, 4), 0);
+	assert_int_equal(cl.total, 5);
+	mc_connlimit_fini(&cl);
+
+	/* the total is a hard cap across keys */
+	assert_int_equal(mc_connlimit_init(&cl, 8, 5, 16), 0);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(mc_connlimit_enter(&cl, (uint64_t)(100 + i)), 0);
+	assert_int_equal(mc_connlimit_enter(&cl, 200), -2);
+	mc_connlimit_leave(&cl, 100);
+	assert_int_equal(mc_connlimit_enter(&cl, 200), 0);
+	/* leaving frees the key's slot for others */
+	mc_connlimit_leave(&cl, 200);
+	mc_connlimit_leave(&cl, 999); /* unknown: ignored */
+	assert_int_equal(cl.total, 4);
+	mc_connlimit_fini(&cl);
+}
+
+static uint64_t my_netns(void)
+{
+	uint64_t c = 0;
+	socklen_t len = sizeof(c);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &c, &len), 0);
+	close(fd);
+	return c;
+}
+
+static void test_limits_request(void **state)
+{
+	char msg[256];
+	int i;
+
+	(void)state;
+	/* the agent's own namespace is never limited */
+	for (i = 0; i < 100; i++)
+		assert_int_equal(mc_limits_request(1, 1, msg, sizeof(msg)), 0);
+	/* another one gets its burst at once, then 429 with a message */
+	for (i = 0; i < MC_RL_BURST; i++)
+		assert_int_equal(mc_limits_request(77, 1, msg, sizeof(msg)), 0);
+	assert_int_equal(mc_limits_request(77, 1, msg, sizeof(msg)), 429);
+	assert_non_null(strstr(msg, "rate limit"));
+	assert_non_null(strstr(msg, "retry in"));
+	/* and a third one is not affected */
+	assert_int_equal(mc_limits_request(78, 1, msg, sizeof(msg)), 0);
+}
+
+static void test_limits_conn(void **state)
+{
+	int sp[MC_CONN_PER_NETNS + 1][2], i;
+	void *ctx[MC_CONN_PER_NETNS + 1], *own;
+	uint64_t me = my_netns();
+	char buf[512];
+	ssize_t n;
+
+	(void)state;
+	for (i = 0; i <= MC_CONN_PER_NETNS; i++)
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp[i]), 0);
+	/* callers from our namespace, seen by an agent in another one */
+	for (i = 0; i < MC_CONN_PER_NETNS; i++) {
+		mc_limits_conn_opened(sp[i][0], me + 1, &ctx[i]);
+		assert_non_null(ctx[i]);
+	}
+	/* one more: answered 429 on the socket, then end of stream */
+	mc_limits_conn_opened(sp[i][0], me + 1, &ctx[i]);
+	assert_null(ctx[i]);
+	n = read(sp[i][1], buf, sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "HTTP/1.1 429 "));
+	assert_non_null(strstr(buf, "too many open connections from this network namespace"));
+	assert_int_equal(read(sp[i][1], buf, sizeof(buf)), 0);
+	/* and what the caller tries to send now fails */
+	assert_true(send(sp[i][1], "GET", 3, MSG_NOSIGNAL) < 0);
+	/* a closed connection makes room */
+	mc_limits_conn_closed(&ctx[0]);
+	assert_null(ctx[0]);
+	mc_limits_conn_closed(&ctx[MC_CONN_PER_NETNS]); /* never counted: no-op */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp[MC_CONN_PER_NETNS]), 0);
+	mc_limits_conn_opened(sp[MC_CONN_PER_NETNS][0], me + 1, &ctx[0]);
+	assert_non_null(ctx[0]);
+	/* the agent's own namespace is not counted */
+	mc_limits_conn_opened(sp[MC_CONN_PER_NETNS][1], me, &own);
+	assert_null(own);
+	for (i = 0; i < MC_CONN_PER_NETNS; i++)
+		mc_limits_conn_closed(&ctx[i]);
+	for (i = 0; i <= MC_CONN_PER_NETNS; i++) {
+		close(sp[i][0]);
+		close(sp[i][1]);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bucket_burst_then_rate),
+		cmocka_unit_test(test_bucket_keys_independent),
+		cmocka_unit_test(test_bucket_table_full),
+		cmocka_unit_test(test_bucket_bad_args),
+		cmocka_unit_test(test_bucket_threads),
+		cmocka_unit_test(test_connlimit),
+		cmocka_unit_test(test_limits_request),
+		cmocka_unit_test(test_limits_conn),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
