@@ -24,7 +24,7 @@ HELM = os.path.join(ROOT, "build", "tools", "helm")
 CHART = os.path.join(ROOT, "charts", "meshcut")
 WEBHOOK = os.path.join(os.environ.get("BUILD", os.path.join(ROOT, "build")), "meshcut-webhook")
 NS = "meshcut-system"
-CAPS = ["BPF", "NET_ADMIN", "SYS_ADMIN", "PERFMON", "SYS_PTRACE"]
+CAPS = ["BPF", "NET_ADMIN", "SYS_ADMIN", "PERFMON"]
 
 try:
     import yaml
@@ -107,11 +107,11 @@ ok(ds is not None and ds["metadata"]["name"] == "meshcut-agent", "one DaemonSet,
 pod = ds["spec"]["template"]["spec"]
 agent = container(pod, "agent")
 sc = agent["securityContext"]
-ok(sc["capabilities"]["add"] == CAPS, "agent capabilities: BPF NET_ADMIN SYS_ADMIN PERFMON SYS_PTRACE",
+ok(sc["capabilities"]["add"] == CAPS, "agent capabilities: BPF NET_ADMIN SYS_ADMIN PERFMON (no SYS_PTRACE)",
    sc["capabilities"])
 ok(sc["capabilities"]["drop"] == ["ALL"], "agent drops every other capability")
 ok(sc["privileged"] is True and sc["runAsUser"] == 0, "agent privileged by default, as root")
-ok(pod["hostNetwork"] is True and pod["hostPID"] is True, "agent hostNetwork and hostPID")
+ok(pod["hostNetwork"] is True and "hostPID" not in pod, "agent hostNetwork, no hostPID (registration reads no PID)")
 ok(pod["dnsPolicy"] == "ClusterFirstWithHostNet", "agent dnsPolicy fits hostNetwork")
 ok(pod["priorityClassName"] == "system-node-critical", "agent priorityClassName system-node-critical")
 ok({"operator": "Exists"} in pod["tolerations"], "agent tolerates every taint (operator Exists)")
