@@ -42,6 +42,7 @@ struct opts {
 	const char *excl_in, *incl_in, *excl_out, *excl_cidrs, *incl_cidrs, *incl_out;
 	bool required, deregister;
 	long timeout;
+	double wait; /* seconds to wait for an agent that is not there (yet) */
 };
 
 static const char *env_or(const char *name, const char *def)
@@ -81,7 +82,9 @@ static void usage(FILE *f)
 		"  --required                     MESHCUT_REQUIRED=1: fail (3 absent, 4 refused) instead of\n"
 		"                                 letting the pod start unaccelerated\n"
 		"  --deregister                   remove this pod's registration instead\n"
-		"  --timeout S                    (5)\n");
+		"  --timeout S                    (5)\n"
+		"  --wait S                       MESHCUT_WAIT: wait this long for an agent that is\n"
+		"                                 not there yet, e.g. during its rolling update (10)\n");
 }
 
 /* pod IPs: POD_IPS (downward API status.podIPs: comma-separated), else the
@@ -172,15 +175,26 @@ static int call_agent(const struct opts *o, const char *method, const char *path
 		      const char *body, long *status, json_t **answer)
 {
 	char err[256], *text = NULL;
+	double waited = 0;
 
-	if (mc_agent_call(o->socket, method, path, body, o->timeout, status, &text, err,
-			  sizeof(err))) {
+	/* the agent may be restarting (a rolling update): wait for it a while */
+	while (mc_agent_call(o->socket, method, path, body, o->timeout, status, &text, err,
+			     sizeof(err))) {
+		if (waited < o->wait) {
+			if (waited == 0)
+				pr_info("%s: waiting up to %.0f s for the agent", err, o->wait);
+			usleep(500000);
+			waited += 0.5;
+			continue;
+		}
 		if (o->required)
 			pr_err("%s (is meshcut-agent running on this node, with its socket mounted at that path?)", err);
 		else
 			pr_warn("%s (is meshcut-agent running on this node, with its socket mounted at that path?)", err);
 		return -1;
 	}
+	if (waited)
+		pr_info("the agent answered after %.1f s", waited);
 	*answer = json_loads(text, 0, NULL);
 	if (!*answer) /* not JSON (e.g. an HTTP library's own error page): show it as it is */
 		*answer = json_pack("{s:s%}", *status < 400 ? "message" : "error", text,
@@ -255,7 +269,7 @@ bad:
 int main(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_NAME, O_NS, O_IPS, O_IFACE, O_OUT, O_IN, O_UID, O_EXIN, O_ININ,
-	       O_EXOUT, O_EXCIDR, O_INCIDR, O_INOUT, O_MODE, O_REQ, O_DEREG, O_TIMEOUT };
+	       O_EXOUT, O_EXCIDR, O_INCIDR, O_INOUT, O_MODE, O_REQ, O_DEREG, O_TIMEOUT, O_WAIT };
 	static const struct option lopts[] = {
 		{"socket", 1, 0, O_SOCKET}, {"pod-name", 1, 0, O_NAME},
 		{"pod-namespace", 1, 0, O_NS}, {"pod-ips", 1, 0, O_IPS},
@@ -266,6 +280,7 @@ int main(int argc, char **argv)
 		{"include-outbound-cidrs", 1, 0, O_INCIDR}, {"include-outbound-ports", 1, 0, O_INOUT},
 		{"interception-mode", 1, 0, O_MODE}, {"required", 0, 0, O_REQ},
 		{"deregister", 0, 0, O_DEREG}, {"timeout", 1, 0, O_TIMEOUT},
+		{"wait", 1, 0, O_WAIT},
 		{"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	struct opts o = {
@@ -286,6 +301,7 @@ int main(int argc, char **argv)
 		.incl_out = env_list("MESHCUT_INCLUDE_OUTBOUND_PORTS", NULL),
 		.required = !strcmp(env_or("MESHCUT_REQUIRED", "0"), "1"),
 		.timeout = 5,
+		.wait = strtod(env_or("MESHCUT_WAIT", "10"), NULL),
 	};
 	json_t *req = NULL, *answer = NULL;
 	char path[512], *body;
@@ -313,11 +329,12 @@ int main(int argc, char **argv)
 		case O_REQ: o.required = true; break;
 		case O_DEREG: o.deregister = true; break;
 		case O_TIMEOUT: o.timeout = strtol(optarg, NULL, 10); break;
+		case O_WAIT: o.wait = strtod(optarg, NULL); break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc || o.timeout <= 0) {
+	if (optind != argc || o.timeout <= 0 || !(o.wait >= 0)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}

@@ -74,6 +74,20 @@ for step in "v2:$V2/meshcut-agent:1" "v1:$BUILD/meshcut-agent:2"; do
   check "to $to: layout v$old is removed once it serves no socket" test ! -d "$pins/v$old"
 done
 
+# a pod created while no agent runs (a rolling update): its init container
+# waits for the agent; one deleted meanwhile is dropped by the new agent
+pkill -TERM -f -- "meshcut-agent --pin-dir $pins" || true
+wait_for 50 sh -c "! pgrep -f -- 'meshcut-agent --pin-dir $pins' >/dev/null"
+( sleep 3; "$VC" meshcut restart-agents >/dev/null 2>&1 ) &
+RESTART=$!
+"$VC" pod-delete ds >/dev/null 2>&1
+t0=$(date +%s)
+"$VC" pod-create ds >"$TEST_TMP/create.log" 2>&1
+wait "$RESTART"
+check "a pod created while the agent was down registered once it came back ($(( $(date +%s) - t0 )) s)" \
+  sh -c "'$MESHCUT' --socket '$sock' pods | grep -q default/ds"
+check "... its init container said it was waiting" grep -q 'waiting up to' /run/meshcut-vc/mclife/logs/ds.init.log
+
 # a pod goes and comes back with the same IP
 "$VC" pod-delete ds >/dev/null 2>&1
 wait_for 50 sh -c "! '$MESHCUT' --socket '$sock' pods | grep -q default/ds"

@@ -328,10 +328,10 @@ run_init() { # POD EXTRA-ARGS... -> "rc output"
   vcx "$pod" -- "$BUILD/meshcut-init" --pod-name "$pod" --pod-namespace default --pod-ips "$(pod_ip "$pod")" \
     --exclude-inbound-ports "" --exclude-outbound-ports "" --exclude-outbound-cidrs "" "$@" 2>&1
 }
-out=$(run_init $A --socket "$TEST_TMP/no-agent.sock" --required); rc=$?
+out=$(run_init $A --socket "$TEST_TMP/no-agent.sock" --required --wait 0); rc=$?
 expect_eq "agent absent, --required: exit 3" 3 "$rc"
 check "... saying the agent is unreachable ($(oneline "$out"))" grep -q "agent unreachable at $TEST_TMP/no-agent.sock" <<<"$out"
-out=$(run_init $A --socket "$TEST_TMP/no-agent.sock"); rc=$?
+out=$(run_init $A --socket "$TEST_TMP/no-agent.sock" --wait 0); rc=$?
 expect_eq "agent absent without --required: exit 0 (the pod starts without meshcut)" 0 "$rc"
 check "... and says so" grep -q "starts without meshcut" <<<"$out"
 out=$(vcx $A -- "$BUILD/meshcut-init" --socket "$SOCK" --pod-name $A --pod-namespace default --pod-ips "$B_IP" 2>&1); rc=$?
