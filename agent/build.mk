@@ -1,7 +1,7 @@
 # agent/: the node agent (build/meshcut-agent) and its CLI (build/meshcut)
 AGENT_SRCS := agent/main.c agent/datapath.c agent/drain.c agent/registry.c \
               agent/registration.c agent/api.c agent/stats.c agent/verify.c \
-              agent/tc.c agent/monitor.c agent/layouts.c agent/podwatch.c agent/ratelimit.c
+              agent/tc.c agent/tc_nl.c agent/tc_config.c agent/monitor.c agent/layouts.c agent/podwatch.c agent/ratelimit.c
 AGENT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRCS))
 
 # the agent embeds the BPF skeleton
@@ -23,3 +23,6 @@ $(BUILD)/meshcut: $(CLI_OBJS) $(LIB_OBJS) $(LIB_CLIENT_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_CURL) $(LDLIBS_JSON)
 all: $(BUILD)/meshcut
+
+# the cross-node shortcut's configuration parser (tests/unit/test_tc_config.c)
+UNIT_OBJS_test_tc_config := $(BUILD)/obj/agent/tc_config.o $(BUILD)/obj/lib/addr.o

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "drain.h"
 #include "layouts.h"
+#include "fsutil.h"
 #include "log.h"
 #include "sock_shortcut.skel.h"
 
@@ -115,25 +116,6 @@ static int cgroup_id_of(const char *path, uint64_t *id)
 static bool path_exists(const char *p)
 {
 	return access(p, F_OK) == 0;
-}
-
-static int mkdir_p(const char *dir)
-{
-	char tmp[PATH_MAX], *p;
-
-	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	for (p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) && errno != EEXIST)
-		return -errno;
-	return 0;
 }
 
 /* report pinned layouts other than ours: they keep serving their sockets */
@@ -396,7 +378,7 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 		pr_err("open cgroup %s: %s", dp->cgroup, strerror(errno));
 		return err;
 	}
-	err = mkdir_p(dp->layout_dir);
+	err = mc_mkdir_p(dp->layout_dir, 0700);
 	if (err) {
 		pr_err("create %s: %s (is bpffs mounted?)", dp->layout_dir, strerror(-err));
 		goto fail;

@@ -1,5 +1,6 @@
 # lib/: user-space code shared by the agent, the CLI, meshcut-init and the webhook.
 # LIB_OBJS: what every binary may link; LIB_CLIENT_OBJS: talking to the agent (libcurl).
-LIB_OBJS := $(BUILD)/obj/lib/log.o $(BUILD)/obj/lib/addr.o $(BUILD)/obj/lib/netlink.o
+LIB_OBJS := $(BUILD)/obj/lib/log.o $(BUILD)/obj/lib/addr.o $(BUILD)/obj/lib/netlink.o \
+            $(BUILD)/obj/lib/fsutil.o
 LIB_CLIENT_OBJS := $(BUILD)/obj/lib/agent_client.o
 UNIT_OBJS_test_addr := $(BUILD)/obj/lib/addr.o

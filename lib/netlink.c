@@ -8,6 +8,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -20,42 +21,31 @@
 #define RTEXT_FILTER_SKIP_STATS (1 << 3)
 #endif
 
-struct nl_msg {
-	struct nlmsghdr nh;
-	union {
-		struct ifinfomsg ifi;
-		struct ifaddrmsg ifa;
-		struct rtgenmsg rtg;
-	};
-	char attrs[128];
-};
-
-static void nl_init(struct nl_msg *m, int type, int flags, size_t hdrlen)
+void mc_nl_req_init(struct mc_nl_req *r, int type, int flags, size_t hdrlen)
 {
-	memset(m, 0, sizeof(*m));
-	m->nh.nlmsg_len = NLMSG_LENGTH(hdrlen);
-	m->nh.nlmsg_type = (unsigned short)type;
-	m->nh.nlmsg_flags = (unsigned short)(NLM_F_REQUEST | flags);
-	m->nh.nlmsg_seq = 1;
+	memset(r, 0, sizeof(*r));
+	r->nh.nlmsg_len = NLMSG_LENGTH(hdrlen);
+	r->nh.nlmsg_type = (unsigned short)type;
+	r->nh.nlmsg_flags = (unsigned short)(NLM_F_REQUEST | flags);
 }
 
-static int nl_put(struct nl_msg *m, int type, const void *data, size_t len)
+int mc_nl_req_put(struct mc_nl_req *r, int type, const void *data, size_t len)
 {
-	size_t off = NLMSG_ALIGN(m->nh.nlmsg_len);
-	struct rtattr *a = (struct rtattr *)((char *)m + off);
+	size_t off = NLMSG_ALIGN(r->nh.nlmsg_len);
+	struct rtattr *a = (struct rtattr *)((char *)r + off);
 
-	if (off + RTA_SPACE(len) > sizeof(*m))
+	if (off + RTA_SPACE(len) > sizeof(*r))
 		return -EINVAL;
 	a->rta_type = (unsigned short)type;
 	a->rta_len = (unsigned short)RTA_LENGTH(len);
 	memcpy(RTA_DATA(a), data, len);
-	m->nh.nlmsg_len = (uint32_t)(off + RTA_ALIGN(a->rta_len));
+	r->nh.nlmsg_len = (uint32_t)(off + RTA_ALIGN(a->rta_len));
 	return 0;
 }
 
-static int nl_put_s32(struct nl_msg *m, int type, int32_t v)
+static int nl_put_s32(struct mc_nl_req *m, int type, int32_t v)
 {
-	return nl_put(m, type, &v, sizeof(v));
+	return mc_nl_req_put(m, type, &v, sizeof(v));
 }
 
 static bool rta_s32(const struct rtattr *a, int32_t *v)
@@ -70,20 +60,30 @@ static bool rta_s32(const struct rtattr *a, int32_t *v)
  * requests carry NLM_F_ACK) or NLMSG_DONE (dumps). Only the kernel's replies
  * to this very request are read; a reply that does not fit the buffer is an
  * error, never a silently shortened answer. */
-static int nl_talk(struct nl_msg *req, int (*fn)(struct nlmsghdr *nh, void *ctx), void *ctx)
+int mc_nl_talk(struct mc_nl_req *req, bool strict, int (*fn)(struct nlmsghdr *nh, void *ctx),
+	       void *ctx)
 {
-	static const struct timeval tmo = {.tv_sec = 2};
+	enum { BUF = 64 * 1024 };
+	static unsigned int seq;
+	static const struct timeval tmo = {.tv_sec = 3};
 	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
 	bool dump = req->nh.nlmsg_flags & NLM_F_DUMP;
-	char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
 	int fd, one = 1, rc = 0;
+	char *buf;
 
+	buf = malloc(BUF);
+	if (!buf)
+		return -ENOMEM;
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0)
+	if (fd < 0) {
+		free(buf);
 		return -errno;
+	}
 	/* strict checking: the kernel refuses attributes it would ignore */
-	setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof(one));
+	if (strict)
+		setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
+	req->nh.nlmsg_seq = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
 	if (!dump)
 		req->nh.nlmsg_flags |= NLM_F_ACK;
 	if (sendto(fd, req, req->nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
@@ -96,14 +96,14 @@ static int nl_talk(struct nl_msg *req, int (*fn)(struct nlmsghdr *nh, void *ctx)
 		struct nlmsghdr *nh;
 		ssize_t n;
 
-		n = recvfrom(fd, buf, sizeof(buf), MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
+		n = recvfrom(fd, buf, BUF, MSG_TRUNC, (struct sockaddr *)&from, &fromlen);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
 			goto out;
 		}
-		if ((size_t)n > sizeof(buf)) {
+		if (n > BUF) {
 			rc = -EMSGSIZE;
 			goto out;
 		}
@@ -129,6 +129,7 @@ static int nl_talk(struct nl_msg *req, int (*fn)(struct nlmsghdr *nh, void *ctx)
 	}
 out:
 	close(fd);
+	free(buf);
 	return rc;
 }
 
@@ -222,14 +223,14 @@ static int link_reply(struct nlmsghdr *nh, void *vctx)
 int mc_nl_get_link_in(int netnsid, const char *name, int ifindex, struct mc_link *out)
 {
 	struct link_ctx c = {.out = out, .netnsid = netnsid};
-	struct nl_msg req;
+	struct mc_nl_req req;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	out->link_netnsid = -1;
 	if (ifindex < 0 || netnsid < MC_NL_SELF)
 		return -EINVAL;
-	nl_init(&req, RTM_GETLINK, 0, sizeof(req.ifi));
+	mc_nl_req_init(&req, RTM_GETLINK, 0, sizeof(req.ifi));
 	req.ifi.ifi_family = AF_UNSPEC;
 	req.ifi.ifi_index = ifindex;
 	if (!ifindex) {
@@ -237,12 +238,12 @@ int mc_nl_get_link_in(int netnsid, const char *name, int ifindex, struct mc_link
 
 		if (!name || (l = strlen(name)) == 0 || l >= IFNAMSIZ)
 			return -EINVAL;
-		nl_put(&req, IFLA_IFNAME, name, l + 1);
+		mc_nl_req_put(&req, IFLA_IFNAME, name, l + 1);
 	}
 	nl_put_s32(&req, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
 	if (netnsid != MC_NL_SELF)
 		nl_put_s32(&req, IFLA_TARGET_NETNSID, netnsid);
-	rc = nl_talk(&req, link_reply, &c);
+	rc = mc_nl_talk(&req, true, link_reply, &c);
 	if (rc == 0 && !c.found)
 		rc = -ENODEV;
 	if (rc == 0 && ifindex && out->ifindex != ifindex)
@@ -282,14 +283,14 @@ static int nsid_reply(struct nlmsghdr *nh, void *vctx)
 
 static int get_nsid(int nsfd, int *nsid)
 {
-	struct nl_msg req;
+	struct mc_nl_req req;
 	int rc;
 
-	nl_init(&req, RTM_GETNSID, 0, sizeof(req.rtg));
+	mc_nl_req_init(&req, RTM_GETNSID, 0, sizeof(req.rtg));
 	req.rtg.rtgen_family = AF_UNSPEC;
 	nl_put_s32(&req, NETNSA_FD, nsfd);
 	*nsid = NETNSA_NSID_NOT_ASSIGNED;
-	rc = nl_talk(&req, nsid_reply, nsid);
+	rc = mc_nl_talk(&req, true, nsid_reply, nsid);
 	if (rc == 0 && *nsid < 0)
 		rc = -ENOENT;
 	return rc;
@@ -297,7 +298,7 @@ static int get_nsid(int nsfd, int *nsid)
 
 int mc_nl_netnsid(int nsfd, bool alloc, int *nsid)
 {
-	struct nl_msg req;
+	struct mc_nl_req req;
 	int rc;
 
 	if (nsfd < 0)
@@ -307,11 +308,11 @@ int mc_nl_netnsid(int nsfd, bool alloc, int *nsid)
 		return rc;
 	/* none yet: let the kernel pick one (-1), then read it back; a
 	 * concurrent allocation (EEXIST) is just as good */
-	nl_init(&req, RTM_NEWNSID, 0, sizeof(req.rtg));
+	mc_nl_req_init(&req, RTM_NEWNSID, 0, sizeof(req.rtg));
 	req.rtg.rtgen_family = AF_UNSPEC;
 	nl_put_s32(&req, NETNSA_FD, nsfd);
 	nl_put_s32(&req, NETNSA_NSID, -1);
-	rc = nl_talk(&req, NULL, NULL);
+	rc = mc_nl_talk(&req, true, NULL, NULL);
 	if (rc && rc != -EEXIST)
 		return rc;
 	return get_nsid(nsfd, nsid);
@@ -381,13 +382,13 @@ int mc_nl_get_addrs(int netnsid, int family, int (*fn)(const struct mc_nl_addr *
 		    void *ctx)
 {
 	struct addr_ctx c = {.netnsid = netnsid, .family = family, .fn = fn, .ctx = ctx};
-	struct nl_msg req;
+	struct mc_nl_req req;
 
 	if ((family != AF_INET && family != AF_INET6) || netnsid < MC_NL_SELF || !fn)
 		return -EINVAL;
-	nl_init(&req, RTM_GETADDR, NLM_F_DUMP, sizeof(req.ifa));
+	mc_nl_req_init(&req, RTM_GETADDR, NLM_F_DUMP, sizeof(req.ifa));
 	req.ifa.ifa_family = (unsigned char)family;
 	if (netnsid != MC_NL_SELF)
 		nl_put_s32(&req, IFA_TARGET_NETNSID, netnsid);
-	return nl_talk(&req, addr_reply, &c);
+	return mc_nl_talk(&req, true, addr_reply, &c);
 }

@@ -9,9 +9,34 @@
 #ifndef MESHCUT_NETLINK_H
 #define MESHCUT_NETLINK_H
 
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* A request being built: header, family header, attributes. For queries this
+ * file does not offer (the agent's tc code builds its own, agent/tc_nl.c). */
+struct mc_nl_req {
+	struct nlmsghdr nh;
+	union {
+		struct ifinfomsg ifi;
+		struct ifaddrmsg ifa;
+		struct rtgenmsg rtg;
+		struct rtmsg rtm;
+		struct tcmsg tcm;
+	};
+	char attrs[128];
+};
+
+void mc_nl_req_init(struct mc_nl_req *r, int type, int flags, size_t hdrlen);
+/* append one attribute; -EINVAL when it does not fit */
+int mc_nl_req_put(struct mc_nl_req *r, int type, const void *data, size_t len);
+/* send it (strict: NETLINK_GET_STRICT_CHK) and call fn for every reply
+ * message up to the ACK or NLMSG_DONE; 0, fn's first non-zero result, or a
+ * negative errno (the kernel's error, -ETIMEDOUT, -EMSGSIZE) */
+int mc_nl_talk(struct mc_nl_req *r, bool strict, int (*fn)(struct nlmsghdr *nh, void *ctx),
+	       void *ctx);
 
 /* netnsid meaning "the caller's own network namespace" */
 #define MC_NL_SELF (-1)

@@ -1,6 +1,8 @@
 # vcluster network: nodes (netns + cni0 bridge + flannel.1 VXLAN over an underlay
 # veth), pods (netns + eth0 veth to their node's bridge), like flannel's vxlan
-# backend with the bridge CNI plugin and host-local IPAM.
+# backend with the bridge CNI plugin and host-local IPAM. Topology "cni":
+# "routed" builds calico-like nodes instead: no bridge, per-pod /32 routes to
+# the host veths, the gateway 169.254.1.1 answered by proxy ARP.
 
 vc_sysctl() { # NETNS KEY VALUE
   ip netns exec "$1" sysctl -q -w "$2=$3" >/dev/null
@@ -17,10 +19,18 @@ vc_build_node() { # NODE-INDEX (0-based)
   vc_sysctl "$ns" net.ipv6.conf.all.forwarding 1
   # kubeadm requires bridged traffic to traverse iptables (kube-proxy, policy)
   vc_sysctl "$ns" net.bridge.bridge-nf-call-iptables 1 2>/dev/null || true
-  ip -n "$ns" link add cni0 type bridge
-  ip -n "$ns" link set cni0 mtu 1450
-  ip -n "$ns" addr add "$bridge_ip/24" dev cni0
-  ip -n "$ns" link set cni0 up
+  if [ "$(vc_q .cni)" = routed ]; then
+    # routed CNI (calico-like): no bridge; each pod's /32 is routed to its host
+    # veth, the node's own block is a blackhole behind them, and the pods'
+    # gateway 169.254.1.1 is answered by proxy ARP (it needs a route here)
+    ip -n "$ns" route add blackhole "$cidr"
+    ip -n "$ns" route add 169.254.1.1/32 dev lo
+  else
+    ip -n "$ns" link add cni0 type bridge
+    ip -n "$ns" link set cni0 mtu 1450
+    ip -n "$ns" addr add "$bridge_ip/24" dev cni0
+    ip -n "$ns" link set cni0 up
+  fi
   mkdir -p "$(vc_q --argjson i "$i" '.nodes[$i].cgroup')" "$VC_STATE/$name"
   : "$cidr"
 }
@@ -61,9 +71,19 @@ vc_build_pod() { # POD-INDEX (0-based)
   ip netns add "$ns"
   ip -n "$ns" link set lo up
   ip link add "$veth" netns "$node_ns" type veth peer name eth0 netns "$ns"
-  ip -n "$node_ns" link set "$veth" mtu 1450 master cni0 up
-  ip -n "$ns" link set eth0 mtu 1450 up
-  ip -n "$ns" addr add "$ip/24" dev eth0
-  ip -n "$ns" route add default via "$gw" dev eth0
+  if [ "$(vc_q .cni)" = routed ]; then
+    ip -n "$node_ns" link set "$veth" mtu 1450 up
+    ip netns exec "$node_ns" sysctl -q -w "net/ipv4/conf/$veth/proxy_arp=1" "net/ipv4/neigh/$veth/proxy_delay=0" >/dev/null
+    ip -n "$node_ns" route add "$ip/32" dev "$veth" scope link
+    ip -n "$ns" link set eth0 mtu 1450 up
+    ip -n "$ns" addr add "$ip/32" dev eth0
+    ip -n "$ns" route add 169.254.1.1 dev eth0 scope link
+    ip -n "$ns" route add default via 169.254.1.1 dev eth0
+  else
+    ip -n "$node_ns" link set "$veth" mtu 1450 master cni0 up
+    ip -n "$ns" link set eth0 mtu 1450 up
+    ip -n "$ns" addr add "$ip/24" dev eth0
+    ip -n "$ns" route add default via "$gw" dev eth0
+  fi
   mkdir -p "$(vc_q --argjson i "$i" '.pods[$i].cgroup')"
 }

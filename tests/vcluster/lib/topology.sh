@@ -3,6 +3,7 @@
 #
 # Topology file (JSON):
 #   nodes:    ["node1", "node2"]
+#   cni:      "bridge" (default: cni0 bridge) | "routed" (calico-like, no bridge)
 #   services: [{name, vip, port, proto: http|tcp}]
 #   pods:     [{name, node, meshed, service?, port?, upstreams?: [service...],
 #               body?, delay_us?, exclude_inbound_ports?, exclude_outbound_ports?,
@@ -21,6 +22,7 @@ vc_resolve_topology() { # FILE PLACEMENT MESH TLS MESHCUT -> state JSON on stdou
     . as $t
     | ($t.nodes // fail("no nodes")) as $nodes
     | if ($nodes | length) < 1 or ($nodes | length) > 2 then fail("1 or 2 nodes") else . end
+    | if ($t.cni // "bridge") as $c | ["bridge", "routed"] | index($c) | not then fail("cni: bridge or routed") else . end
     | ($t.pods // fail("no pods")) as $pods0
     # placement: "one-node" puts every pod on the first node
     | ($pods0 | map(if $placement == "one-node" then .node = $nodes[0] else . end)) as $pods1
