@@ -118,6 +118,26 @@ VC_FAIL_AFTER_NODES=1 "$VC" up >/dev/null 2>&1 && not_ok "a failure injected hal
   ok "a failure injected half-way makes up fail"
 expect_eq "a failed up removes what it made (no down needed)" "$before" "$(snapshot)"
 
+# HipsterShop-shaped: HTTP/2 between the sidecars (the h2 preface on the wire
+# from frontend's sidecar to currency), plaintext and mTLS, every call answered
+for tls in "" --tls; do
+  "$VC" up --topology "$ROOT/tests/topologies/hipstershop.json" $tls >/dev/null 2>&1
+  ns=$("$VC" status --json | jq -r '.pods[] | select(.name == "frontend") | .netns')
+  ip netns exec "$ns" timeout 5 tcpdump -i eth0 --immediate-mode -U -w "$TEST_TMP/h2.pcap" 'tcp dst port 7000' >/dev/null 2>&1 &
+  dump=$!
+  sleep 1
+  hdrs=$("$VC" exec client -- curl -s -D- -o /dev/null http://10.96.1.10:8080/)
+  sleep 0.3; kill -INT "$dump" 2>/dev/null; wait "$dump" 2>/dev/null
+  check "hipstershop${tls:+ $tls}: the frontend answers after all ten services" \
+    grep -q 'x-trace: frontend(currency,productcatalog,cart(redis-cart),recommendation(productcatalog),shipping,ad,checkout(payment,email))' <<<"$hdrs"
+  if [ -z "$tls" ]; then
+    check "hipstershop: sidecar to sidecar is HTTP/2 (h2c preface on the wire)" grep -aq 'PRI \* HTTP/2.0' "$TEST_TMP/h2.pcap"
+  else
+    check "hipstershop --tls: sidecar to sidecar is TLS (no h2c preface in clear)" sh -c "test -s '$TEST_TMP/h2.pcap' && ! grep -aq 'PRI \* HTTP/2.0' '$TEST_TMP/h2.pcap'"
+  fi
+  "$VC" down >/dev/null 2>&1
+done
+
 # the benchmark harness: a two-configuration smoke comparison
 if VCLUSTER_NAME=mcvct "$ROOT/tests/bench/bench" --suite smoke --duration 1 --repeats 1 \
      --out "$TEST_TMP/bench" >"$TEST_TMP/bench.log" 2>&1; then

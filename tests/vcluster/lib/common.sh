@@ -51,16 +51,28 @@ spawn() {
   echo $! >"$VC_STATE/pids/$name.pid"
 }
 
-# stop NAME: TERM, then KILL after a grace period
+# is PID running? A zombie is not: this machine's init reaps orphans only every
+# few seconds, and kill -0 succeeds on a zombie until then
+vc_alive() { # PID
+  local st
+  st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# stop NAME...: TERM to all, then KILL what still runs after a grace period
 vc_stop() {
-  local f=$VC_STATE/pids/$1.pid pid i
-  [ -f "$f" ] || return 0
-  pid=$(cat "$f")
-  if kill -TERM "$pid" 2>/dev/null; then
-    for i in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  local name f pid i pids=()
+  for name in "$@"; do
+    f=$VC_STATE/pids/$name.pid
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+    rm -f "$f"
+  done
+  for pid in "${pids[@]}"; do
+    for i in $(seq 1 40); do vc_alive "$pid" || break; sleep 0.05; done
     kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$f"
+  done
 }
 
 # wait until a TCP port listens in a namespace (processes start asynchronously)

@@ -34,7 +34,7 @@ vc_meshcut_restart_agents() { # SIGNAL [AGENT-BINARY]
     pid=$(cat "$VC_STATE/pids/$name.agent.pid" 2>/dev/null || true)
     if [ -n "$pid" ]; then
       kill "-$sig" "$pid" 2>/dev/null || true
-      while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+      while vc_alive "$pid"; do sleep 0.05; done
     fi
     rm -f "$sock"
   done

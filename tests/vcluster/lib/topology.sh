@@ -4,7 +4,7 @@
 # Topology file (JSON):
 #   nodes:    ["node1", "node2"]
 #   cni:      "bridge" (default: cni0 bridge) | "routed" (calico-like, no bridge)
-#   services: [{name, vip, port, proto: http|tcp}]
+#   services: [{name, vip, port, proto: http|h2|tcp}]  (h2: HTTP/2 between sidecars)
 #   pods:     [{name, node, meshed, service?, port?, upstreams?: [service...],
 #               body?, delay_us?, exclude_inbound_ports?, exclude_outbound_ports?,
 #               exclude_outbound_cidrs?}]
