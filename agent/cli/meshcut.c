@@ -16,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent_client.h"
+#include "cli_call.h"
+#include "../monitor_cmd.h"
 
 static const char *socket_path = "/var/run/meshcut/agent.sock";
 
@@ -25,43 +26,14 @@ static void usage(FILE *f)
 	fprintf(f, "usage: meshcut [--socket PATH] status|pods|stats [--json]\n"
 		   "       meshcut [--socket PATH] mode MODES   (full, off, intra, node, cross,\n"
 		   "                                             outbound, inbound; comma-separated)\n"
-		   "       meshcut [--socket PATH] backlog-limit BYTES\n");
+		   "       meshcut [--socket PATH] backlog-limit BYTES\n"
+		   "       meshcut [--socket PATH] monitor [--duration S] [--json] [--compare] ...  (see monitor --help)\n");
 }
 
 /* GET/PUT and parse; prints the agent's error and returns the exit code */
 static int call(const char *method, const char *path, const char *body, json_t **out)
 {
-	char err[256], *text = NULL;
-	json_error_t jerr;
-	long status;
-
-	*out = NULL;
-	if (mc_agent_call(socket_path, method, path, body, 10, &status, &text, err, sizeof(err))) {
-		fprintf(stderr, "meshcut: %s\n", err);
-		return 3;
-	}
-	*out = json_loads(text, 0, &jerr);
-	free(text);
-	if (!*out) {
-		fprintf(stderr, "meshcut: the agent's answer is not JSON (%s)\n", jerr.text);
-		return 1;
-	}
-	if (status >= 400) {
-		const char *m = json_string_value(json_object_get(*out, "error"));
-
-		fprintf(stderr, "meshcut: %s (HTTP %ld)\n", m ? m : "request failed", status);
-		return 1;
-	}
-	return 0;
-}
-
-static void print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-
-	if (s)
-		puts(s);
-	free(s);
+	return mc_cli_call(socket_path, method, path, body, 10, NULL, out);
 }
 
 static long long num(json_t *o, const char *path)
@@ -90,7 +62,7 @@ static int cmd_status(bool as_json)
 	if (rc)
 		goto out;
 	if (as_json) {
-		print_json(s);
+		mc_cli_print_json(s);
 		goto out;
 	}
 	printf("meshcut-agent %s (map layout v%lld, libbpf %s)%s\n", str(s, "version"),
@@ -120,7 +92,7 @@ static int cmd_pods(bool as_json)
 	if (rc)
 		goto out;
 	if (as_json) {
-		print_json(a);
+		mc_cli_print_json(a);
 		goto out;
 	}
 	printf("%-40s %-18s %-10s %-8s %s\n", "POD", "IP", "NETNS", "VETH", "PORTS out/in uid");
@@ -147,7 +119,7 @@ static int cmd_stats(bool as_json)
 	if (rc)
 		goto out;
 	if (as_json) {
-		print_json(s);
+		mc_cli_print_json(s);
 		goto out;
 	}
 	printf("sockets inserted %lld, pairs live %lld, fallbacks %lld\n", num(s, "sockets"),
@@ -237,6 +209,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[optind++];
+	if (!strcmp(cmd, "monitor")) /* agent/cli/monitor_cmd.c */
+		return mc_cli_monitor(socket_path, as_json, argc - optind + 1, argv + optind - 1);
 	/* options may also follow the command: `meshcut stats --json` */
 	while (optind < argc && !strcmp(argv[optind], "--json")) {
 		as_json = true;
