@@ -6,7 +6,8 @@
 # `ctstate INVALID -j DROP`, 1,000 short shortcut connections open and close
 # cleanly; "keep host policy" lets a host FORWARD DROP block a pod pair (and
 # without it the documented behaviour holds: it does not); a pod whose veth is
-# re-created (new ifindex and MAC) is reached at once; PMTU keeps working;
+# re-created (new ifindex and MAC) is reached at once, and tp_btf/kfree_skb sees
+# no drop in a redirect path meanwhile; PMTU keeps working;
 # another tcx program and a clsact filter on the same devices keep seeing
 # their traffic; a restarted agent adopts its attachments; uninstall removes
 # exactly meshcut's tc attachments while traffic flows. The same checks run
@@ -318,6 +319,16 @@ pod_restart_checks() { # LABEL: stream-remote's veth again, new ifindex and MAC
   cni=$(jq -r .cni <<<"$ST"); sr=$(ip_of stream-remote); n2=$(node_ns node2); srns=$(pns stream-remote)
   old_if=$(ip -n "$n2" -j link show v-stream-remote | jq '.[0].ifindex')
   old_mac=$(ip -n "$srns" -j link show eth0 | jq -r '.[0].address')
+  # the kernel's drops of the pod's packets while it restarts, by function,
+  # with new connections to it all along (tp_btf/kfree_skb)
+  "$BUILD/tests/dropwatch" --ip "$sr" >"$TEST_TMP/drops.json" 2>&1 &
+  local dw=$! churn
+  wait_for 50 grep -q ready "$TEST_TMP/drops.json"
+  ( while [ ! -e "$TEST_TMP/churn.stop" ]; do
+      vcx client -- timeout 2 "$PY" "$TEST_TMP/peer.py" churn "${STREAM_VIP%:*}" "${STREAM_VIP#*:}" 5 >/dev/null 2>&1 || true
+    done ) &
+  churn=$!
+  sleep 0.5
   ip -n "$n2" link del v-stream-remote
   ip link add v-stream-remote netns "$n2" type veth peer name eth0 netns "$srns"
   if [ "$cni" = routed ]; then
@@ -349,6 +360,11 @@ pod_restart_checks() { # LABEL: stream-remote's veth again, new ifindex and MAC
   check "$label: the next request reaches the new pod" stream_ok "$TEST_TMP/after-restart.json"
   check "$label: ... over the shortcut, both ways ($(( $(redir node2 from_overlay) - o2 )) in, $(( $(redir node2 from_pod) - p2 )) out)" \
     test $(( $(redir node2 from_overlay) - o2 )) -gt 100 -a $(( $(redir node2 from_pod) - p2 )) -gt 100
+  touch "$TEST_TMP/churn.stop"; wait "$churn" 2>/dev/null; rm -f "$TEST_TMP/churn.stop"
+  kill -INT "$dw"; wait "$dw" 2>/dev/null
+  diag "$label: drops of the pod's packets during the restart: $(tail -1 "$TEST_TMP/drops.json")"
+  check "$label: tp_btf/kfree_skb: no drop in a redirect path during the restart" sh -c \
+    "tail -1 '$TEST_TMP/drops.json' | jq -e '.by_function | keys | map(select(test(\"redirect|^__bpf_tx_skb|^bpf_out_neigh|^sch_handle_|^tcx_\"))) | length == 0' >/dev/null"
 }
 
 pmtu_checks() { # LABEL: the overlay's MTU drops below the pods'
