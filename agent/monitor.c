@@ -859,61 +859,26 @@ void mc_monitor_fini(struct mc_agent *a)
 
 /* ------------------------------------------------------------- metrics */
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void bprintf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->len == (size_t)-1)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (b->p && b->len + (size_t)n < b->cap) {
-			b->len += (size_t)n;
-			return;
-		}
-		{
-			size_t cap = (b->cap + (size_t)n + 1) * 2;
-			char *p = realloc(b->p, cap);
-
-			if (!p) {
-				free(b->p);
-				b->p = NULL;
-				b->len = (size_t)-1;
-				return;
-			}
-			b->p = p;
-			b->cap = cap;
-		}
-	}
-}
-
 char *mc_monitor_metrics_text(struct mc_agent *a)
 {
-	struct buf b = {0};
+	char *out = NULL;
+	size_t len = 0;
+	FILE *b = open_memstream(&out, &len); /* grows as needed */
 	bool running;
 	int k;
 	size_t i;
 
+	if (!b)
+		return NULL;
 	(void)a;
 	pthread_mutex_lock(&M.lock);
 	running = M.busy;
 	pthread_mutex_unlock(&M.lock);
 	pthread_mutex_lock(&M.mlock);
-	bprintf(&b, "# HELP meshcut_monitor_running A latency monitor session runs (its BPF programs are loaded).\n"
+	fprintf(b, "# HELP meshcut_monitor_running A latency monitor session runs (its BPF programs are loaded).\n"
 		    "# TYPE meshcut_monitor_running gauge\nmeshcut_monitor_running %d\n",
 		running);
-	bprintf(&b, "# HELP meshcut_monitor_request_seconds Requests seen by latency monitor sessions: "
+	fprintf(b, "# HELP meshcut_monitor_request_seconds Requests seen by latency monitor sessions: "
 		    "per request, the time of each category (total: end to end).\n"
 		    "# TYPE meshcut_monitor_request_seconds histogram\n");
 	for (k = 0; k <= MC_CATS; k++) {
@@ -923,24 +888,28 @@ char *mc_monitor_metrics_text(struct mc_agent *a)
 
 		for (i = 0; i < PROM_NB; i++) {
 			cum += h->b[i];
-			bprintf(&b, "meshcut_monitor_request_seconds_bucket{category=\"%s\",le=\"%g\"} %llu\n",
+			fprintf(b, "meshcut_monitor_request_seconds_bucket{category=\"%s\",le=\"%g\"} %llu\n",
 				name, prom_le[i], (unsigned long long)cum);
 		}
-		bprintf(&b, "meshcut_monitor_request_seconds_bucket{category=\"%s\",le=\"+Inf\"} %llu\n",
+		fprintf(b, "meshcut_monitor_request_seconds_bucket{category=\"%s\",le=\"+Inf\"} %llu\n",
 			name, (unsigned long long)h->count);
-		bprintf(&b, "meshcut_monitor_request_seconds_sum{category=\"%s\"} %.9f\n", name, h->sum);
-		bprintf(&b, "meshcut_monitor_request_seconds_count{category=\"%s\"} %llu\n", name,
+		fprintf(b, "meshcut_monitor_request_seconds_sum{category=\"%s\"} %.9f\n", name, h->sum);
+		fprintf(b, "meshcut_monitor_request_seconds_count{category=\"%s\"} %llu\n", name,
 			(unsigned long long)h->count);
 	}
-	bprintf(&b, "# HELP meshcut_monitor_incomplete_total Requests whose path could not be rebuilt.\n"
+	fprintf(b, "# HELP meshcut_monitor_incomplete_total Requests whose path could not be rebuilt.\n"
 		    "# TYPE meshcut_monitor_incomplete_total counter\nmeshcut_monitor_incomplete_total %llu\n",
 		(unsigned long long)M.incomplete);
-	bprintf(&b, "# HELP meshcut_monitor_events_total Socket events recorded by latency monitor sessions.\n"
+	fprintf(b, "# HELP meshcut_monitor_events_total Socket events recorded by latency monitor sessions.\n"
 		    "# TYPE meshcut_monitor_events_total counter\nmeshcut_monitor_events_total %llu\n",
 		(unsigned long long)M.events);
-	bprintf(&b, "# HELP meshcut_monitor_events_dropped_total Events lost (ring buffer full).\n"
+	fprintf(b, "# HELP meshcut_monitor_events_dropped_total Events lost (ring buffer full).\n"
 		    "# TYPE meshcut_monitor_events_dropped_total counter\nmeshcut_monitor_events_dropped_total %llu\n",
 		(unsigned long long)M.dropped);
 	pthread_mutex_unlock(&M.mlock);
-	return b.len == (size_t)-1 ? NULL : b.p;
+	if (fclose(b)) {
+		free(out);
+		return NULL;
+	}
+	return out;
 }

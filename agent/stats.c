@@ -1,7 +1,6 @@
 /* Status, counters and metrics of the agent: see stats.h. */
 #include "stats.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,90 +106,66 @@ json_t *mc_stats_json(struct mc_agent *a)
 	return o;
 }
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void bprintf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (b->p && b->len + (size_t)n < b->cap) {
-			b->len += (size_t)n;
-			return;
-		}
-		b->cap = (b->cap + (size_t)n + 1) * 2;
-		b->p = realloc(b->p, b->cap);
-		if (!b->p)
-			return;
-	}
-}
-
 char *mc_metrics_text(struct mc_agent *a)
 {
 	struct mc_kind_stats s[MC_KIND_MAX];
 	struct mc_control c = {};
 	struct mc_dp_fill f;
-	struct buf b = {0};
+	char *out = NULL;
+	size_t len = 0;
+	FILE *b = open_memstream(&out, &len); /* grows as needed */
 	uint32_t k, r;
 
+	if (!b)
+		return NULL;
 	mc_dp_read_stats(&a->dp, s);
 	mc_dp_read_control(&a->dp, &c);
 	mc_dp_fill(&a->dp, &f);
-	bprintf(&b, "# HELP meshcut_info Agent version and map layout.\n# TYPE meshcut_info gauge\n");
-	bprintf(&b, "meshcut_info{version=\"%s\",layout=\"%d\"} 1\n", MESHCUT_VERSION,
+	fprintf(b, "# HELP meshcut_info Agent version and map layout.\n# TYPE meshcut_info gauge\n");
+	fprintf(b, "meshcut_info{version=\"%s\",layout=\"%d\"} 1\n", MESHCUT_VERSION,
 		MC_LAYOUT_VERSION);
-	bprintf(&b, "# HELP meshcut_mode_enabled Shortcut modes switched on.\n# TYPE meshcut_mode_enabled gauge\n");
-	bprintf(&b, "meshcut_mode_enabled{mode=\"outbound\"} %d\n", !!(c.modes & MC_MODE_OUTBOUND));
-	bprintf(&b, "meshcut_mode_enabled{mode=\"inbound\"} %d\n", !!(c.modes & MC_MODE_INBOUND));
-	bprintf(&b, "meshcut_mode_enabled{mode=\"node\"} %d\n", !!(c.modes & MC_MODE_NODE));
-	bprintf(&b, "meshcut_mode_enabled{mode=\"cross\"} %d\n", !!(c.modes & MC_MODE_CROSS));
-	bprintf(&b, "# HELP meshcut_pods Registered pods.\n# TYPE meshcut_pods gauge\nmeshcut_pods %u\n", f.pods);
-	bprintf(&b, "# HELP meshcut_pairs_used Pair slots in use.\n# TYPE meshcut_pairs_used gauge\nmeshcut_pairs_used %u\n", f.pairs_used);
-	bprintf(&b, "# HELP meshcut_pairs_max Pair slots.\n# TYPE meshcut_pairs_max gauge\nmeshcut_pairs_max %u\n", f.pairs_max);
-	bprintf(&b, "# HELP meshcut_drain_backlog_bytes Redirected bytes not yet read in pairs leaving the shortcut.\n# TYPE meshcut_drain_backlog_bytes gauge\nmeshcut_drain_backlog_bytes %llu\n",
+	fprintf(b, "# HELP meshcut_mode_enabled Shortcut modes switched on.\n# TYPE meshcut_mode_enabled gauge\n");
+	fprintf(b, "meshcut_mode_enabled{mode=\"outbound\"} %d\n", !!(c.modes & MC_MODE_OUTBOUND));
+	fprintf(b, "meshcut_mode_enabled{mode=\"inbound\"} %d\n", !!(c.modes & MC_MODE_INBOUND));
+	fprintf(b, "meshcut_mode_enabled{mode=\"node\"} %d\n", !!(c.modes & MC_MODE_NODE));
+	fprintf(b, "meshcut_mode_enabled{mode=\"cross\"} %d\n", !!(c.modes & MC_MODE_CROSS));
+	fprintf(b, "# HELP meshcut_pods Registered pods.\n# TYPE meshcut_pods gauge\nmeshcut_pods %u\n", f.pods);
+	fprintf(b, "# HELP meshcut_pairs_used Pair slots in use.\n# TYPE meshcut_pairs_used gauge\nmeshcut_pairs_used %u\n", f.pairs_used);
+	fprintf(b, "# HELP meshcut_pairs_max Pair slots.\n# TYPE meshcut_pairs_max gauge\nmeshcut_pairs_max %u\n", f.pairs_max);
+	fprintf(b, "# HELP meshcut_drain_backlog_bytes Redirected bytes not yet read in pairs leaving the shortcut.\n# TYPE meshcut_drain_backlog_bytes gauge\nmeshcut_drain_backlog_bytes %llu\n",
 		(unsigned long long)a->last_drain.backlog_bytes);
-	bprintf(&b, "# HELP meshcut_sockets_total Sockets inserted in the SOCKHASH.\n# TYPE meshcut_sockets_total counter\n");
+	fprintf(b, "# HELP meshcut_sockets_total Sockets inserted in the SOCKHASH.\n# TYPE meshcut_sockets_total counter\n");
 	for (k = 1; k < MC_KIND_MAX; k++)
-		bprintf(&b, "meshcut_sockets_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
+		fprintf(b, "meshcut_sockets_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
 			(unsigned long long)s[k].sockets);
-	bprintf(&b, "# HELP meshcut_redirected_messages_total Messages moved socket to socket.\n# TYPE meshcut_redirected_messages_total counter\n");
+	fprintf(b, "# HELP meshcut_redirected_messages_total Messages moved socket to socket.\n# TYPE meshcut_redirected_messages_total counter\n");
 	for (k = 1; k < MC_KIND_MAX; k++)
-		bprintf(&b, "meshcut_redirected_messages_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
+		fprintf(b, "meshcut_redirected_messages_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
 			(unsigned long long)s[k].msgs);
-	bprintf(&b, "# HELP meshcut_redirected_bytes_total Bytes moved socket to socket.\n# TYPE meshcut_redirected_bytes_total counter\n");
+	fprintf(b, "# HELP meshcut_redirected_bytes_total Bytes moved socket to socket.\n# TYPE meshcut_redirected_bytes_total counter\n");
 	for (k = 1; k < MC_KIND_MAX; k++)
-		bprintf(&b, "meshcut_redirected_bytes_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
+		fprintf(b, "meshcut_redirected_bytes_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
 			(unsigned long long)s[k].bytes);
-	bprintf(&b, "# HELP meshcut_tcp_messages_total Messages of paired sockets that went over TCP.\n# TYPE meshcut_tcp_messages_total counter\n");
+	fprintf(b, "# HELP meshcut_tcp_messages_total Messages of paired sockets that went over TCP.\n# TYPE meshcut_tcp_messages_total counter\n");
 	for (k = 1; k < MC_KIND_MAX; k++)
-		bprintf(&b, "meshcut_tcp_messages_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
+		fprintf(b, "meshcut_tcp_messages_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
 			(unsigned long long)s[k].tcp_msgs);
-	bprintf(&b, "# HELP meshcut_fin_held_total FINs held until the receiver read every redirected byte.\n# TYPE meshcut_fin_held_total counter\n");
+	fprintf(b, "# HELP meshcut_fin_held_total FINs held until the receiver read every redirected byte.\n# TYPE meshcut_fin_held_total counter\n");
 	for (k = 1; k < MC_KIND_MAX; k++)
-		bprintf(&b, "meshcut_fin_held_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
+		fprintf(b, "meshcut_fin_held_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
 			(unsigned long long)s[k].fin_held);
-	bprintf(&b, "# HELP meshcut_rst_unread_total Resets that discarded unread redirected bytes.\n# TYPE meshcut_rst_unread_total counter\n");
+	fprintf(b, "# HELP meshcut_rst_unread_total Resets that discarded unread redirected bytes.\n# TYPE meshcut_rst_unread_total counter\n");
 	for (k = 1; k < MC_KIND_MAX; k++)
-		bprintf(&b, "meshcut_rst_unread_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
+		fprintf(b, "meshcut_rst_unread_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
 			(unsigned long long)s[k].rst_unread);
-	bprintf(&b, "# HELP meshcut_fallback_total Directions that left (or never took) the shortcut, by reason.\n# TYPE meshcut_fallback_total counter\n");
+	fprintf(b, "# HELP meshcut_fallback_total Directions that left (or never took) the shortcut, by reason.\n# TYPE meshcut_fallback_total counter\n");
 	for (k = 1; k < MC_KIND_MAX; k++) {
 		for (r = 0; r < MC_TCP_REASONS; r++)
-			bprintf(&b, "meshcut_fallback_total{pair=\"%s\",reason=\"%s\"} %llu\n",
+			fprintf(b, "meshcut_fallback_total{pair=\"%s\",reason=\"%s\"} %llu\n",
 				mc_kind_name(k), reason_names[r], (unsigned long long)s[k].to_tcp[r]);
-		bprintf(&b, "meshcut_fallback_total{pair=\"%s\",reason=\"insert_fail\"} %llu\n",
+		fprintf(b, "meshcut_fallback_total{pair=\"%s\",reason=\"insert_fail\"} %llu\n",
 			mc_kind_name(k), (unsigned long long)s[k].insert_fail);
-		bprintf(&b, "meshcut_fallback_total{pair=\"%s\",reason=\"no_slot\"} %llu\n",
+		fprintf(b, "meshcut_fallback_total{pair=\"%s\",reason=\"no_slot\"} %llu\n",
 			mc_kind_name(k), (unsigned long long)s[k].no_slot);
 	}
 	{
@@ -198,9 +173,13 @@ char *mc_metrics_text(struct mc_agent *a)
 
 		for (k = 0; k < 2; k++) {
 			if (parts[k])
-				bprintf(&b, "%s", parts[k]);
+				fprintf(b, "%s", parts[k]);
 			free(parts[k]);
 		}
 	}
-	return b.p;
+	if (fclose(b)) {
+		free(out);
+		return NULL;
+	}
+	return out;
 }
