@@ -36,6 +36,10 @@ run_stream "$TEST_TMP/sink.json" --mode sink --bytes 160M --min-msg 1 --max-msg 
 pids+=($!)
 run_stream "$TEST_TMP/source.json" --mode source --bytes 160M --min-msg 1 --max-msg 4M --seed 6 &
 pids+=($!)
+# a paired connection that is surely live while the modes flip (round trips
+# never build a backlog, so only a mode change can move it to TCP)
+run_stream "$TEST_TMP/rr.json" --mode rr --count 20000 --size 512 &
+pids+=($!)
 m0=$(reason mode); b0=$(reason backlog)
 # chaos while they run: modes flip, the backlog limit drops (forced demotions)
 for round in 1 2 3 4 5 6; do
@@ -49,7 +53,7 @@ for round in 1 2 3 4 5 6; do
 done
 for p in "${pids[@]}"; do wait "$p"; done
 total=0
-for f in "$TEST_TMP"/echo*.json "$TEST_TMP"/slow.json "$TEST_TMP"/sink.json "$TEST_TMP"/source.json "$TEST_TMP"/late*.json; do
+for f in "$TEST_TMP"/echo*.json "$TEST_TMP"/slow.json "$TEST_TMP"/sink.json "$TEST_TMP"/source.json "$TEST_TMP"/rr.json "$TEST_TMP"/late*.json; do
   n=$(basename "$f" .json)
   if stream_ok "$f"; then
     ok "stream $n: every byte arrived once, in order ($(jq -c '{bytes_sent, bytes_received, eagain}' "$f"))"
