@@ -176,7 +176,7 @@ static __always_inline bool outbound_captured(const struct mc_pod *pod, const st
 /*
  * Classify one end of a just-established connection of a registered pod.
  * Returns the kind (MC_KIND_NONE: leave it alone) and fills the identity
- * fields this end knows: client netns/address/port and its side.
+ * fields this end knows: client netns/address (and port for 5<->6) and its side.
  */
 static __always_inline __u32 classify(struct bpf_sock_ops *ops, const struct mc_pod *pod,
 				      __u64 netns, bool proxy, bool active, struct mc_conn_id *id,
@@ -190,15 +190,16 @@ static __always_inline __u32 classify(struct bpf_sock_ops *ops, const struct mc_
 	if (active) {
 		id->client_netns = netns;
 		id->client_ip = v.local;
-		id->client_port = v.lport;
 		*side = MC_SIDE_CLIENT;
 		if (!proxy) /* socket 1: app -> service, captured to 15001 */
 			return outbound_captured(pod, &v.remote, v.rport) ? MC_KIND_OUTBOUND
 									  : MC_KIND_NONE;
-		if (mc_addr_is_passthrough(&v.local)) /* socket 5: sidecar -> its app */
+		if (mc_addr_is_passthrough(&v.local)) { /* socket 5: sidecar -> its app */
+			id->client_port = v.lport;
 			return mc_pod_owns(pod, &v.remote) && inbound_captured(pod, v.rport)
 				       ? MC_KIND_INBOUND
 				       : MC_KIND_NONE;
+		}
 		/* socket 3: sidecar -> a pod registered on this node, captured to 15006 */
 		if (!mc_pod_owns(pod, &v.local) || v.rport == ISTIO_HBONE)
 			return MC_KIND_NONE;
@@ -212,7 +213,6 @@ static __always_inline __u32 classify(struct bpf_sock_ops *ops, const struct mc_
 	}
 
 	id->client_ip = v.remote;
-	id->client_port = v.rport;
 	*side = MC_SIDE_SERVER;
 	if (proxy && v.lport == pod->outbound_port) { /* socket 2 */
 		id->client_netns = netns;
@@ -227,6 +227,7 @@ static __always_inline __u32 classify(struct bpf_sock_ops *ops, const struct mc_
 	}
 	if (!proxy && mc_addr_is_passthrough(&v.remote) && inbound_captured(pod, v.lport)) {
 		id->client_netns = netns; /* socket 6 */
+		id->client_port = v.rport;
 		return MC_KIND_INBOUND;
 	}
 	return MC_KIND_NONE;

@@ -92,7 +92,9 @@ struct mc_conn_id {
 	struct mc_addr client_ip;
 	__u32 client_isn; /* client's snd_nxt at ESTABLISHED */
 	__u32 server_isn; /* server's snd_nxt at ESTABLISHED */
-	__u16 client_port;
+	__u16 client_port; /* inbound (5<->6) only: 0 for 1<->2 and 3<->4, whose
+			    * client port NAT may rewrite (a conntrack clash after
+			    * REDIRECT); the two ISNs identify the connection */
 	__u8 kind;
 	__u8 pad[5];
 };

@@ -3,7 +3,8 @@
 # type's counter grows by exactly what a request sends, redirected hops send
 # no TCP data at all, cross-node pairs are never redirected (the two virtual
 # nodes share one kernel), unregistered pods and excluded ports are left
-# alone, a dual-stack listener is paired, and modes switch at run time.
+# alone, a dual-stack listener is paired, a pair forms when NAT rewrote the
+# client port, and modes switch at run time.
 . "$(dirname "$0")/lib.sh"
 require_root
 vc_test_cluster mcsct
@@ -103,6 +104,48 @@ check "the underlay carries the requests ($((u1 - u0)) bytes for $n requests)" t
   { not_ok "edge: up"; sed 's/^/# /' "$TEST_TMP/up.log"; }
 ds_url="http://$(svc_addr ds)/"
 load "$ds_url" 0.2 >/dev/null
+
+# NAT may rewrite the client's port: a second connection from the same port
+# to another service clashes with the first one's conntrack reply tuple
+# (127.0.0.1:15001 -> pod:PORT, kept 120 s after close), so the sidecar's
+# accepted socket sees another port than the app's. The pair must still form
+# (it is identified by the ISNs, not the port).
+cat >"$TEST_TMP/natclash.py" <<'EOF_PY'
+import json, socket, subprocess, sys
+port = 23456
+def request(s):
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(4096)
+    h, body = head.split(b"\r\n\r\n", 1)
+    n = int([l.split(b":")[1] for l in h.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+    while len(body) < n:
+        body += s.recv(4096)
+def conn(host, p):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.connect((host, p))
+    return s
+a = conn(sys.argv[1], int(sys.argv[2])); request(a); a.close()
+b = conn(sys.argv[3], int(sys.argv[4]))
+request(b)
+seen = subprocess.run(["ss", "-Htn", "state", "established", "( sport = :15001 )"],
+                      capture_output=True, text=True).stdout.split()
+peers = [int(w.rsplit(":", 1)[1]) for w in seen if w.count(".") == 3 and not w.startswith("127.")]
+for _ in range(9):
+    request(b)
+print(json.dumps({"app_port": port, "sidecar_saw": peers}))
+b.close()
+EOF_PY
+read -r o0 _ _ <<<"$(kinds node1)"
+out=$(vcx client -- python3 "$TEST_TMP/natclash.py" "$(svc_addr ds | cut -d: -f1)" 9080 "$(svc_addr plain | cut -d: -f1)" 9081)
+read -r o1 _ _ <<<"$(kinds node1)"
+check "NAT port clash: the sidecar saw a rewritten client port ($out)" \
+  jq -e '.sidecar_saw | length > 0 and all(. != 23456)' <<<"$out"
+check "NAT port clash: that app <-> sidecar pair is still redirected ($((o1 - o0)) outbound messages for 11 requests)" \
+  test $((o1 - o0)) -ge 15
 read -r o0 n0 i0 <<<"$(kinds node1)"; d0=$(pod_data_segs ds)
 n=$(load "$ds_url" 1)
 read -r o1 n1 i1 <<<"$(kinds node1)"; d1=$(pod_data_segs ds)
