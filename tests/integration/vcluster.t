@@ -88,8 +88,14 @@ done
 
 # Istio's exclusions: ports 15090/15021/15020/15008 are never redirected to
 # 15006, and the sidecar's own (uid 1337) traffic is never re-captured to 15001
-"$VC" up --topology "$ROOT/tests/topologies/two-hop.json" >/dev/null 2>&1
+# (this cluster is also pinned: --pin puts each node's processes on one CPU)
+"$VC" up --topology "$ROOT/tests/topologies/two-hop.json" --pin >/dev/null 2>&1
 front=$(pod_ip front)
+cpus_of() { awk '/^Cpus_allowed_list:/ { print $2 }' "/proc/$1/status"; }
+pinned_cpus=$(for f in /run/meshcut-vc/$VCLUSTER_NAME/pids/*.pid; do cpus_of "$(cat "$f")"; done | sort -u | tr '\n' ' ')
+node1_cpu=$("$VC" status --json | jq -r '.nodes[] | select(.name == "node1") | .cpu')
+check "--pin: every sidecar and app of node1 runs on its CPU only ($pinned_cpus)" test "$pinned_cpus" = "$node1_cpu "
+check "--pin: a command run in a pod runs there too" test "$(vcx client -- sh -c 'awk "/^Cpus_allowed_list:/ { print \$2 }" /proc/self/status')" = "$node1_cpu"
 nat_pkts() { # POD CHAIN -> packets through the chain's REDIRECT rule
   nsenter --net="/run/netns/$(pod_netns "$1")" iptables -t nat -L "$2" -v -x -n | awk '/REDIRECT/ { s += $1 } END { print s + 0 }'
 }
