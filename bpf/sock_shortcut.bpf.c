@@ -607,6 +607,34 @@ int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_RST 0x04
 
+/*
+ * A pair that left the shortcut stays in the SOCKHASH until the agent has seen
+ * both readers catch up and deleted it. Until then its sockets may hold
+ * redirected bytes in one queue and TCP bytes in the other, and tcp_bpf's
+ * recv returns from one queue at a time: a read that comes back short does
+ * not mean the socket is empty. A reader that takes "short read + EPOLLRDHUP"
+ * for the end of the stream (HAProxy does) would stop before the TCP bytes.
+ * So a leaving pair's FIN is held until the agent has deleted the pair (its
+ * sockets are plain TCP again), at most MC_FIN_LEAVE_HOLDS times per side so
+ * a stopped agent delays a close by seconds, never forever.
+ */
+#define MC_FIN_LEAVE_HOLDS 5
+#define MC_PAIR_FIN_HOLDS_SHIFT(side) (8 + 8 * (side))
+
+static __always_inline bool fin_hold_leaving(struct mc_pair *p, __u32 side)
+{
+	__u32 shift = MC_PAIR_FIN_HOLDS_SHIFT(side);
+
+	if (p->flags & MC_PAIR_DELETED)
+		return false;
+	if (p->dir[0] != MC_DIR_TCP && p->dir[1] != MC_DIR_TCP)
+		return false;
+	if (((p->flags >> shift) & 0xff) >= MC_FIN_LEAVE_HOLDS)
+		return false;
+	__sync_fetch_and_add(&p->flags, 1u << shift);
+	return true;
+}
+
 SEC("cgroup_skb/ingress")
 int mc_fin_gate(struct __sk_buff *skb)
 {
@@ -644,7 +672,7 @@ int mc_fin_gate(struct __sk_buff *skb)
 	if (!p || !p->redirected[st->side & 1])
 		return 1; /* only TCP bytes: TCP's own queue keeps them through the close */
 	backlog = (__s64)(p->sent[st->side & 1] - p->consumed[st->side & 1]);
-	if (backlog <= 0)
+	if (backlog <= 0 && !((flags & TCP_FLAG_FIN) && fin_hold_leaving(p, st->side & 1)))
 		return 1;
 	s = stats_of(st->kind);
 	if (flags & TCP_FLAG_RST) {
@@ -653,7 +681,8 @@ int mc_fin_gate(struct __sk_buff *skb)
 			s->rst_unread++;
 		return 1;
 	}
-	/* the reader has not caught up: TCP will send this FIN again */
+	/* the reader has not caught up, or its pair is leaving: TCP will send
+	 * this FIN again */
 	if (s)
 		s->fin_held++;
 	return 0;

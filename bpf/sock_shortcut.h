@@ -19,7 +19,11 @@
  * let the app read its receive queue. So a FIN that would take a receiver there
  * is held at the receiver (cgroup_skb ingress drops it; TCP retransmits it)
  * until its reader has consumed every redirected byte: the FIN arrives after
- * the data, as on TCP.
+ * the data, as on TCP. A pair that is leaving the shortcut also has its FINs
+ * held (a few times at most) until the agent has deleted it: until then a
+ * socket can hold redirected bytes and TCP bytes at once, tcp_bpf's recv
+ * returns from one queue at a time, and a short read followed by EPOLLRDHUP
+ * would look like the end of the stream to a reader such as HAProxy.
  *
  * Apps read as they like. A direction towards an app socket (1 and 6) starts
  * in EARLY_TCP: its first bytes go over TCP, and it redirects only once the
@@ -114,6 +118,8 @@ struct mc_pair {
 };
 
 #define MC_PAIR_DELETED (1u << 0) /* the agent drained and removed both ends */
+/* bits 8-15 and 16-23: FINs held at side 0 and side 1 while the pair was
+ * leaving (sock_shortcut.bpf.c: fin_hold_leaving) */
 
 /* per socket (sk_storage) */
 struct mc_sock {

@@ -108,4 +108,29 @@ diag "stalled reader holds $bounded KiB with a 4 MiB bound, $unbounded KiB with 
 check "a stalled reader holds less than 48 MiB with the default 4 MiB bound ($bounded KiB)" test "$bounded" -lt $((48 * 1024))
 check "without the bound it would hold far more (> 256 MiB: $unbounded KiB), so the check can fail" test "$unbounded" -gt $((256 * 1024))
 mc backlog-limit 4194304 >/dev/null
+
+# --- a pair leaving mid-stream keeps its FIN back until the agent deleted it:
+# until then the app's socket can hold redirected and TCP bytes at once and a
+# short read is not the end of the data (a reader trusting "short read +
+# EPOLLRDHUP" would stop early). The agent is stopped so it cannot delete.
+"$VC" restart >/dev/null 2>&1
+mc backlog-limit 65536 >/dev/null
+agent_pid=$(cat "/run/meshcut-vc/$VCLUSTER_NAME/pids/node1.agent.pid")
+fh0=$(stats_json | jq '[.kinds[].fin_held] | add')
+kill -STOP "$agent_pid"
+vcx client -- python3 "$ROOT/tests/probes/slow_source_reader.py" "${stream%:*}" "${stream#*:}" \
+  $((4 << 20)) 1 >"$TEST_TMP/leave.json" 2>&1 &
+reader=$!
+# 1 s unread (the pair leaves), then the rest is read; within 3 s the old
+# behaviour had delivered EOF (about 1 s in); held FINs are bounded (~6 s)
+sleep 3
+early_eof=$(jq -r '.eof_s // empty' "$TEST_TMP/leave.json" 2>/dev/null)
+kill -CONT "$agent_pid"
+wait "$reader"
+fh1=$(stats_json | jq '[.kinds[].fin_held] | add')
+diag "leaving pair: $(cat "$TEST_TMP/leave.json")"
+check "a pair that left mid-stream delivered every byte" jq -e '.bytes == 4194304' "$TEST_TMP/leave.json"
+check "... and no EOF while the agent (stopped) had not deleted it" test -z "$early_eof"
+check "... and EOF once the agent ran again (FINs held: $((fh1 - fh0)))" jq -e '.eof_s != null' "$TEST_TMP/leave.json"
+mc backlog-limit 4194304 >/dev/null
 tap_done
