@@ -31,13 +31,22 @@ check "100,000 connections ran (a third reset, a third closed at once), none fai
   jq -e '.connections == 100000 and .failed == 0 and .reset > 30000 and .never_established == 2000' <<<"$out"
 s1=$(stats_json | jq .sockets)
 check "their sockets were paired ($((s1 - s0)) inserts)" test $((s1 - s0)) -ge 100000
+# wait (up to 10 s) for the strict baseline; the checks below allow the pools
 wait_for 100 sh -c "[ '$(echo "$base" | jq .pairs_used)' -ge \"\$('$MESHCUT' --socket '$sock' status --json | jq .maps.pairs_used)\" ]"
 after=$(maps)
 diag "after: $after"
-check "pair slots back to baseline or below" test "$(jq .pairs_used <<<"$after")" -le "$(jq .pairs_used <<<"$base")"
+# The sidecars' keep-alive pools may end up holding a few more idle upstream
+# connections than at the baseline (HAProxy grows them up to the storm's
+# concurrency, 8, and purges them slowly): those are live, paired connections,
+# not leaks. A leak of even 0.1% of 100,000 connections is 100 pairs.
+pool=8
+check "pair slots back to baseline, give or take the pools ($after vs $base)" \
+  test "$(jq .pairs_used <<<"$after")" -le $(($(jq .pairs_used <<<"$base") + pool))
 expect_eq "no end waits for a peer" 0 "$(jq .pending <<<"$after")"
-check "SOCKHASH entries back to baseline or below" test "$(jq .sockhash <<<"$after")" -le "$(jq .sockhash <<<"$base")"
-check "TCP sockets allocated in the pods back to baseline ($(sockets_alloc) vs $base_alloc)" test "$(sockets_alloc)" -le $((base_alloc + 2))
+check "SOCKHASH entries back to baseline, give or take the pools" \
+  test "$(jq .sockhash <<<"$after")" -le $(($(jq .sockhash <<<"$base") + 2 * pool))
+check "TCP sockets allocated in the pods back to baseline, give or take the pools ($(sockets_alloc) vs $base_alloc)" \
+  test "$(sockets_alloc)" -le $((base_alloc + 2 + 4 * pool))
 # a sidecar answering a client that already reset finds its peer gone (that
 # answer goes to TCP and is refused there, as without meshcut): nothing else
 expect_eq "no pair left the shortcut except for peers that were gone" \
