@@ -38,10 +38,9 @@ vc_cgroup_of() { # POD-or-NODE -> cgroup dir
 # The cgroup v2 cpuset controller is often missing (hybrid hosts): use affinity,
 # which children inherit.
 vc_pin_self() { # CGROUP: pin this shell to the CPU of the node owning CGROUP
-  local cpu
-  [ "$(vc_q '.pinned // false')" = true ] || return 0
-  cpu=$(vc_q --arg cg "$1" '.nodes[] | select(.cgroup as $n | $cg == $n or ($cg | startswith($n + "/"))) | .cpu' | head -1)
-  [ -n "$cpu" ] && [ "$cpu" != null ] || return 0
+  local cpu  # a node's cpu is null unless the cluster is pinned
+  cpu=$(vc_q --arg cg "$1" '.nodes[] | select(.cgroup as $n | $cg == $n or ($cg | startswith($n + "/"))) | .cpu // empty' | head -1)
+  [ -n "$cpu" ] || return 0
   taskset -p -c "$cpu" "$BASHPID" >/dev/null
 }
 
