@@ -4,6 +4,7 @@
  * and exits on SIGTERM leaving the datapath working (rolling updates).
  * Removal is explicit: `meshcut-agent --uninstall` drains and removes.
  */
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <getopt.h>
@@ -43,6 +44,17 @@ static int on_leaving(void *ctx, void *data, size_t len)
 	(void)len;
 	*(bool *)ctx = true; /* a sweep is due: which slot does not matter */
 	return 0;
+}
+
+/* does any socket of this layout hold a pair slot? (unknown: yes) */
+static bool pairs_held(int live_fd)
+{
+	__u32 zero = 0;
+	__u64 n = 1;
+
+	if (live_fd >= 0 && bpf_map_lookup_elem(live_fd, &zero, &n))
+		n = 1;
+	return n != 0;
 }
 
 static void on_signal(int sig)
@@ -149,6 +161,7 @@ int main(int argc, char **argv)
 	static struct mc_agent a;
 	struct ring_buffer *rb = NULL;
 	bool leaving = false;
+	int live_fd;
 	uint64_t last_gc = 0;
 	uint32_t modes;
 	int c, err;
@@ -283,6 +296,7 @@ int main(int argc, char **argv)
 	if (!rb)
 		pr_warn("no leave notifications (%s): draining every %d ms only", strerror(errno),
 			SWEEP_IDLE_MS);
+	live_fd = mc_dp_map_fd(&a.dp, "mc_live");
 	while (!stop) {
 		struct mc_control ctl = {};
 		struct mc_drain_result r;
@@ -300,6 +314,10 @@ int main(int argc, char **argv)
 			last_gc = mc_now_ns();
 			mc_layouts_gc(dopts.pin_dir, MC_LAYOUT_VERSION, ctl.active_layout);
 		}
+		/* no socket holds a pair slot (cross or off mode, an idle node):
+		 * nothing can be waiting, skip the walk over every slot */
+		if (!a.last_drain.waiting && !pairs_held(live_fd))
+			continue;
 		pthread_mutex_lock(&a.lock);
 		mc_drain_sweep(&a.drainer, ctl.modes, false, mc_now_ns(), DRAIN_GRACE_NS, &r);
 		a.last_drain = r;

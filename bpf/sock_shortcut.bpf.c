@@ -635,6 +635,34 @@ static __always_inline bool fin_hold_leaving(struct mc_pair *p, __u32 side)
 	return true;
 }
 
+/* The TCP flags of an ingress segment (skb->data is at the IP header here):
+ * read in place, or copied when the headers are not in the linear part.
+ * Returns 0, or -1 when they cannot be read. */
+static __always_inline int tcp_flags_of(struct __sk_buff *skb, __u8 *flags)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	__u32 off;
+	__u8 b;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		if (data + 1 <= data_end)
+			b = *(__u8 *)data;
+		else if (bpf_skb_load_bytes(skb, 0, &b, 1))
+			return -1;
+		off = (__u32)(b & 0x0f) * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		off = 40; /* TCP follows the fixed header on every path we pair */
+	} else {
+		return -1;
+	}
+	off += 13;
+	if (off < 64 && data + off + 1 <= data_end) {
+		*flags = *(__u8 *)(data + off);
+		return 0;
+	}
+	return bpf_skb_load_bytes(skb, off, flags, 1) ? -1 : 0;
+}
+
 SEC("cgroup_skb/ingress")
 int mc_fin_gate(struct __sk_buff *skb)
 {
@@ -642,32 +670,20 @@ int mc_fin_gate(struct __sk_buff *skb)
 	struct bpf_sock *sk;
 	struct mc_pair *p;
 	struct mc_sock *st;
-	__u32 off;
-	__u8 b, flags;
+	__u8 flags;
 	__s64 backlog;
 
+	/* every packet of the node's sockets comes here: leave at once unless
+	 * it is a FIN or an RST (of a paired socket, below) */
 	sk = skb->sk;
-	if (!sk)
+	if (!sk || tcp_flags_of(skb, &flags) || !(flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
 		return 1;
 	sk = bpf_sk_fullsock(sk);
 	if (!sk || sk->protocol != IPPROTO_TCP)
 		return 1;
 	st = bpf_sk_storage_get(&mc_sock_state, sk, 0, 0);
 	if (!st || st->released)
-		return 1; /* not a paired socket: the common case, leave at once */
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		if (bpf_skb_load_bytes(skb, 0, &b, 1))
-			return 1;
-		off = (__u32)(b & 0x0f) * 4;
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		off = 40; /* TCP follows the fixed header on every path we pair */
-	} else {
-		return 1;
-	}
-	if (bpf_skb_load_bytes(skb, off + 13, &flags, 1))
-		return 1;
-	if (!(flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
-		return 1;
+		return 1; /* not a paired socket */
 	p = bpf_map_lookup_elem(&mc_pairs, &st->slot);
 	if (!p || !p->redirected[st->side & 1])
 		return 1; /* only TCP bytes: TCP's own queue keeps them through the close */

@@ -310,15 +310,6 @@ static __always_inline int decide(const struct mc_addr *pod, const struct mc_add
 	return -1;
 }
 
-/* a packet of a flow that is not on the shortcut: say whether it is a remote
- * flow that started on the host path, or not a remote flow at all */
-static __always_inline int no_flow_reason(const struct mc_addr *peer)
-{
-	struct mc_tc_lpm_key k = {.prefixlen = 128, .addr = *peer};
-
-	return bpf_map_lookup_elem(&mc_tc_remote, &k) ? MC_TC_P_NO_FLOW : MC_TC_P_NOT_REMOTE;
-}
-
 static __always_inline void touch(struct mc_tc_flow *f, __u32 bits)
 {
 	__u64 now = bpf_ktime_get_coarse_ns();
@@ -555,12 +546,14 @@ int mc_tc_from_pod(struct __sk_buff *skb)
 			touch(fl, close_bits(p.tcp_flags, true));
 			return to_overlay(skb, &p, NULL, false, fl);
 		}
+		/* most packets on a pod's veth: a flow that is not ours. One
+		 * lookup decides it; the reasons are classified at SYNs only */
+		if (!syn_only(p.tcp_flags))
+			return pass(prog, MC_TC_P_NO_FLOW, skb);
 		/* only the pod's own address, on its own veth */
 		ep = bpf_map_lookup_elem(&mc_tc_eps, &p.src);
 		if (!ep || ep->ifindex != skb->ifindex)
 			return pass(prog, MC_TC_P_NOT_OURS, skb);
-		if (!syn_only(p.tcp_flags))
-			return pass(prog, no_flow_reason(&key.peer), skb);
 		/* a SYN: a new flow (or a closed one's 4-tuple again, or a pod's
 		 * 4-tuple again behind a new veth) */
 		r = decide(&key.pod, &key.peer);
@@ -621,7 +614,7 @@ int mc_tc_from_ovl(struct __sk_buff *skb)
 			return to_pod(skb, &p, ep, NULL, false);
 		}
 		if (!syn_only(p.tcp_flags))
-			return pass(prog, no_flow_reason(&key.peer), skb);
+			return pass(prog, MC_TC_P_NO_FLOW, skb);
 		/* flows are taken only from an overlay device (the program is
 		 * attached nowhere else, but a device may stop being one) */
 		r = is_overlay(skb->ifindex) ? decide(&key.pod, &key.peer) : MC_TC_P_NOT_OURS;

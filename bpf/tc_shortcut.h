@@ -142,8 +142,10 @@ enum mc_tc_pass {
 	MC_TC_P_FRAGMENT,     /* IPv4 fragment, IPv6 fragment header */
 	MC_TC_P_IP_OPTIONS,   /* IPv4 header with options, other IPv6 extension headers */
 	MC_TC_P_NOT_TCP,      /* UDP, SCTP, ICMP that is not an error about a taken flow */
+	/* from here on, a TCP flow's reason is found at its SYN; its later
+	 * packets are NO_FLOW (one table lookup per packet, not three) */
 	MC_TC_P_NOT_OURS,     /* not a registered pod's own address / not for a registered pod */
-	MC_TC_P_NO_FLOW,      /* a packet of a flow that did not start on the shortcut */
+	MC_TC_P_NO_FLOW,      /* a non-SYN packet of a flow that is not on the shortcut */
 	MC_TC_P_NOT_REMOTE,   /* the other end is not in another node's pod CIDR */
 	MC_TC_P_MODE,         /* cross mode off */
 	MC_TC_P_POLICY,       /* host policy keeps it */
