@@ -547,6 +547,18 @@ int mc_sk_msg(struct sk_msg_md *msg)
 		return to_tcp(p, st->slot, st->kind, MC_TCP_BACKLOG);
 	/* count before redirecting: the reader may consume before we return */
 	__sync_fetch_and_add(&p->sent[to], size);
+	/* ... and look at the direction again: whoever moved it to TCP (the
+	 * agent, or the other end) did so before reading the backlog, and
+	 * either saw this count (and waits for these bytes to be read before
+	 * deleting the pair) or is seen here (the atomic add is a full barrier
+	 * on both sides). So the agent needs no grace period. */
+	if (*(volatile __u32 *)dir == MC_DIR_TCP) {
+		__sync_fetch_and_add(&p->sent[to], -(__s64)size);
+		s = stats_of(st->kind);
+		if (s)
+			s->tcp_msgs++;
+		return SK_PASS;
+	}
 	key.slot = st->slot;
 	key.side = to;
 	s = stats_of(st->kind);

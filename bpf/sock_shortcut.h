@@ -41,7 +41,10 @@
  * redirected bytes towards each side and bytes that side's reader took; their
  * difference is the receiver's redirected backlog (bounded by backlog_limit,
  * and drained to 0 before the agent deletes a socket from the SOCKHASH, since
- * deletion frees unread redirected bytes).
+ * deletion frees unread redirected bytes). A message is counted before it is
+ * redirected and its direction is read again after counting: whoever moves a
+ * direction to TCP does so before reading the backlog, so the agent either
+ * sees the count or the sender sees TCP (no grace period needed).
  */
 #ifndef MESHCUT_SOCK_SHORTCUT_H
 #define MESHCUT_SOCK_SHORTCUT_H
