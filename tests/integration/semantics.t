@@ -57,6 +57,11 @@ expect_eq "... with meshcut it waits for redirected bytes splice() cannot see (d
 both close_unread
 expect_eq "close with unread data: TCP's peer gets a reset" "Connection reset by peer" "$(field "$P" client_errno)"
 expect_eq "close with unread data: meshcut's peer sees end of stream (documented)" "0" "$(field "$M" client_read)"
+both woken_reader
+expect_eq "a blocking recv() woken by its socket's own half-close keeps waiting on TCP" 0 "$(field "$P" eagain)"
+check "... with meshcut tcp_bpf's recv returns EAGAIN instead ($(field "$M" eagain) times; documented)" \
+  test "$(field "$M" eagain)" -ge 1
+expect_eq "... and a reader that retries gets every byte" true "$(field "$M" intact)"
 
 inb1=$(stats_json | jq .redirected.inbound)
 check "the meshcut runs really were redirected ($((inb1 - inb0)) messages)" test $((inb1 - inb0)) -ge 10
