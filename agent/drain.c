@@ -35,6 +35,7 @@ int mc_drainer_init(struct mc_drainer *d, struct mc_pair *pairs, uint32_t n, int
 	d->pairs = pairs;
 	d->n = n;
 	d->socks_fd = socks_fd;
+	memset(d->mode_leaves, 0, sizeof(d->mode_leaves));
 	d->ops.present = map_present;
 	d->ops.remove = map_remove;
 	d->ops.ctx = (void *)(intptr_t)socks_fd;
@@ -98,80 +99,64 @@ uint32_t mc_pairs_live(const struct mc_pair *pairs, uint32_t n)
 	return live;
 }
 
-/* One slot: 1 when it is waiting for its readers, else 0 (not leaving,
- * deleted now, or nothing to do). */
-static int drain_one(struct mc_drainer *d, uint32_t i, uint32_t modes, bool all, uint64_t now_ns,
-		     uint64_t grace_ns, struct mc_drain_result *r)
-{
-	struct mc_pair *p = &d->pairs[i];
-	struct mc_sock_key k = {.slot = i};
-	int64_t b0, b1;
-
-	if (!__atomic_load_n(&p->refs, __ATOMIC_ACQUIRE) ||
-	    (__atomic_load_n(&p->flags, __ATOMIC_ACQUIRE) & MC_PAIR_DELETED)) {
-		d->flip_ns[i] = 0;
-		return 0;
-	}
-	if (d->flip_ns[i] && memcmp(&d->flip_id[i], &p->id, sizeof(p->id)) != 0)
-		d->flip_ns[i] = 0; /* the slot now holds another connection */
-	if (!d->flip_ns[i]) {
-		if (!should_leave(p, modes, all))
-			return 0;
-		/* step 1: no new redirected message in either direction */
-		__atomic_store_n(&p->dir[0], MC_DIR_TCP, __ATOMIC_RELEASE);
-		__atomic_store_n(&p->dir[1], MC_DIR_TCP, __ATOMIC_RELEASE);
-		d->flip_ns[i] = now_ns ? now_ns : 1;
-		d->flip_id[i] = p->id;
-	}
-	/* the flip before the backlog: a sender counts its bytes, then looks
-	 * at the direction again (sock_shortcut.bpf.c), so one of the two
-	 * sees the other */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	b0 = backlog_of(p, 0);
-	b1 = backlog_of(p, 1);
-	/* step 2 and 3: after the grace period, once both readers caught up */
-	if (now_ns - d->flip_ns[i] >= grace_ns && (b0 > 0 || b1 > 0) && !in_sockhash(d, i)) {
-		/* both sockets closed (and left the SOCKHASH) with bytes unread:
-		 * nothing is left to lose */
-		__atomic_fetch_or(&p->flags, MC_PAIR_DELETED, __ATOMIC_RELEASE);
-		d->flip_ns[i] = 0;
-		return 0;
-	}
-	if (now_ns - d->flip_ns[i] < grace_ns || b0 > 0 || b1 > 0) {
-		r->waiting++;
-		r->backlog_bytes += (uint64_t)(b0 > 0 ? b0 : 0) + (uint64_t)(b1 > 0 ? b1 : 0);
-		return 1;
-	}
-	if (memcmp(&d->flip_id[i], &p->id, sizeof(p->id)) != 0)
-		return 0; /* reused under us: start over next sweep */
-	k.side = MC_SIDE_CLIENT;
-	d->ops.remove(d->ops.ctx, &k);
-	k.side = MC_SIDE_SERVER;
-	d->ops.remove(d->ops.ctx, &k);
-	__atomic_fetch_or(&p->flags, MC_PAIR_DELETED, __ATOMIC_RELEASE);
-	d->flip_ns[i] = 0;
-	r->deleted++;
-	return 0;
-}
-
 void mc_drain_sweep(struct mc_drainer *d, uint32_t modes, bool all, uint64_t now_ns,
 		    uint64_t grace_ns, struct mc_drain_result *r)
 {
 	uint32_t i;
 
 	memset(r, 0, sizeof(*r));
-	for (i = 0; i < d->n; i++)
-		drain_one(d, i, modes, all, now_ns, grace_ns, r);
-}
+	for (i = 0; i < d->n; i++) {
+		struct mc_pair *p = &d->pairs[i];
+		struct mc_sock_key k = {.slot = i};
+		int64_t b0, b1;
 
-uint32_t mc_drain_slots(struct mc_drainer *d, uint32_t *slots, uint32_t n, uint32_t modes,
-			uint64_t now_ns, uint64_t grace_ns, struct mc_drain_result *r)
-{
-	uint32_t i, kept = 0;
-
-	memset(r, 0, sizeof(*r));
-	for (i = 0; i < n; i++)
-		if (slots[i] < d->n && drain_one(d, slots[i], modes, false, now_ns, grace_ns, r))
-			slots[kept++] = slots[i];
-	return kept;
+		if (!__atomic_load_n(&p->refs, __ATOMIC_ACQUIRE) ||
+		    (__atomic_load_n(&p->flags, __ATOMIC_ACQUIRE) & MC_PAIR_DELETED)) {
+			d->flip_ns[i] = 0;
+			continue;
+		}
+		if (d->flip_ns[i] && memcmp(&d->flip_id[i], &p->id, sizeof(p->id)) != 0)
+			d->flip_ns[i] = 0; /* the slot now holds another connection */
+		if (!d->flip_ns[i]) {
+			if (!should_leave(p, modes, all))
+				continue;
+			if (!all && !(modes & mc_kind_mode(p->id.kind)) && p->id.kind < MC_KIND_MAX &&
+			    (__atomic_load_n(&p->dir[0], __ATOMIC_ACQUIRE) != MC_DIR_TCP ||
+			     __atomic_load_n(&p->dir[1], __ATOMIC_ACQUIRE) != MC_DIR_TCP))
+				__atomic_fetch_add(&d->mode_leaves[p->id.kind], 1, __ATOMIC_RELAXED);
+			/* step 1: no new redirected message in either direction */
+			__atomic_store_n(&p->dir[0], MC_DIR_TCP, __ATOMIC_RELEASE);
+			__atomic_store_n(&p->dir[1], MC_DIR_TCP, __ATOMIC_RELEASE);
+			d->flip_ns[i] = now_ns ? now_ns : 1;
+			d->flip_id[i] = p->id;
+		}
+		/* the flip before the backlog: a sender counts, then looks at its
+		 * direction again (sock_shortcut.bpf.c): one of the two sees the other */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		b0 = backlog_of(p, 0);
+		b1 = backlog_of(p, 1);
+		/* step 2 and 3: after the grace period, once both readers caught up */
+		if (now_ns - d->flip_ns[i] >= grace_ns && (b0 > 0 || b1 > 0) &&
+		    !in_sockhash(d, i)) {
+			/* both sockets closed (and left the SOCKHASH) with bytes unread:
+			 * nothing is left to lose */
+			__atomic_fetch_or(&p->flags, MC_PAIR_DELETED, __ATOMIC_RELEASE);
+			d->flip_ns[i] = 0;
+			continue;
+		}
+		if (now_ns - d->flip_ns[i] < grace_ns || b0 > 0 || b1 > 0) {
+			r->waiting++;
+			r->backlog_bytes += (uint64_t)(b0 > 0 ? b0 : 0) + (uint64_t)(b1 > 0 ? b1 : 0);
+			continue;
+		}
+		if (memcmp(&d->flip_id[i], &p->id, sizeof(p->id)) != 0)
+			continue; /* reused under us: start over next sweep */
+		k.side = MC_SIDE_CLIENT;
+		d->ops.remove(d->ops.ctx, &k);
+		k.side = MC_SIDE_SERVER;
+		d->ops.remove(d->ops.ctx, &k);
+		__atomic_fetch_or(&p->flags, MC_PAIR_DELETED, __ATOMIC_RELEASE);
+		d->flip_ns[i] = 0;
+		r->deleted++;
+	}
 }

@@ -5,18 +5,10 @@
  * and a direction that redirected must never race a later TCP byte. So a pair
  * leaves in three steps: (1) both directions are forced to TCP (new messages go
  * over TCP; the receiver reads its redirected bytes first, then TCP, in order),
- * (2) the backlog is read after the flip: a sender counts a message in sent[]
- * before redirecting it and looks at the direction again after counting, so
- * every message that will still be redirected is already counted (an optional
- * grace period adds a margin; uninstall keeps one), (3) once each side's reader
- * has consumed every redirected byte (sent == consumed), both sockets are
- * deleted from the SOCKHASH and are plain TCP sockets again (FIONREAD, splice,
- * close semantics all back to normal).
- *
- * Step 3 should come soon: until then the sockets carry TCP traffic while in
- * the SOCKHASH, where tcp_bpf's recv returns EAGAIN to a blocking reader that a
- * write-space wakeup woke without data. The agent watches the slots the
- * datapath reports as leaving every millisecond (mc_drain_slots).
+ * (2) a grace period lets any sendmsg that decided to redirect before the flip
+ * finish, (3) once each side's reader has consumed every redirected byte
+ * (sent == consumed), both sockets are deleted from the SOCKHASH and are plain
+ * TCP sockets again (FIONREAD, splice, close semantics all back to normal).
  *
  * Used by the agent's periodic sweep (mode changes, demoted pairs, lone ends)
  * and by uninstall (every pair).
@@ -42,6 +34,9 @@ struct mc_drainer {
 	int socks_fd;          /* the SOCKHASH */
 	struct mc_drain_ops ops;
 	uint64_t *flip_ns;     /* per slot: when the pair was forced to TCP, 0 = not yet */
+	uint64_t mode_leaves[MC_KIND_MAX]; /* pairs this drain moved to TCP for a mode
+					    * change before the datapath did (its own
+					    * count is to_tcp[MC_TCP_MODE]) */
 	struct mc_conn_id *flip_id; /* per slot: which connection that was */
 };
 
@@ -59,12 +54,6 @@ void mc_drainer_free(struct mc_drainer *d);
  * or when it is a lone end whose direction went to TCP. */
 void mc_drain_sweep(struct mc_drainer *d, uint32_t modes, bool all, uint64_t now_ns,
 		    uint64_t grace_ns, struct mc_drain_result *r);
-
-/* The same for the given slots only (pairs the datapath said are leaving):
- * keeps the ones still waiting for their readers at the front of slots and
- * returns how many. Cheap enough to run every millisecond. */
-uint32_t mc_drain_slots(struct mc_drainer *d, uint32_t *slots, uint32_t n, uint32_t modes,
-			uint64_t now_ns, uint64_t grace_ns, struct mc_drain_result *r);
 
 /* pairs holding sockets that are still in the SOCKHASH */
 uint32_t mc_pairs_live(const struct mc_pair *pairs, uint32_t n);

@@ -28,41 +28,21 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
-/* The drain (drain.h): the slots the datapath reports as leaving (ring
- * buffer) are watched every millisecond until their readers caught up and
- * they are deleted; a sweep over every slot runs every 200 ms (mode changes,
- * lone ends), every 10 ms while it finds pairs waiting. No grace period: the
- * datapath counts before it redirects and re-checks the direction (drain.h). */
+/* The drain (drain.h) runs when the datapath says a pair started leaving
+ * (ring buffer), every 10 ms while pairs wait for their readers, and every
+ * 200 ms otherwise (mode changes, lone ends). The grace period lets a sendmsg
+ * that decided to redirect before the flip finish (microseconds). */
 #define SWEEP_IDLE_MS 200
 #define SWEEP_BUSY_MS 10
-#define WATCH_MS 1
-#define WATCH_MAX 4096
-#define DRAIN_GRACE_NS 0ull
-
-/* slots reported leaving, watched until deleted */
-struct watch {
-	uint32_t slots[WATCH_MAX];
-	uint32_t n;
-	bool overflow; /* more than fit: the next full sweep takes them */
-};
+#define DRAIN_GRACE_NS (20ull * 1000000)
 
 static volatile sig_atomic_t stop;
 
 static int on_leaving(void *ctx, void *data, size_t len)
 {
-	struct watch *w = ctx;
-	uint32_t slot, i;
-
-	if (len < sizeof(slot))
-		return 0;
-	memcpy(&slot, data, sizeof(slot));
-	for (i = 0; i < w->n; i++)
-		if (w->slots[i] == slot)
-			return 0;
-	if (w->n < WATCH_MAX)
-		w->slots[w->n++] = slot;
-	else
-		w->overflow = true;
+	(void)data;
+	(void)len;
+	*(bool *)ctx = true; /* a sweep is due: which slot does not matter */
 	return 0;
 }
 
@@ -180,9 +160,7 @@ int main(int argc, char **argv)
 	struct mc_api *api = NULL, *tcp_api = NULL;
 	static struct mc_agent a;
 	struct ring_buffer *rb = NULL;
-	static struct watch watch;
-	struct mc_drain_result full = {0};
-	uint64_t last_sweep = 0;
+	bool leaving = false;
 	int live_fd;
 	uint64_t last_gc = 0;
 	uint32_t modes;
@@ -314,53 +292,39 @@ int main(int argc, char **argv)
 	pr_info("meshcut-agent %s serving on %s%s%s (%u pods registered)", MESHCUT_VERSION,
 		socket_path, http ? " and " : "", http ? http : "", mc_registry_count(&a.reg));
 
-	rb = ring_buffer__new(mc_dp_map_fd(&a.dp, "mc_leaving"), on_leaving, &watch, NULL);
+	rb = ring_buffer__new(mc_dp_map_fd(&a.dp, "mc_leaving"), on_leaving, &leaving, NULL);
 	if (!rb)
 		pr_warn("no leave notifications (%s): draining every %d ms only", strerror(errno),
 			SWEEP_IDLE_MS);
 	live_fd = mc_dp_map_fd(&a.dp, "mc_live");
 	while (!stop) {
-		struct mc_drain_result r, w = {0};
 		struct mc_control ctl = {};
-		uint64_t now, every;
-		int wait_ms = watch.n ? WATCH_MS : full.waiting ? SWEEP_BUSY_MS : SWEEP_IDLE_MS;
+		struct mc_drain_result r;
+		int wait_ms = a.last_drain.waiting ? SWEEP_BUSY_MS : SWEEP_IDLE_MS;
 
 		if (rb)
 			ring_buffer__poll(rb, wait_ms);
 		else
 			usleep((useconds_t)wait_ms * 1000);
+		leaving = false;
 		if (mc_dp_read_control(&a.dp, &ctl))
 			continue;
-		now = mc_now_ns();
 		/* other layouts (after an upgrade or a rollback) go once they serve nothing */
-		if (now - last_gc > 5000000000ull) {
-			last_gc = now;
+		if (mc_now_ns() - last_gc > 5000000000ull) {
+			last_gc = mc_now_ns();
 			mc_layouts_gc(dopts.pin_dir, MC_LAYOUT_VERSION, ctl.active_layout);
 		}
+		/* no socket holds a pair slot (cross or off mode, an idle node):
+		 * nothing can be waiting, skip the walk over every slot */
+		if (!a.last_drain.waiting && !pairs_held(live_fd))
+			continue;
 		pthread_mutex_lock(&a.lock);
-		if (watch.n)
-			watch.n = mc_drain_slots(&a.drainer, watch.slots, watch.n, ctl.modes, now,
-						 DRAIN_GRACE_NS, &w);
-		every = (full.waiting ? SWEEP_BUSY_MS : SWEEP_IDLE_MS) * 1000000ull;
-		if (watch.overflow || now - last_sweep >= every) {
-			/* no socket holds a pair slot (cross or off mode, an idle
-			 * node): nothing can be waiting, skip the walk */
-			if (watch.overflow || full.waiting || pairs_held(live_fd))
-				mc_drain_sweep(&a.drainer, ctl.modes, false, now, DRAIN_GRACE_NS, &full);
-			else
-				memset(&full, 0, sizeof(full));
-			watch.overflow = false;
-			last_sweep = now;
-			w.deleted += full.deleted;
-		}
-		/* what status reports: the larger view of the two */
-		r = full.waiting >= w.waiting ? full : w;
-		r.deleted = w.deleted;
+		mc_drain_sweep(&a.drainer, ctl.modes, false, mc_now_ns(), DRAIN_GRACE_NS, &r);
 		a.last_drain = r;
 		pthread_mutex_unlock(&a.lock);
-		if (w.deleted)
-			pr_debug("drain: %u pairs left the shortcut, %u waiting (%llu bytes unread)",
-				 w.deleted, r.waiting, (unsigned long long)r.backlog_bytes);
+		if (r.deleted)
+			pr_debug("sweep: %u pairs left the shortcut, %u waiting (%llu bytes unread)",
+				 r.deleted, r.waiting, (unsigned long long)r.backlog_bytes);
 	}
 	pr_info("signal: exiting; the datapath stays attached and pinned in %s (remove it with --uninstall)",
 		dopts.pin_dir);

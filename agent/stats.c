@@ -56,6 +56,18 @@ json_t *mc_status_json(struct mc_agent *a)
 	return o;
 }
 
+/* the datapath's counters, plus the pairs the agent's drain moved to TCP for a
+ * mode change before any message of theirs did */
+static void read_stats(struct mc_agent *a, struct mc_kind_stats s[MC_KIND_MAX])
+{
+	uint32_t k;
+
+	mc_dp_read_stats(&a->dp, s);
+	for (k = 0; k < MC_KIND_MAX; k++)
+		s[k].to_tcp[MC_TCP_MODE] +=
+			__atomic_load_n(&a->drainer.mode_leaves[k], __ATOMIC_RELAXED);
+}
+
 json_t *mc_stats_json(struct mc_agent *a)
 {
 	struct mc_kind_stats s[MC_KIND_MAX];
@@ -63,7 +75,7 @@ json_t *mc_stats_json(struct mc_agent *a)
 	uint64_t fallback = 0, sockets = 0, reasons[MC_TCP_REASONS] = {0};
 	uint32_t k, r;
 
-	mc_dp_read_stats(&a->dp, s);
+	read_stats(a, s);
 	redirected = json_object();
 	bytes = json_object();
 	kinds = json_object();
@@ -118,7 +130,7 @@ char *mc_metrics_text(struct mc_agent *a)
 
 	if (!b)
 		return NULL;
-	mc_dp_read_stats(&a->dp, s);
+	read_stats(a, s);
 	mc_dp_read_control(&a->dp, &c);
 	mc_dp_fill(&a->dp, &f);
 	fprintf(b, "# HELP meshcut_info Agent version and map layout.\n# TYPE meshcut_info gauge\n");

@@ -551,7 +551,7 @@ int mc_sk_msg(struct sk_msg_md *msg)
 	 * agent, or the other end) did so before reading the backlog, and
 	 * either saw this count (and waits for these bytes to be read before
 	 * deleting the pair) or is seen here (the atomic add is a full barrier
-	 * on both sides). So the agent needs no grace period. */
+	 * on both sides), whatever the scheduler does between the two. */
 	if (*(volatile __u32 *)dir == MC_DIR_TCP) {
 		__sync_fetch_and_add(&p->sent[to], -(__s64)size);
 		s = stats_of(st->kind);

@@ -44,7 +44,7 @@
  * deletion frees unread redirected bytes). A message is counted before it is
  * redirected and its direction is read again after counting: whoever moves a
  * direction to TCP does so before reading the backlog, so the agent either
- * sees the count or the sender sees TCP (no grace period needed).
+ * sees the count or the sender sees TCP (the agent's grace period is a margin).
  */
 #ifndef MESHCUT_SOCK_SHORTCUT_H
 #define MESHCUT_SOCK_SHORTCUT_H

@@ -86,6 +86,8 @@ static void test_mode_off_waits_grace_then_deletes(void **state)
 	assert_int_equal(pairs[1].dir[1], MC_DIR_TCP);
 	assert_int_equal(r.waiting, 1);
 	assert_int_equal(removed[1][0], 0);
+	/* counted as a mode leave (stats add it to to_tcp.mode), once */
+	assert_int_equal(d.mode_leaves[MC_KIND_NODE], 1);
 	/* still inside the grace period */
 	mc_drain_sweep(&d, MC_MODE_INTRA, false, 110 * MS, GRACE, &r);
 	assert_int_equal(removed[1][0], 0);
@@ -97,6 +99,7 @@ static void test_mode_off_waits_grace_then_deletes(void **state)
 	assert_true(pairs[1].flags & MC_PAIR_DELETED);
 	mc_drain_sweep(&d, MC_MODE_INTRA, false, 200 * MS, GRACE, &r);
 	assert_int_equal(removed[1][0], 1);
+	assert_int_equal(d.mode_leaves[MC_KIND_NODE], 1);
 }
 
 static void test_unread_bytes_hold_the_delete(void **state)
@@ -169,42 +172,6 @@ static void test_lone_end_on_tcp_leaves(void **state)
 	assert_int_equal(mc_pairs_live(pairs, N), 0);
 }
 
-/* the agent's watch list: the slots the datapath reported leaving, drained
- * with no grace period, kept while their readers have bytes to read */
-static void test_watched_slots(void **state)
-{
-	uint32_t slots[3] = {0, 2, 3};
-	struct mc_drain_result r;
-	uint32_t n;
-
-	(void)state;
-	live_pair(0, MC_KIND_OUTBOUND);
-	live_pair(2, MC_KIND_INBOUND);
-	live_pair(3, MC_KIND_NODE);
-	/* 0 and 2 left the shortcut (the datapath moved them to TCP); 3 did not */
-	pairs[0].dir[0] = pairs[0].dir[1] = MC_DIR_TCP;
-	pairs[2].dir[0] = pairs[2].dir[1] = MC_DIR_TCP;
-	pairs[2].sent[1] = 4096;
-	pairs[2].consumed[1] = 1000;
-	n = mc_drain_slots(&d, slots, 3, MC_MODE_FULL, 100 * MS, 0, &r);
-	/* 0: nothing unread, deleted at once; 2: waits; 3: stays on the shortcut */
-	assert_int_equal(removed[0][0], 1);
-	assert_int_equal(removed[0][1], 1);
-	assert_int_equal(removed[2][0] + removed[2][1], 0);
-	assert_int_equal(pairs[3].dir[0], MC_DIR_REDIRECT);
-	assert_int_equal(n, 1);
-	assert_int_equal(slots[0], 2);
-	assert_int_equal(r.waiting, 1);
-	assert_int_equal(r.backlog_bytes, 3096);
-	/* its reader catches up a millisecond later */
-	pairs[2].consumed[1] = 4096;
-	n = mc_drain_slots(&d, slots, n, MC_MODE_FULL, 101 * MS, 0, &r);
-	assert_int_equal(n, 0);
-	assert_int_equal(r.deleted, 1);
-	assert_int_equal(removed[2][0], 1);
-	assert_true(pairs[2].flags & MC_PAIR_DELETED);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,7 +181,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_closed_sockets_are_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reused_slot_starts_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lone_end_on_tcp_leaves, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_watched_slots, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
