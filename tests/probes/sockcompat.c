@@ -13,7 +13,8 @@
  *              [--app-reads]   (the app's socket is the one that reads)
  * IPv6 works the same way: --addr POD_IPV6 --src ::6 (Istio's IPv6 passthrough).
  * Scenarios: half_close, rst_unread, peek, rcvlowat, waitall, fionread, splice,
- * close_unread, echo, splice_app, woken_reader. Prints one JSON line; exit 0 unless the program itself failed.
+ * close_unread, echo, splice_app, woken_reader. Prints one JSON line; exit 0
+ * unless the program itself failed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,7 +35,7 @@
 #include <unistd.h>
 
 static const char *addr = "127.0.0.1", *src = "127.0.0.6";
-static int port = 17070, uid = 1337, pause_ms = 200, wbytes = 8 << 20;
+static int port = 17070, uid = 1337, pause_ms = 200;
 static bool app_reads; /* --app-reads: the app (server) end plays the reader */
 
 static void die(const char *what)
@@ -474,7 +475,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"scenario", 1, 0, 'S'}, {"addr", 1, 0, 'a'}, {"port", 1, 0, 'p'},
 		{"src", 1, 0, 's'},      {"uid", 1, 0, 'u'},  {"pause-ms", 1, 0, 'P'},
-		{"bytes", 1, 0, 'B'},    {"app-reads", 0, 0, 'A'}, {0, 0, 0, 0},
+		{"app-reads", 0, 0, 'A'}, {0, 0, 0, 0},
 	};
 	const char *sc = NULL;
 	int o;
@@ -487,7 +488,6 @@ int main(int argc, char **argv)
 		case 's': src = optarg; break;
 		case 'u': uid = atoi(optarg); break;
 		case 'P': pause_ms = atoi(optarg); break;
-		case 'B': wbytes = atoi(optarg); break;
 		case 'A': app_reads = true; break;
 		default: return 2;
 		}
