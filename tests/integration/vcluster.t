@@ -160,5 +160,16 @@ if VCLUSTER_NAME=mcvct "$ROOT/tests/bench/bench" --suite smoke --duration 1 --re
 else
   not_ok "bench smoke run"; sed 's/^/# /' "$TEST_TMP/bench.log" | tail -20
 fi
+# meshcut started while the pods run without a mesh, then the mesh restarted:
+# every pod's init container registers it again, so the point is a full point
+if VCLUSTER_NAME=mcvct "$ROOT/tests/bench/bench" --configs nomesh,full --duration 1 --repeats 1 \
+     --out "$TEST_TMP/bench2" >"$TEST_TMP/bench2.log" 2>&1; then
+  check "bench: a full point after a nomesh point redirects every hop (0 TCP data segments per request)" jq -e '
+    [.[] | select(.config == "full") | .redirected_msgs_per_req >= 11 and .tcp_segs_per_req < 0.1] | all and length == 1' \
+    "$TEST_TMP/bench2/results.json"
+else
+  not_ok "bench nomesh,full run (exit 1 = a point did not prove its configuration)"
+  sed 's/^/# /' "$TEST_TMP/bench2.log" | tail -20
+fi
 expect_eq "the harness removes its cluster" "$before" "$(snapshot)"
 tap_done
