@@ -228,6 +228,13 @@ int mc_registration_parse(const char *body, size_t len, struct mc_registration *
 				goto fail;
 			if (!all)
 				pol->flags |= MC_POD_OUT_CIDRS_ONLY;
+		} else if (!strcmp(key, "app_sockets")) {
+			if (!(s = get_string(v, key, err, errlen)))
+				goto fail;
+			if (!strcmp(s, "tcp"))
+				pol->flags |= MC_POD_APP_TCP;
+			else if (strcmp(s, "shortcut"))
+				FAIL("app_sockets: \"%.16s\" is neither \"tcp\" nor \"shortcut\"", s);
 		} else if (!strcmp(key, "interception_mode")) {
 			if (!(s = get_string(v, key, err, errlen)))
 				goto fail;

@@ -12,7 +12,9 @@
  *    "exclude_inbound_ports": "15090,15021",  "include_inbound_ports": "*",
  *    "exclude_outbound_ports": "", "exclude_outbound_cidrs": "10.0.0.0/8",
  *    "include_outbound_cidrs": "*", "include_outbound_ports": "",
- *    "interception_mode": "REDIRECT"}
+ *    "interception_mode": "REDIRECT",
+ *    "app_sockets": "shortcut"}                 or "tcp": the app's own sockets stay on
+ *                                                TCP, only sidecar pairs (optional)
  * Port and CIDR lists use the syntax of Istio's traffic.sidecar.istio.io
  * annotations (comma-separated, port ranges a-b, "*" where Istio allows it).
  */

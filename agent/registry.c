@@ -278,6 +278,8 @@ static int list_one(__u64 netns, struct mc_pod *p, void *ctx)
 	if (p->flags & MC_POD_OUT_CIDRS_ONLY)
 		json_object_set_new(o, "include_outbound_cidrs",
 				    cidrs_json(p->out_cidrs_incl, p->n_cidrs_incl));
+	json_object_set_new(o, "app_sockets",
+			    json_string((p->flags & MC_POD_APP_TCP) ? "tcp" : "shortcut"));
 	json_array_append_new(ctx, o);
 	return 0;
 }

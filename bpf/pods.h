@@ -27,6 +27,11 @@ struct mc_cidr {
 
 #define MC_POD_IN_PORTS_ONLY   (1u << 0) /* in_ports lists the only captured inbound ports */
 #define MC_POD_OUT_CIDRS_ONLY  (1u << 1) /* out_cidrs_incl lists the only captured outbound ranges */
+/* the app's own sockets stay on TCP (annotation meshcut.io/app-sockets: tcp):
+ * no outbound (1<->2) or inbound (5<->6) pair in this pod, only its sidecar's
+ * pairs with other sidecars (3<->4). For apps that read blocking sockets and
+ * take EAGAIN for an error (README, TCP semantics). */
+#define MC_POD_APP_TCP         (1u << 2)
 
 struct mc_pod {
 	__u64 netns_cookie;

@@ -382,6 +382,9 @@ static __always_inline void on_established(struct bpf_sock_ops *ops, bool active
 	kind = classify(ops, pod, netns, proxy, active, &id, &side);
 	if (kind == MC_KIND_NONE || !(ctl->modes & mc_kind_mode(kind)))
 		return;
+	/* both ends of 1<->2 and of 5<->6 are in this pod: both see the flag */
+	if (kind != MC_KIND_NODE && (pod->flags & MC_POD_APP_TCP))
+		return;
 	id.kind = kind;
 	if (active) {
 		id.client_isn = ops->snd_nxt;

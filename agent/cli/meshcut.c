@@ -95,14 +95,17 @@ static int cmd_pods(bool as_json)
 		mc_cli_print_json(a);
 		goto out;
 	}
-	printf("%-40s %-18s %-10s %-8s %s\n", "POD", "IP", "NETNS", "VETH", "PORTS out/in uid");
+	printf("%-40s %-18s %-10s %-8s %-16s %s\n", "POD", "IP", "NETNS", "VETH",
+	       "PORTS out/in uid", "APP SOCKETS");
 	json_array_foreach(a, i, p) {
 		json_t *ips = json_object_get(p, "ips");
+		char ports[40];
 
-		printf("%-40s %-18s %-10lld %-8lld %lld/%lld %lld\n", str(p, "pod"),
+		snprintf(ports, sizeof(ports), "%lld/%lld %lld", num(p, "outbound_port"),
+			 num(p, "inbound_port"), num(p, "proxy_uid"));
+		printf("%-40s %-18s %-10lld %-8lld %-16s %s\n", str(p, "pod"),
 		       json_string_value(json_array_get(ips, 0)) ? json_string_value(json_array_get(ips, 0)) : "-",
-		       num(p, "netns_cookie"), num(p, "host_ifindex"), num(p, "outbound_port"),
-		       num(p, "inbound_port"), num(p, "proxy_uid"));
+		       num(p, "netns_cookie"), num(p, "host_ifindex"), ports, str(p, "app_sockets"));
 	}
 out:
 	json_decref(a);

@@ -37,7 +37,7 @@
 enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_ABSENT = 3, EXIT_REFUSED = 4 };
 
 struct opts {
-	const char *socket, *iface, *name, *namespace, *ips, *mode;
+	const char *socket, *iface, *name, *namespace, *ips, *mode, *app_sockets;
 	const char *outbound_port, *inbound_port, *proxy_uid;
 	const char *excl_in, *incl_in, *excl_out, *excl_cidrs, *incl_cidrs, *incl_out;
 	bool required, deregister;
@@ -79,6 +79,8 @@ static void usage(FILE *f)
 		"  --include-outbound-cidrs L|*   MESHCUT_INCLUDE_OUTBOUND_CIDRS (*)\n"
 		"  --include-outbound-ports L     MESHCUT_INCLUDE_OUTBOUND_PORTS (unsupported: must be empty)\n"
 		"  --interception-mode M          MESHCUT_INTERCEPTION_MODE (REDIRECT)\n"
+		"  --app-sockets tcp|shortcut     MESHCUT_APP_SOCKETS (shortcut); tcp: the app's own\n"
+		"                                 sockets stay on TCP, only sidecar pairs are shortcut\n"
 		"  --required                     MESHCUT_REQUIRED=1: fail (3 absent, 4 refused) instead of\n"
 		"                                 letting the pod start unaccelerated\n"
 		"  --deregister                   remove this pod's registration instead\n"
@@ -259,6 +261,10 @@ static json_t *build_request(const struct opts *o)
 	PUT_S("include_outbound_cidrs", o->incl_cidrs);
 	PUT_S("include_outbound_ports", o->incl_out);
 	PUT_S("interception_mode", o->mode);
+	/* only when it is not the default: an agent older than the field would
+	 * refuse the whole registration for an unknown field */
+	if (o->app_sockets && !strcmp(o->app_sockets, "tcp"))
+		json_object_set_new(req, "app_sockets", json_string("tcp"));
 #undef PUT_S
 	return req;
 bad:
@@ -269,7 +275,8 @@ bad:
 int main(int argc, char **argv)
 {
 	enum { O_SOCKET = 256, O_NAME, O_NS, O_IPS, O_IFACE, O_OUT, O_IN, O_UID, O_EXIN, O_ININ,
-	       O_EXOUT, O_EXCIDR, O_INCIDR, O_INOUT, O_MODE, O_REQ, O_DEREG, O_TIMEOUT, O_WAIT };
+	       O_EXOUT, O_EXCIDR, O_INCIDR, O_INOUT, O_MODE, O_REQ, O_DEREG, O_TIMEOUT, O_WAIT,
+	       O_APP };
 	static const struct option lopts[] = {
 		{"socket", 1, 0, O_SOCKET}, {"pod-name", 1, 0, O_NAME},
 		{"pod-namespace", 1, 0, O_NS}, {"pod-ips", 1, 0, O_IPS},
@@ -280,7 +287,7 @@ int main(int argc, char **argv)
 		{"include-outbound-cidrs", 1, 0, O_INCIDR}, {"include-outbound-ports", 1, 0, O_INOUT},
 		{"interception-mode", 1, 0, O_MODE}, {"required", 0, 0, O_REQ},
 		{"deregister", 0, 0, O_DEREG}, {"timeout", 1, 0, O_TIMEOUT},
-		{"wait", 1, 0, O_WAIT},
+		{"wait", 1, 0, O_WAIT}, {"app-sockets", 1, 0, O_APP},
 		{"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	struct opts o = {
@@ -290,6 +297,7 @@ int main(int argc, char **argv)
 		.namespace = env_or("POD_NAMESPACE", NULL),
 		.ips = env_or("POD_IPS", env_or("POD_IP", NULL)),
 		.mode = env_or("MESHCUT_INTERCEPTION_MODE", NULL),
+		.app_sockets = env_or("MESHCUT_APP_SOCKETS", NULL),
 		.outbound_port = env_or("MESHCUT_OUTBOUND_PORT", NULL),
 		.inbound_port = env_or("MESHCUT_INBOUND_PORT", NULL),
 		.proxy_uid = env_or("MESHCUT_PROXY_UID", NULL),
@@ -330,6 +338,7 @@ int main(int argc, char **argv)
 		case O_DEREG: o.deregister = true; break;
 		case O_TIMEOUT: o.timeout = strtol(optarg, NULL, 10); break;
 		case O_WAIT: o.wait = strtod(optarg, NULL); break;
+		case O_APP: o.app_sockets = optarg; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -345,6 +354,14 @@ int main(int argc, char **argv)
 	if (o.mode && strcmp(o.mode, "REDIRECT")) {
 		pr_warn("interception mode %s: meshcut only accelerates REDIRECT; not registering", o.mode);
 		return o.required ? EXIT_REFUSED : EXIT_OK;
+	}
+	/* a typo must not pair the sockets of an app whose owner asked for TCP:
+	 * then the whole pod stays on the normal path, which is TCP too */
+	if (o.app_sockets && *o.app_sockets && strcmp(o.app_sockets, "tcp") &&
+	    strcmp(o.app_sockets, "shortcut")) {
+		pr_err("app sockets \"%s\": must be tcp or shortcut (annotation meshcut.io/app-sockets); not registering",
+		       o.app_sockets);
+		return o.required ? EXIT_USAGE : EXIT_OK;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (o.deregister) {

@@ -339,6 +339,12 @@ expect_eq "refused without --required: exit 0" 0 "$rc"
 both() { grep -q "$1" <<<"$3" && grep -q "$2" <<<"$3"; }
 check "... with the reason and that the pod starts without meshcut" \
   both "ips: $B_IP is not configured" "starts without meshcut" "$out"
+out=$(run_init stream --socket "$SOCK" --app-sockets TCP); rc=$?
+expect_eq "app sockets 'TCP' (a typo): exit 0, not registered" 0 "$rc"
+check "... naming the annotation and the values it takes ($(oneline "$out"))" \
+  both "must be tcp or shortcut (annotation meshcut.io/app-sockets)" "not registering" "$out"
+out=$(run_init stream --socket "$SOCK" --app-sockets TCP --required); rc=$?
+expect_eq "... with --required: exit 2" 2 "$rc"
 out=$(run_init stream --socket "$SOCK" --required); rc=$?
 expect_eq "a valid registration, --required: exit 0 ($(oneline "$out"))" 0 "$rc"
 

@@ -67,5 +67,29 @@ inb1=$(stats_json | jq .redirected.inbound)
 check "the meshcut runs really were redirected ($((inb1 - inb0)) messages)" test $((inb1 - inb0)) -ge 10
 held=$(stats_json | jq '[.kinds[].fin_held] | add')
 check "closing FINs were held until the reader caught up ($held)" test "$held" -ge 1
+# --- meshcut.io/app-sockets: tcp (pod ds-tcp): the app's own sockets stay on
+# TCP, so the blocking reader behaves as on TCP; its sidecar's pairs with other
+# sidecars are still shortcut
+inb0=$(stats_json | jq .redirected.inbound)
+T=$(timeout 15 "$VC" exec ds-tcp -- "$BUILD/tests/sockcompat" --scenario woken_reader \
+      --addr "$(pod_ip ds-tcp)" --app-reads || echo '{"error":"timed out"}')
+diag "woken_reader in ds-tcp: $T"
+expect_eq "app-sockets tcp: a blocking recv() woken by its half-close keeps waiting, as on TCP" 0 "$(field "$T" eagain)"
+expect_eq "app-sockets tcp: ... and gets every byte" true "$(field "$T" intact)"
+inb1=$(stats_json | jq .redirected.inbound)
+expect_eq "app-sockets tcp: the app's inbound pair was not redirected" 0 $((inb1 - inb0))
+r0=$(stats_json | jq -c .redirected)
+n=$("$VC" exec client -- "$BUILD/tests/meshload" --url "http://$(svc_addr ds-tcp)/" -c 1 -d 1 --json |
+    tail -1 | jq '.requests + .warmup_requests')
+r1=$(stats_json | jq -c .redirected)
+diag "client -> ds-tcp, $n requests: redirected $r0 -> $r1"
+d() { jq -n --argjson a "$r0" --argjson b "$r1" "\$b.$1 - \$a.$1"; }
+check "app-sockets tcp: client -> ds-tcp: the sidecar pair (3<->4) is redirected ($(d node_local) for $n requests)" \
+  test "$(d node_local)" -ge "$n" -a "$n" -gt 10
+check "app-sockets tcp: ... so is the client pod's own app pair (1<->2: $(d outbound))" test "$(d outbound)" -ge "$n"
+expect_eq "app-sockets tcp: ... ds-tcp's app pair (5<->6) is not" 0 "$(d inbound)"
+expect_eq "meshcut pods shows the pod's choice" tcp \
+  "$("$MESHCUT" --socket "$(node_sock node1)" pods --json | jq -r '.[] | select(.pod == "default/ds-tcp") | .app_sockets')"
+
 skip "kTLS (a ULP) makes a socket leave the shortcut: this kernel has no CONFIG_TLS (tcp_available_ulp: $(cat /proc/sys/net/ipv4/tcp_available_ulp))"
 tap_done

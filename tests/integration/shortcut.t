@@ -189,10 +189,12 @@ read -r segs msgs <<<"$(steady_segs "http://$plain:9081/" client)"
 check "the same calls from a client without the exclusion send no TCP data ($segs segments, $msgs messages redirected)" test "$segs" = 0 -a "$msgs" -gt 100
 
 # an unregistered pod: its sockets are never paired, its traffic still flows
+# (restart first: fresh sidecar pools, and a restarted pod registers again
+# like every pod whose init container runs)
 sock=$(node_sock node1)
+"$VC" restart >/dev/null 2>&1
 vcx plain -- "$BUILD/meshcut-init" --socket "$sock" --pod-name plain --pod-namespace default --deregister >/dev/null 2>&1
 check "meshcut pods no longer lists the deregistered pod" sh -c "! '$MESHCUT' --socket '$sock' pods | grep -q default/plain"
-"$VC" restart >/dev/null 2>&1
 p_url="http://$(svc_addr plain)/"
 d0=$(pod_data_segs plain)
 n=$(load "$p_url" 1)

@@ -117,6 +117,13 @@ check "the native-sidecar pod's meshcut-init sits right after istio-proxy" \
 	jq -e '[.pod.spec.initContainers[].name] == ["istio-validation","istio-proxy","meshcut-init","migrate"]' \
 	"$CASES/native-sidecar.out.json"
 
+check "meshcut.io/app-sockets: tcp reaches meshcut-init as MESHCUT_APP_SOCKETS=tcp" \
+	jq -e '[.pod.spec.initContainers[-1].env[] | select(.name == "MESHCUT_APP_SOCKETS") | .value] == ["tcp"]' \
+	"$CASES/app-sockets-tcp.out.json"
+check "without the annotation meshcut-init gets MESHCUT_APP_SOCKETS=shortcut" \
+	jq -e '[.pod.spec.initContainers[-1].env[] | select(.name == "MESHCUT_APP_SOCKETS") | .value] == ["shortcut"]' \
+	"$CASES/classic.out.json"
+
 # --- hostile input: refused, never fatal ---
 head -c $((3 * 1024 * 1024 + 1)) /dev/zero | tr '\0' ' ' > "$T/big"
 check "a body over 3 MiB is 413" [ "$(post "$T/big")" = 413 ]

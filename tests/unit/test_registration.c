@@ -138,6 +138,20 @@ static void test_include_lists(void **state)
 	ok1("\"include_outbound_ports\": \"\"");
 }
 
+static void test_app_sockets(void **state)
+{
+	(void)state;
+	ok1("\"app_sockets\": \"tcp\"");
+	assert_int_equal(r.policy.flags, MC_POD_APP_TCP);
+	ok1("\"app_sockets\": \"shortcut\"");
+	assert_int_equal(r.policy.flags, 0);
+	ok1("\"app_sockets\": \"tcp\", \"include_inbound_ports\": \"80\"");
+	assert_int_equal(r.policy.flags, MC_POD_APP_TCP | MC_POD_IN_PORTS_ONLY);
+	bad1("\"app_sockets\": \"TCP\"", "app_sockets: \"TCP\" is neither \"tcp\" nor \"shortcut\"");
+	bad1("\"app_sockets\": \"\"", "app_sockets: \"\" is neither");
+	bad1("\"app_sockets\": true", "app_sockets: must be a string");
+}
+
 static void test_unknown_fields(void **state)
 {
 	(void)state;
@@ -349,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_minimal_and_defaults),
 		cmocka_unit_test(test_include_lists),
+		cmocka_unit_test(test_app_sockets),
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_wrong_types),
 		cmocka_unit_test(test_ranges),

@@ -194,7 +194,7 @@ static void test_patch_container(void **state)
 	assert_true(json_is_true(json_object_get(sc, "readOnlyRootFilesystem")));
 	assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(sc,
 		"capabilities"), "drop"), 0)), "ALL");
-	assert_int_equal(json_array_size(json_object_get(c, "env")), 4 + 10);
+	assert_int_equal(json_array_size(json_object_get(c, "env")), 4 + 10 + 1); /* + MESHCUT_APP_SOCKETS */
 	json_decref(p);
 }
 

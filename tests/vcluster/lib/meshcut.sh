@@ -49,6 +49,7 @@ vc_meshcut_register() { # POD-INDEX
   args+=(--exclude-inbound-ports "$(vc_q --argjson i "$i" '.pods[$i].exclude_inbound_ports | map(tostring) | join(",")')")
   args+=(--exclude-outbound-ports "$(vc_q --argjson i "$i" '.pods[$i].exclude_outbound_ports | map(tostring) | join(",")')")
   args+=(--exclude-outbound-cidrs "$(vc_q --argjson i "$i" '.pods[$i].exclude_outbound_cidrs | join(",")')")
+  args+=(--app-sockets "$(vc_q --argjson i "$i" '.pods[$i].app_sockets')")
   # the init container runs in the pod's network namespace (and cgroup)
   ( echo "$BASHPID" >"$cg/cgroup.procs"
     exec nsenter --net="/run/netns/$ns" -- "$VC_BUILD/meshcut-init" "${args[@]}" ) \
