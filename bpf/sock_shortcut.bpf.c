@@ -603,6 +603,14 @@ int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
 
 	if (ret <= 0 || (flags & MSG_PEEK))
 		return 0;
+	/* Every recv on the node comes here. Only a socket with a psock (in a
+	 * SOCKHASH: ours, from insert to delete) can be one end of a pair whose
+	 * bytes we count, and a psock lives in sk_user_data (tagged on newer
+	 * kernels; any non-NULL value goes on to the lookup). One load from the
+	 * socket recv just used, instead of a storage lookup that misses the
+	 * cache once thousands of sockets are open. */
+	if (!sk->sk_user_data)
+		return 0;
 	st = bpf_sk_storage_get(&mc_sock_state, sk, 0, 0);
 	if (!st || st->released)
 		return 0;
