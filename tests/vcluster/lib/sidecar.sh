@@ -46,6 +46,11 @@ vc_haproxy_config() { # POD-INDEX -> haproxy.cfg on stdout (one jq pass: up stay
       "global",
       "    maxconn 8000",
       "    nbthread \($threads)",
+      # keep idle server connections for reuse however many fds are open, as
+      # Envoy pools do (HAProxy stops pooling at 20% of its fds by default, and
+      # at c=1000 a sidecar then opens a new connection for most requests)
+      "    tune.pool-low-fd-ratio 90",
+      "    tune.pool-high-fd-ratio 95",
       (if ($pod.sidecar_delay_ms // 0) > 0 then "    lua-load \($state)/sidecar-delay.lua" else empty end),
       "defaults",
       "    timeout connect 5s",
