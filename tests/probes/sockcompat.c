@@ -13,7 +13,7 @@
  *              [--app-reads]   (the app's socket is the one that reads)
  * IPv6 works the same way: --addr POD_IPV6 --src ::6 (Istio's IPv6 passthrough).
  * Scenarios: half_close, rst_unread, peek, rcvlowat, waitall, fionread, splice,
- * close_unread, echo, splice_app, woken_reader. Prints one JSON line; exit 0
+ * close_unread, echo, splice_app, woken_reader, rcvmem (--memcg PROCS). Prints one JSON line; exit 0
  * unless the program itself failed.
  */
 #include <arpa/inet.h>
@@ -451,6 +451,88 @@ static void sc_woken_reader(void)
 	close(s);
 }
 
+/* The app's memory cgroup cannot take more socket memory (--memcg: its
+ * cgroup.procs, with a small TCP memory limit; the app socket is accepted in
+ * it, the sidecar socket is not). The sidecar writes 2 MiB while the app
+ * sleeps, then the app reads everything. TCP drops what the app cannot hold
+ * and the sender's kernel sends it again: the writer only waits. A redirect
+ * charges the app's cgroup from inside the writer's send(): it fails with
+ * ENOMEM (README: TCP semantics, a known defect this scenario reproduces; no
+ * test runs it yet). The writer retries ENOMEM and counts it. */
+static const char *memcg_procs;
+static int read_timeout_ms = 5000;
+
+static void sc_rcvmem(void)
+{
+	int l = listener(), c, s, perr = 0, st = 0, fds[2];
+	FILE *f;
+	size_t got;
+	bool ok;
+	char b;
+	pid_t pid;
+
+	c = client_connect();
+	f = memcg_procs ? fopen(memcg_procs, "w") : NULL;
+	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f))
+		die("join --memcg");
+	s = accept(l, NULL, NULL); /* accepted here: charged to the app's cgroup */
+	if (s < 0)
+		die("accept");
+	close(l);
+	msleep(20);
+	if (write(c, "w", 1) != 1 || recv(s, &b, 1, 0) != 1) /* the app reads with recv() */
+		die("warm-up byte");
+	if (pipe(fds))
+		die("pipe");
+	pid = fork();
+	if (pid == 0) {
+		uint8_t buf[65536];
+		size_t done = 0, n = 2u << 20;
+		int enomem = 0, other = 0;
+
+		while (done < n && enomem < 5000) {
+			size_t k = n - done < sizeof(buf) ? n - done : sizeof(buf);
+			ssize_t w;
+
+			fill(buf, done, k);
+			w = write(c, buf, k);
+			if (w < 0 && errno == ENOMEM) {
+				enomem++;
+				msleep(2);
+				continue;
+			}
+			if (w <= 0) {
+				other = errno;
+				break;
+			}
+			done += (size_t)w;
+		}
+		shutdown(c, SHUT_WR);
+		dprintf(fds[1], "%d %d %zu", enomem, other, done);
+		_exit(0);
+	}
+	close(fds[1]);
+	msleep(pause_ms * 3); /* the app is busy: its cgroup fills up */
+	got = read_all(s, 0, &ok, &perr, read_timeout_ms);
+	waitpid(pid, &st, 0);
+	{
+		char line[64] = "";
+		int enomem = -1, other = 0;
+		size_t sent = 0;
+		ssize_t r = read(fds[0], line, sizeof(line) - 1);
+
+		if (r > 0)
+			sscanf(line, "%d %d %zu", &enomem, &other, &sent);
+		printf("{\"scenario\":\"rcvmem\",\"enomem\":%d,\"sent\":%zu,\"got\":%zu,"
+		       "\"intact\":%s,\"writer_errno\":\"%s\",\"reader_errno\":\"%s\"}\n",
+		       enomem, sent, got, ok && got == sent && sent == (2u << 20) ? "true" : "false",
+		       other ? strerror(other) : "", perr ? strerror(perr) : "");
+	}
+	close(fds[0]);
+	close(c);
+	close(s);
+}
+
 static void sc_echo(void)
 {
 	int c, s, cerr, serr;
@@ -475,7 +557,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"scenario", 1, 0, 'S'}, {"addr", 1, 0, 'a'}, {"port", 1, 0, 'p'},
 		{"src", 1, 0, 's'},      {"uid", 1, 0, 'u'},  {"pause-ms", 1, 0, 'P'},
-		{"app-reads", 0, 0, 'A'}, {0, 0, 0, 0},
+		{"app-reads", 0, 0, 'A'}, {"memcg", 1, 0, 'M'}, {"read-timeout-ms", 1, 0, 'T'}, {0, 0, 0, 0},
 	};
 	const char *sc = NULL;
 	int o;
@@ -489,6 +571,8 @@ int main(int argc, char **argv)
 		case 'u': uid = atoi(optarg); break;
 		case 'P': pause_ms = atoi(optarg); break;
 		case 'A': app_reads = true; break;
+		case 'M': memcg_procs = optarg; break;
+		case 'T': read_timeout_ms = atoi(optarg); break;
 		default: return 2;
 		}
 	}
@@ -496,7 +580,7 @@ int main(int argc, char **argv)
 		return 2;
 #define RUN(n) if (!strcmp(sc, #n)) { sc_##n(); return 0; }
 	RUN(half_close) RUN(rst_unread) RUN(peek) RUN(rcvlowat) RUN(waitall) RUN(fionread)
-	RUN(splice) RUN(close_unread) RUN(echo) RUN(woken_reader) RUN(splice_app)
+	RUN(splice) RUN(close_unread) RUN(echo) RUN(woken_reader) RUN(splice_app) RUN(rcvmem)
 	fprintf(stderr, "sockcompat: unknown scenario %s\n", sc);
 	return 2;
 }
