@@ -267,6 +267,7 @@ static __always_inline void slot_put(__u32 slot)
 	p->consumed[0] = p->consumed[1] = 0;
 	p->dir[0] = p->dir[1] = MC_DIR_UNDECIDED;
 	p->redirected[0] = p->redirected[1] = 0;
+	p->read_seq[0] = p->read_seq[1] = 0;
 	p->flags = 0;
 	bpf_map_push_elem(&mc_free_slots, &slot, 0);
 }
@@ -317,6 +318,7 @@ static __always_inline long slot_for(const struct mc_conn_id *id, bool *joined)
 	p->sent[0] = p->sent[1] = 0;
 	p->consumed[0] = p->consumed[1] = 0;
 	p->redirected[0] = p->redirected[1] = 0;
+	p->read_seq[0] = p->read_seq[1] = 0;
 	p->dir[0] = p->dir[1] = MC_DIR_UNDECIDED;
 	/* towards the app: TCP until the app has read with recv() (see the header) */
 	if (id->kind == MC_KIND_OUTBOUND)
@@ -498,6 +500,20 @@ static __always_inline int to_tcp(struct mc_pair *p, __u32 slot, __u32 kind, __u
 	return SK_PASS;
 }
 
+/* Has the receiver (side `to`) read, with recv(), every byte this socket has
+ * written over TCP? Compares sequence numbers of this direction: the reader's
+ * copied_seq after its latest recv() and our write_seq (which does not yet
+ * include the message being decided). A stale read_seq is only smaller. */
+static __always_inline bool early_bytes_read(struct bpf_sock *sk, struct mc_pair *p, __u32 to)
+{
+	struct tcp_sock *tp;
+
+	if (!(p->flags & MC_PAIR_READ(to)))
+		return false;
+	tp = bpf_skc_to_tcp_sock(sk);
+	return tp && tp->write_seq == *(volatile __u32 *)&p->read_seq[to];
+}
+
 SEC("sk_msg")
 int mc_sk_msg(struct sk_msg_md *msg)
 {
@@ -534,13 +550,15 @@ int mc_sk_msg(struct sk_msg_md *msg)
 	/* early TCP bytes the receiver has not read yet (recv() would read
 	 * redirected bytes first), or a receiver that has not yet shown it reads
 	 * with recv(): stay on TCP */
-	if (*dir == MC_DIR_EARLY_TCP &&
-	    ((__s64)(p->sent[to] - p->consumed[to]) > 0 || !p->consumed[to])) {
-		__sync_fetch_and_add(&p->sent[to], size);
-		s = stats_of(st->kind);
-		if (s)
-			s->tcp_msgs++;
-		return SK_PASS;
+	if (*dir == MC_DIR_EARLY_TCP) {
+		if (!early_bytes_read(sk, p, to)) {
+			s = stats_of(st->kind);
+			if (s)
+				s->tcp_msgs++;
+			return SK_PASS;
+		}
+		/* the receiver holds nothing from us: its backlog starts at 0 */
+		p->sent[to] = p->consumed[to];
 	}
 	/* SO_RCVBUF does not bound redirected data: bound the receiver's backlog
 	 * (its unread bytes; one message may overshoot by its own size, at most
@@ -571,8 +589,9 @@ int mc_sk_msg(struct sk_msg_md *msg)
 			__sync_fetch_and_add(&p->sent[to], -(__s64)size);
 			return to_tcp(p, st->slot, st->kind, MC_TCP_PEER_MISSING);
 		}
-		/* the peer is not paired yet: these bytes go over TCP (and stay
-		 * counted in sent[], so the receiver must read them first) */
+		/* the peer is not paired yet: these bytes go over TCP, and the
+		 * receiver must read them before any redirect (read_seq) */
+		__sync_fetch_and_add(&p->sent[to], -(__s64)size);
 		if (s) {
 			if (*dir == MC_DIR_UNDECIDED)
 				s->early_tcp++;
@@ -598,6 +617,7 @@ int mc_sk_msg(struct sk_msg_md *msg)
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
 {
+	struct tcp_sock *tp;
 	struct mc_pair *p;
 	struct mc_sock *st;
 
@@ -618,6 +638,13 @@ int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
 	if (!p)
 		return 0;
 	__sync_fetch_and_add(&p->consumed[st->side & 1], ret);
+	/* where this reader is in the TCP stream (see early_bytes_read) */
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (tp) {
+		p->read_seq[st->side & 1] = tp->copied_seq;
+		if (!(p->flags & MC_PAIR_READ(st->side & 1)))
+			__sync_fetch_and_or(&p->flags, MC_PAIR_READ(st->side & 1));
+	}
 	/* tcp_bpf's recv does not wait for MSG_WAITALL: this call may have come
 	 * back short; every later one gets TCP's semantics */
 	if (flags & MSG_WAITALL)

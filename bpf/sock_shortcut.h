@@ -27,17 +27,23 @@
  *
  * Apps read as they like. A direction towards an app socket (1 and 6) starts
  * in EARLY_TCP: its first bytes go over TCP, and it redirects only once the
- * app has read them with recv() (counted by the recv tracepoint). An app that
- * reads with splice() (e.g. Go's io.Copy between two TCP connections), which
- * cannot see redirected bytes, so simply stays on TCP. Sidecars (Envoy) read
- * with recv(): directions towards them redirect from the first byte.
+ * app has read every one of them with recv(): the recv tracepoint records the
+ * reader's TCP copied_seq, and the sender redirects only when that equals its
+ * own write_seq (sequence numbers, not byte counts: tcp_bpf can push a
+ * message without running sk_msg after a failed push, so a count of early
+ * bytes can come out short, and a redirect would then overtake unread TCP
+ * bytes). An app that reads with splice() (e.g. Go's io.Copy between two TCP
+ * connections), which cannot see redirected bytes, never records a recv() and
+ * so simply stays on TCP. Sidecars (Envoy) read with recv(): directions
+ * towards them redirect from the first byte.
  *
  * Integrity. Each direction (per sending side) is decided at its first message
  * and moves UNDECIDED -> REDIRECT -> TCP or UNDECIDED -> TCP: tcp_bpf recv()
  * reads redirected data before the TCP receive queue, so a direction must
  * never redirect while its receiver has unread bytes it sent over TCP. The one
  * way back, EARLY_TCP -> REDIRECT, is taken only once the receiver has read
- * every byte of the direction (consumed == sent), i.e. its TCP queue is empty. sent[]/consumed[] count
+ * every TCP byte of the direction (read_seq == the sender's write_seq); sent[]
+ * is then set to consumed[], so the backlog starts at 0. sent[]/consumed[] count
  * redirected bytes towards each side and bytes that side's reader took; their
  * difference is the receiver's redirected backlog (bounded by backlog_limit,
  * and drained to 0 before the agent deletes a socket from the SOCKHASH, since
@@ -115,12 +121,15 @@ struct mc_pair {
 	__u32 refs;        /* ends holding the slot: 1 or 2; 0 = free */
 	__u32 flags;       /* MC_PAIR_* */
 	__u32 redirected[2]; /* side s has been sent redirected bytes */
+	__u32 read_seq[2];   /* side s's TCP copied_seq after its latest recv()
+			      * (valid once MC_PAIR_READ(s) is set) */
 #ifdef MC_LAYOUT_TEST_EXTRA
 	__u64 test_extra; /* only in the layout-changed build the upgrade tests use */
 #endif
 };
 
 #define MC_PAIR_DELETED (1u << 0) /* the agent drained and removed both ends */
+#define MC_PAIR_READ(side) (1u << (1 + (side))) /* side's reader has used recv() */
 /* bits 8-15 and 16-23: FINs held at side 0 and side 1 while the pair was
  * leaving (sock_shortcut.bpf.c: fin_hold_leaving) */
 

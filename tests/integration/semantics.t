@@ -57,6 +57,22 @@ expect_eq "... with meshcut it waits for redirected bytes splice() cannot see (d
 both close_unread
 expect_eq "close with unread data: TCP's peer gets a reset" "Connection reset by peer" "$(field "$P" client_errno)"
 expect_eq "close with unread data: meshcut's peer sees end of stream (documented)" "0" "$(field "$M" client_read)"
+# A direction towards an app starts on TCP and may redirect only once the app
+# has read every TCP byte: exactly then, never a byte earlier (early_short
+# reorders bytes if a redirect starts while the app is 8 KiB behind; a
+# nonblocking sender's short write used to make a byte count of the early
+# bytes come out short) and not never (early_stream: the app catches up).
+both early_short
+expect_eq "early TCP bytes, a short write, then more bytes while the app is behind: in order on TCP" \
+  true "$(field "$P" intact)"
+expect_eq "... and in order with meshcut (no redirect overtakes unread TCP bytes)" true "$(field "$M" intact)"
+prom0=$(stats_json | jq .kinds.inbound.promoted)
+both early_stream
+prom1=$(stats_json | jq .kinds.inbound.promoted)
+expect_eq "8 MiB streamed to an app that reads late and slowly, then catches up: intact with meshcut" \
+  true "$(field "$M" intact)"
+check "... and the direction moved from TCP to redirect once the app had caught up ($((prom1 - prom0)))" \
+  test $((prom1 - prom0)) -ge 1
 both woken_reader
 expect_eq "a blocking recv() woken by its socket's own half-close keeps waiting on TCP" 0 "$(field "$P" eagain)"
 check "... with meshcut tcp_bpf's recv returns EAGAIN instead ($(field "$M" eagain) times; documented)" \

@@ -13,7 +13,8 @@
  *              [--app-reads]   (the app's socket is the one that reads)
  * IPv6 works the same way: --addr POD_IPV6 --src ::6 (Istio's IPv6 passthrough).
  * Scenarios: half_close, rst_unread, peek, rcvlowat, waitall, fionread, splice,
- * close_unread, echo, splice_app, woken_reader, rcvmem (--memcg PROCS). Prints one JSON line; exit 0
+ * close_unread, echo, splice_app, woken_reader, rcvmem (--memcg PROCS),
+ * early_stream, early_short. Prints one JSON line; exit 0
  * unless the program itself failed.
  */
 #include <arpa/inet.h>
@@ -533,6 +534,206 @@ static void sc_rcvmem(void)
 	close(s);
 }
 
+/* the connection, established (and paired, if meshed), nothing sent yet */
+static void connect_accept(int *c, int *s)
+{
+	int l = listener();
+
+	*c = client_connect();
+	*s = accept(l, NULL, NULL);
+	if (*s < 0)
+		die("accept");
+	close(l);
+	msleep(20);
+}
+
+/* A nonblocking sidecar streams to an app that has not read yet (the
+ * direction starts on TCP: "early" bytes), 64 KiB per write(), and its writes
+ * come back short once the socket's send buffer is full; the app then reads
+ * with recv(), slowly at first. Every byte must arrive in order: a redirect
+ * may begin only once the app has read every early byte sent over TCP. */
+static void sc_early_stream(void)
+{
+	int c, s, perr = 0, st = 0;
+	size_t n = 8u << 20, got;
+	bool ok;
+	pid_t pid;
+
+	connect_accept(&c, &s);
+	pid = fork();
+	if (pid == 0) {
+		uint8_t buf[65536];
+		size_t done = 0;
+
+		fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
+		while (done < n) {
+			size_t k = n - done < sizeof(buf) ? n - done : sizeof(buf);
+			struct pollfd p = {.fd = c, .events = POLLOUT};
+			ssize_t w;
+
+			fill(buf, done, k);
+			w = write(c, buf, k);
+			if (w < 0 && errno == EAGAIN) {
+				if (poll(&p, 1, 5000) <= 0)
+					break;
+				continue;
+			}
+			if (w <= 0)
+				break;
+			if ((done + (size_t)w) / (512u << 10) != done / (512u << 10))
+				msleep(30); /* now and then the app catches up */
+			done += (size_t)w;
+		}
+		shutdown(c, SHUT_WR);
+		_exit(done == n ? 0 : 1);
+	}
+	msleep(pause_ms); /* the app is busy: the sidecar's writes fill TCP's buffers */
+	{
+		uint8_t buf[65536];
+		size_t want = 1000;
+
+		got = 0;
+		ok = true;
+		for (;;) {
+			struct pollfd p = {.fd = s, .events = POLLIN};
+			ssize_t r;
+
+			if (poll(&p, 1, read_timeout_ms) <= 0) {
+				perr = ETIMEDOUT;
+				break;
+			}
+			r = recv(s, buf, want, 0);
+			if (r < 0 && errno == EAGAIN)
+				continue;
+			if (r < 0) {
+				perr = errno;
+				break;
+			}
+			if (r == 0)
+				break;
+			if (!check(buf, got, (size_t)r))
+				ok = false;
+			got += (size_t)r;
+			if (got < (1u << 20))
+				msleep(1); /* slow at first, then as fast as it can */
+			else
+				want = sizeof(buf);
+		}
+	}
+	waitpid(pid, &st, 0);
+	printf("{\"scenario\":\"early_stream\",\"got\":%zu,\"intact\":%s,\"writer_ok\":%s,"
+	       "\"reader_errno\":\"%s\"}\n",
+	       got, ok && got == n ? "true" : "false",
+	       WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "true" : "false", perr ? strerror(perr) : "");
+	close(c);
+	close(s);
+}
+
+/* recv() exactly n bytes (fewer at EOF or error), checking the pattern */
+static size_t recv_exact(int fd, size_t off, size_t n, bool *ok)
+{
+	uint8_t buf[65536];
+	size_t got = 0;
+
+	while (got < n) {
+		size_t k = n - got < sizeof(buf) ? n - got : sizeof(buf);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t r;
+
+		if (poll(&p, 1, read_timeout_ms) <= 0)
+			break;
+		r = recv(fd, buf, k, 0);
+		if (r < 0 && errno == EAGAIN)
+			continue;
+		if (r <= 0)
+			break;
+		if (!check(buf, off + got, (size_t)r))
+			*ok = false;
+		got += (size_t)r;
+	}
+	return got;
+}
+
+/* One 64 KiB write() of the stream at *done on a nonblocking socket, retried
+ * while it would block; returns what it took (exits the child on an error). */
+static size_t nb_write_chunk(int fd, size_t *done)
+{
+	uint8_t buf[65536];
+
+	fill(buf, *done, sizeof(buf));
+	for (int tries = 0; tries < 10000; tries++) {
+		ssize_t w = write(fd, buf, sizeof(buf));
+
+		if (w < 0 && errno == EAGAIN) {
+			msleep(1);
+			continue;
+		}
+		if (w <= 0)
+			break;
+		*done += (size_t)w;
+		return (size_t)w;
+	}
+	_exit(1);
+}
+
+/* The exact moment a direction towards an app may start redirecting. A
+ * nonblocking sidecar fills TCP's buffers before the app reads anything (the
+ * bytes go over TCP), so one write() comes back short; it writes one more
+ * chunk, then the app reads all but the last few KiB, and the sidecar writes
+ * a little more. Those last bytes must wait behind the unread TCP bytes (on
+ * TCP, and with meshcut: a redirect now would be read first). */
+static void sc_early_short(void)
+{
+	int c, s, st = 0, up[2], down[2];
+	size_t total = 0, got, tail = 4096;
+	bool ok = true;
+	uint8_t buf[65536];
+	pid_t pid;
+
+	connect_accept(&c, &s);
+	if (pipe(up) || pipe(down))
+		die("pipe");
+	pid = fork();
+	if (pid == 0) { /* the sidecar */
+		size_t done = 0;
+		char go;
+
+		fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
+		while (nb_write_chunk(c, &done) == sizeof(buf)) /* until one comes back short */
+			;
+		if (write(up[1], &done, sizeof(done)) != sizeof(done) || read(down[0], &go, 1) != 1)
+			_exit(1);
+		nb_write_chunk(c, &done); /* one more chunk */
+		if (write(up[1], &done, sizeof(done)) != sizeof(done) || read(down[0], &go, 1) != 1)
+			_exit(1);
+		fill(buf, done, tail); /* a little more, once the app is nearly done */
+		if (write(c, buf, tail) != (ssize_t)tail)
+			_exit(1);
+		shutdown(c, SHUT_WR);
+		_exit(0);
+	}
+	close(up[1]); /* a sidecar that fails: reads below see end of file */
+	close(down[0]);
+	if (read(up[0], &total, sizeof(total)) != sizeof(total))
+		die("sidecar");
+	got = recv_exact(s, 0, 512u << 10, &ok); /* room for one more chunk */
+	if (write(down[1], "g", 1) != 1 || read(up[0], &total, sizeof(total)) != sizeof(total))
+		die("sidecar");
+	got += recv_exact(s, got, total - 2 * tail - got, &ok); /* all but the last 8 KiB */
+	if (write(down[1], "g", 1) != 1)
+		die("sidecar");
+	msleep(50);
+	got += recv_exact(s, got, total + tail - got, &ok);
+	waitpid(pid, &st, 0);
+	printf("{\"scenario\":\"early_short\",\"got\":%zu,\"intact\":%s,\"writer_ok\":%s}\n", got,
+	       ok && got == total + tail ? "true" : "false",
+	       WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "true" : "false");
+	close(up[0]);
+	close(down[1]);
+	close(c);
+	close(s);
+}
+
 static void sc_echo(void)
 {
 	int c, s, cerr, serr;
@@ -581,6 +782,7 @@ int main(int argc, char **argv)
 #define RUN(n) if (!strcmp(sc, #n)) { sc_##n(); return 0; }
 	RUN(half_close) RUN(rst_unread) RUN(peek) RUN(rcvlowat) RUN(waitall) RUN(fionread)
 	RUN(splice) RUN(close_unread) RUN(echo) RUN(woken_reader) RUN(splice_app) RUN(rcvmem)
+	RUN(early_stream) RUN(early_short)
 	fprintf(stderr, "sockcompat: unknown scenario %s\n", sc);
 	return 2;
 }
