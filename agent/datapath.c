@@ -287,13 +287,13 @@ static int attach_cgroup_prog(struct mc_datapath *dp, int cgroup_fd, struct bpf_
 	return err;
 }
 
-/* the recv tracepoint: keep an adopted link running the same program; replace
- * it otherwise (tracing links cannot be updated in place). The replacement
- * detaches first: a recv missed in between only makes a backlog look larger
- * (conservative), a recv counted twice could make a drain delete too early. */
-static int attach_recv_tp(struct mc_datapath *dp)
+/* the recv and send tracepoints: keep an adopted link running the same
+ * program; replace it otherwise (tracing links cannot be updated in place).
+ * The replacement detaches first: a recv missed in between only makes a
+ * backlog look larger (conservative), a recv counted twice could make a drain
+ * delete too early; a send not settled keeps its count high (conservative). */
+static int attach_tp(struct mc_datapath *dp, struct bpf_program *prog, const char *link_name)
 {
-	struct bpf_program *prog = dp->skel->progs.mc_recv_length;
 	struct bpf_prog_info ours = {}, theirs = {};
 	struct bpf_link_info linfo = {};
 	__u32 len;
@@ -301,7 +301,7 @@ static int attach_recv_tp(struct mc_datapath *dp)
 	struct bpf_link *link;
 	int fd, pfd;
 
-	snprintf(path, sizeof(path), "%s/link_recv_length", dp->layout_dir);
+	snprintf(path, sizeof(path), "%s/%s", dp->layout_dir, link_name);
 	fd = bpf_obj_get(path);
 	if (fd >= 0) {
 		len = sizeof(linfo);
@@ -433,9 +433,14 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 		pr_err("attach sk_msg to the SOCKHASH: %s", strerror(-err));
 		goto fail;
 	}
-	err = attach_recv_tp(dp);
+	err = attach_tp(dp, dp->skel->progs.mc_recv_length, "link_recv_length");
 	if (err) {
 		pr_err("attach tp_btf/sock_recv_length: %s", strerror(-err));
+		goto fail;
+	}
+	err = attach_tp(dp, dp->skel->progs.mc_send_length, "link_send_length");
+	if (err) {
+		pr_err("attach tp_btf/sock_send_length: %s", strerror(-err));
 		goto fail;
 	}
 	/* the FIN gate and the option watch before sockops: a socket is never

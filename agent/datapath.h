@@ -11,6 +11,7 @@
  *     link_fin_gate          cgroup_skb/ingress on the node cgroup
  *     link_setsockopt        cgroup/setsockopt on the node cgroup
  *     link_recv_length       tp_btf/sock_recv_length
+ *     link_send_length       tp_btf/sock_send_length
  *     prog_sk_msg            the sk_msg program attached to mc_socks
  *
  * Closing the datapath (SIGTERM, SIGKILL, crash) leaves all of it working;

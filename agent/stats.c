@@ -11,7 +11,8 @@
 #include "tc.h"
 
 static const char *const reason_names[MC_TCP_REASONS] = {"peer_missing", "mode", "backlog",
-							  "ulp", "rcvlowat", "waitall"};
+							  "ulp", "rcvlowat", "waitall",
+							  "send_error"};
 
 json_t *mc_status_json(struct mc_agent *a)
 {

@@ -10,6 +10,8 @@
  *   sk_msg    (SOCKHASH)     every sendmsg: redirect to the peer or pass to TCP
  *   tp_btf/sock_recv_length  every recv of a paired socket: count what its
  *                            reader consumed (backlog bound and drain)
+ *   tp_btf/sock_send_length  every send of a paired socket: take back what
+ *                            sk_msg counted and the send did not deliver
  *   cgroup_skb/ingress       hold a FIN (and count an RST) that would close a
  *                            receiver still holding unread redirected bytes
  *   cgroup/setsockopt        SO_RCVLOWAT, TCP_ULP: the socket leaves the shortcut
@@ -514,6 +516,20 @@ static __always_inline bool early_bytes_read(struct bpf_sock *sk, struct mc_pair
 	return tp && tp->write_seq == *(volatile __u32 *)&p->read_seq[to];
 }
 
+/* sk_msg counted (or took back) n bytes in the current send() of this socket:
+ * remembered for the settlement when that send() returns */
+static __always_inline void record_counted(struct mc_sock *st, __u32 n)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	if (st->send_tid != tid) {
+		if (st->send_counted) /* another thread's send() is in progress */
+			st->send_mixed = 1;
+		st->send_tid = tid;
+	}
+	st->send_counted += n;
+}
+
 SEC("sk_msg")
 int mc_sk_msg(struct sk_msg_md *msg)
 {
@@ -580,18 +596,18 @@ int mc_sk_msg(struct sk_msg_md *msg)
 			s->tcp_msgs++;
 		return SK_PASS;
 	}
+	record_counted(st, size);
 	key.slot = st->slot;
 	key.side = to;
 	s = stats_of(st->kind);
 	if (bpf_msg_redirect_hash(msg, &mc_socks, &key, BPF_F_INGRESS) != SK_PASS) {
-		if (*dir == MC_DIR_REDIRECT) {
-			/* the peer left (closed, or drained out by the agent) */
-			__sync_fetch_and_add(&p->sent[to], -(__s64)size);
+		/* not redirected: not counted either */
+		__sync_fetch_and_add(&p->sent[to], -(__s64)size);
+		record_counted(st, -size);
+		if (*dir == MC_DIR_REDIRECT) /* the peer left (closed, or drained out) */
 			return to_tcp(p, st->slot, st->kind, MC_TCP_PEER_MISSING);
-		}
 		/* the peer is not paired yet: these bytes go over TCP, and the
 		 * receiver must read them before any redirect (read_seq) */
-		__sync_fetch_and_add(&p->sent[to], -(__s64)size);
 		if (s) {
 			if (*dir == MC_DIR_UNDECIDED)
 				s->early_tcp++;
@@ -649,6 +665,43 @@ int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
 	 * back short; every later one gets TCP's semantics */
 	if (flags & MSG_WAITALL)
 		leave_pair(p, st->slot, st->kind, MC_TCP_WAITALL);
+	return 0;
+}
+
+/* ------------------------------------------------------- send settlement */
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(mc_send_length, struct sock *sk, int ret, int flags)
+{
+	struct mc_pair *p;
+	struct mc_sock *st;
+	__u32 counted, accepted;
+
+	if (!sk->sk_user_data) /* no psock: not one of ours (see mc_recv_length) */
+		return 0;
+	st = bpf_sk_storage_get(&mc_sock_state, sk, 0, 0);
+	if (!st || !st->send_counted)
+		return 0;
+	if (st->send_tid != (__u32)bpf_get_current_pid_tgid())
+		return 0; /* another thread's send() counted: it settles */
+	counted = st->send_counted;
+	st->send_counted = 0;
+	if (st->send_mixed) { /* cannot tell whose bytes: keep the (high) count */
+		st->send_mixed = 0;
+		return 0;
+	}
+	if (st->released)
+		return 0;
+	p = bpf_map_lookup_elem(&mc_pairs, &st->slot);
+	if (!p)
+		return 0;
+	accepted = ret > 0 ? (__u32)ret : 0;
+	if (counted > accepted)
+		__sync_fetch_and_add(&p->sent[(st->side & 1) ^ 1], -(__s64)(counted - accepted));
+	/* the redirect failed (the receiver cannot take bytes): TCP from now on,
+	 * where the sender waits instead of failing */
+	if (ret < 0)
+		leave_pair(p, st->slot, st->kind, MC_TCP_SEND_ERROR);
 	return 0;
 }
 

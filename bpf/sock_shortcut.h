@@ -51,6 +51,16 @@
  * redirected and its direction is read again after counting: whoever moves a
  * direction to TCP does so before reading the backlog, so the agent either
  * sees the count or the sender sees TCP (the agent's grace period is a margin).
+ *
+ * Settlement. sk_msg counts a message before the redirect, and a redirect can
+ * fail or stop part-way (the receiver's memory cgroup is full: ENOMEM), after
+ * which tcp_bpf runs sk_msg again on the rest and counts it again. A count
+ * that stays too high would keep the pair's FINs held and its drain waiting
+ * forever. So when the send() returns (tp_btf/sock_send_length), what that
+ * call counted but did not accept is taken back: counted - returned. The
+ * returned bytes include every byte redirected (each counted at least once)
+ * and any that went over TCP, so the take-back never exceeds the over-count.
+ * A send() that failed outright on a redirect moves the pair to TCP.
  */
 #ifndef MESHCUT_SOCK_SHORTCUT_H
 #define MESHCUT_SOCK_SHORTCUT_H
@@ -97,7 +107,9 @@ enum mc_tcp_reason {
 	MC_TCP_ULP = 3,          /* socket gained a ULP (kTLS): sk_msg would see plaintext */
 	MC_TCP_RCVLOWAT = 4,     /* SO_RCVLOWAT set: tcp_bpf's poll ignores it */
 	MC_TCP_WAITALL = 5,      /* MSG_WAITALL used: tcp_bpf's recv returns early */
-	MC_TCP_REASONS = 6,
+	MC_TCP_SEND_ERROR = 6,   /* a send() failed on a redirect (e.g. ENOMEM: the
+				  * receiver's memory cgroup is full) */
+	MC_TCP_REASONS = 7,
 };
 
 struct mc_conn_id {
@@ -139,7 +151,9 @@ struct mc_sock {
 	__u8 side;
 	__u8 kind;
 	__u8 released; /* slot given back at TCP_CLOSE: ignore later events */
-	__u8 pad;
+	__u8 send_mixed; /* two threads counted in one send(): no settlement */
+	__u32 send_tid;     /* the thread whose send() counted send_counted */
+	__u32 send_counted; /* bytes that send() added to sent[] so far */
 };
 
 struct mc_sock_key {

@@ -128,15 +128,16 @@ static int cmd_stats(bool as_json)
 	printf("sockets inserted %lld, pairs live %lld, fallbacks %lld\n", num(s, "sockets"),
 	       num(s, "pairs_live"), num(s, "fallback"));
 	printf("%-11s %8s %12s %14s %9s %9s %s\n", "PAIR", "SOCKETS", "REDIRECTED", "BYTES",
-	       "TCP MSGS", "FIN HELD", "TO TCP missing/mode/backlog/ulp/lowat/waitall");
+	       "TCP MSGS", "FIN HELD", "TO TCP missing/mode/backlog/ulp/lowat/waitall/senderr");
 	for (k = 0; k < 3; k++) {
 		json_t *o = json_object_get(json_object_get(s, "kinds"), kinds[k]);
 
-		printf("%-11s %8lld %12lld %14lld %9lld %9lld %lld/%lld/%lld/%lld/%lld/%lld\n",
+		printf("%-11s %8lld %12lld %14lld %9lld %9lld %lld/%lld/%lld/%lld/%lld/%lld/%lld\n",
 		       kinds[k], num(o, "sockets"), num(o, "msgs"), num(o, "bytes"),
 		       num(o, "tcp_msgs"), num(o, "fin_held"), num(o, "to_tcp.peer_missing"),
 		       num(o, "to_tcp.mode"), num(o, "to_tcp.backlog"), num(o, "to_tcp.ulp"),
-		       num(o, "to_tcp.rcvlowat"), num(o, "to_tcp.waitall"));
+		       num(o, "to_tcp.rcvlowat"), num(o, "to_tcp.waitall"),
+		       num(o, "to_tcp.send_error"));
 	}
 out:
 	json_decref(s);

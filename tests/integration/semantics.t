@@ -73,6 +73,31 @@ expect_eq "8 MiB streamed to an app that reads late and slowly, then catches up:
   true "$(field "$M" intact)"
 check "... and the direction moved from TCP to redirect once the app had caught up ($((prom1 - prom0)))" \
   test $((prom1 - prom0)) -ge 1
+# The app's memory cgroup is full (cgroup v1 kmem.tcp limit): a redirect is
+# charged there from inside the sidecar's send(), and fails with ENOMEM.
+MEMCG=/sys/fs/cgroup/memory
+if [ -e "$MEMCG/memory.kmem.tcp.limit_in_bytes" ]; then
+  cg=$MEMCG/mcsem-rcvmem-$$
+  trap 'rmdir "$cg" 2>/dev/null; vc_test_cleanup' EXIT
+  mkdir "$cg" && echo 262144 >"$cg/memory.kmem.tcp.limit_in_bytes"
+  rcvmem() { timeout 20 "$VC" exec ds -- "$BUILD/tests/sockcompat" --scenario rcvmem --addr "$ip" \
+               --memcg "$cg/cgroup.procs" "$@" || echo '{"error":"timed out"}'; }
+  se0=$(stats_json | jq .kinds.inbound.to_tcp.send_error)
+  M=$(rcvmem); P=$(rcvmem --src 127.0.0.7 --uid 0)
+  se1=$(stats_json | jq .kinds.inbound.to_tcp.send_error)
+  diag "rcvmem: meshcut $M" "rcvmem: tcp     $P"
+  expect_eq "the app's memory cgroup is full: TCP delivers 2 MiB and its close, the writer only waits" \
+    true/0 "$(field "$P" intact)/$(field "$P" enomem)"
+  expect_eq "... meshcut delivers every byte and the close too (within 5 s)" true "$(field "$M" intact)"
+  check "... the redirect that failed moved the pair to TCP ($((se1 - se0)) pairs)" test $((se1 - se0)) -ge 1
+  check "... after one send() failed with ENOMEM (documented; $(field "$M" enomem))" \
+    test "$(field "$M" enomem)" -le 1
+  rmdir "$cg"
+else
+  for _ in 1 2 3 4; do
+    skip "full memory cgroup: this kernel has no cgroup v1 memory controller with kmem.tcp limits"
+  done
+fi
 both woken_reader
 expect_eq "a blocking recv() woken by its socket's own half-close keeps waiting on TCP" 0 "$(field "$P" eagain)"
 check "... with meshcut tcp_bpf's recv returns EAGAIN instead ($(field "$M" eagain) times; documented)" \

@@ -458,8 +458,8 @@ static void sc_woken_reader(void)
  * sleeps, then the app reads everything. TCP drops what the app cannot hold
  * and the sender's kernel sends it again: the writer only waits. A redirect
  * charges the app's cgroup from inside the writer's send(): it fails with
- * ENOMEM (README: TCP semantics, a known defect this scenario reproduces; no
- * test runs it yet). The writer retries ENOMEM and counts it. */
+ * ENOMEM, once, and the pair moves to TCP (README: TCP semantics;
+ * semantics.t). The writer retries ENOMEM and counts it. */
 static const char *memcg_procs;
 static int read_timeout_ms = 5000;
 
