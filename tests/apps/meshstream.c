@@ -43,7 +43,7 @@ static struct opts {
 	enum mode mode;
 	uint64_t bytes, min_msg, max_msg, seed, size_seed, slow_us, read_size, count, size;
 	uint64_t slow_after; /* the reader is slow only after this many bytes */
-	bool size_seed_set, half_close, json, use_splice, peek;
+	bool size_seed_set, half_close, json, use_splice, peek, strict_service;
 	double timeout;
 	int64_t corrupt_at; /* -1, or the stream offset of a byte to damage */
 } o = {
@@ -304,7 +304,7 @@ static void run_echo(int fd, struct stream_reader *rd, struct result *res)
 	struct writer_arg w = { .fd = fd };
 	pthread_t t;
 
-	if (send_line(fd, res, "ECHO\n"))
+	if (send_line(fd, res, o.strict_service ? "ECHO STRICT\n" : "ECHO\n"))
 		return;
 	if ((errno = pthread_create(&t, NULL, echo_writer, &w))) {
 		set_error(res, "thread", strerror(errno));
@@ -452,6 +452,8 @@ static void usage(FILE *f)
 		"  --peek               MSG_PEEK every read first; the read must return the same\n"
 		"  --timeout S          give up after S seconds (exit 3)\n"
 		"  --json               one JSON line instead of text\n"
+		"  --strict-service     echo: the service takes an EAGAIN from its blocking read()\n"
+		"                       for an error, as a naive app would (default: it retries)\n"
 		"  --corrupt-at OFF     echo/sink: flip the byte at stream offset OFF before\n"
 		"                       sending it (proves that the checks catch damage)\n"
 		"sizes take K, M, G suffixes (powers of 1024)\n"
@@ -492,6 +494,7 @@ static void parse_args(int argc, char **argv)
 		{ "json", no_argument, 0, 'j' },            { "timeout", required_argument, 0, 't' },
 		{ "reader", required_argument, 0, 'R' },    { "peek", no_argument, 0, 'p' },
 		{ "corrupt-at", required_argument, 0, 'X' }, { "help", no_argument, 0, 'h' },
+		{ "strict-service", no_argument, 0, 'T' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *connect_arg = NULL;
@@ -533,6 +536,7 @@ static void parse_args(int argc, char **argv)
 			bad |= !o.use_splice && strcmp(optarg, "read") != 0;
 			break;
 		case 'p': o.peek = true; break;
+		case 'T': o.strict_service = true; break;
 		case 'X': {
 			uint64_t v;
 			bad |= parse_size(optarg, 0, INT64_MAX, &v);

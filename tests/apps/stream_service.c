@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@ struct sconn {
 	int fd;
 	char line[LINE_MAX_LEN];
 	size_t extra_off, extra_len; /* unread bytes left in line[] */
+	bool strict;                 /* ECHO STRICT: EAGAIN is an error */
 };
 
 static ssize_t sc_read(struct sconn *c, void *buf, size_t n)
@@ -40,8 +42,13 @@ static ssize_t sc_read(struct sconn *c, void *buf, size_t n)
 	}
 	for (;;) {
 		ssize_t r = read(c->fd, buf, n);
-		if (r >= 0 || errno != EINTR)
+		if (r >= 0 || (errno != EINTR && (errno != EAGAIN || c->strict)))
 			return r;
+		if (errno == EAGAIN) { /* woken without data (see the header) */
+			struct pollfd p = {.fd = c->fd, .events = POLLIN};
+
+			poll(&p, 1, 100);
+		}
 	}
 }
 
@@ -252,7 +259,8 @@ void stream_service_serve(int fd)
 	c.extra_off = (size_t)(nl + 1 - c.line);
 	c.extra_len = have - c.extra_off;
 
-	if (strcmp(c.line, "ECHO") == 0) {
+	if (strcmp(c.line, "ECHO") == 0 || strcmp(c.line, "ECHO STRICT") == 0) {
+		c.strict = c.line[4] != '\0';
 		serve_echo(&c);
 	} else if (strncmp(c.line, "SINK", 4) == 0 && parse_args(c.line + 4, v, 2) == 2) {
 		serve_sink(&c, v[0], v[1]);
@@ -267,7 +275,7 @@ void stream_service_serve(int fd)
 		else
 			serve_rr(&c, v[0]);
 	} else {
-		reply(&c, "ERR unknown command (ECHO, SINK n seed, SOURCE seed n min max sizeseed, RR size)\n");
+		reply(&c, "ERR unknown command (ECHO [STRICT], SINK n seed, SOURCE seed n min max sizeseed, RR size)\n");
 	}
 out:
 	close(fd);
