@@ -18,8 +18,9 @@
  * change of any of them means a new number: the agent pins the new maps under
  * a new directory and lets the old ones serve their live sockets until they
  * close or drain. */
-#ifndef MC_LAYOUT_VERSION /* tests build a layout-changed agent with -DMC_LAYOUT_VERSION=2 */
-#define MC_LAYOUT_VERSION 1
+#ifndef MC_LAYOUT_VERSION /* tests build a layout-changed agent with the next number */
+/* 1: first layout. 2: mc_pair.read_seq, mc_sock's send settlement, to_tcp.send_error. */
+#define MC_LAYOUT_VERSION 2
 #endif
 
 /* Every layout directory vN also holds "mc_live": an ARRAY map of one __u64,

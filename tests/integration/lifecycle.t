@@ -19,10 +19,12 @@ http=http://$(svc_addr ds)/
 stream=$(svc_addr stream)
 mc() { "$MESHCUT" --socket "$sock" "$@"; }
 
-# the layout-changed build the upgrade uses (same code, map layout v2)
-V2=$BUILD/layout-v2
-make -s -C "$ROOT" BUILD="$V2" EXTRA_DEFS="-DMC_LAYOUT_VERSION=2 -DMC_LAYOUT_TEST_EXTRA" \
-  "$V2/meshcut-agent" >"$TEST_TMP/v2.log" 2>&1 || { not_ok "build the layout-v2 agent"; sed 's/^/# /' "$TEST_TMP/v2.log"; }
+# the layout-changed build the upgrade uses (same code, the next map layout)
+cur=$(sed -n 's/^#define MC_LAYOUT_VERSION \([0-9]*\)$/\1/p' "$ROOT/bpf/control.h")
+nxt=$((cur + 1))
+VN=$BUILD/layout-next
+make -s -C "$ROOT" BUILD="$VN" EXTRA_DEFS="-DMC_LAYOUT_VERSION=$nxt -DMC_LAYOUT_TEST_EXTRA" \
+  "$VN/meshcut-agent" >"$TEST_TMP/vn.log" 2>&1 || { not_ok "build the layout-v$nxt agent"; sed 's/^/# /' "$TEST_TMP/vn.log"; }
 
 # load for one phase: HTTP requests and a verified stream with a slow reader
 load_start() { # SECONDS
@@ -55,7 +57,7 @@ for sig in KILL TERM; do
 done
 
 # upgrade to a changed map layout, and back
-for step in "v2:$V2/meshcut-agent:1" "v1:$BUILD/meshcut-agent:2"; do
+for step in "v$nxt:$VN/meshcut-agent:$cur" "v$cur:$BUILD/meshcut-agent:$nxt"; do
   IFS=: read -r to bin old <<<"$step"
   load_start 6
   sleep 2
