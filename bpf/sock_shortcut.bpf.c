@@ -654,8 +654,10 @@ int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
 	if (!p)
 		return 0;
 	__sync_fetch_and_add(&p->consumed[st->side & 1], ret);
-	/* where this reader is in the TCP stream (see early_bytes_read) */
-	tp = bpf_skc_to_tcp_sock(sk);
+	/* where this reader is in the TCP stream, while a direction towards it
+	 * waits for its early TCP bytes to be read (see early_bytes_read; a
+	 * direction becomes early before any of those bytes can be read) */
+	tp = p->dir[(st->side & 1) ^ 1] == MC_DIR_EARLY_TCP ? bpf_skc_to_tcp_sock(sk) : NULL;
 	if (tp) {
 		p->read_seq[st->side & 1] = tp->copied_seq;
 		if (!(p->flags & MC_PAIR_READ(st->side & 1)))
