@@ -260,7 +260,7 @@ void stream_service_serve(int fd)
 	c.extra_len = have - c.extra_off;
 
 	if (strcmp(c.line, "ECHO") == 0 || strcmp(c.line, "ECHO STRICT") == 0) {
-		c.strict = c.line[4] != '\0';
+		c.strict = strcmp(c.line, "ECHO STRICT") == 0;
 		serve_echo(&c);
 	} else if (strncmp(c.line, "SINK", 4) == 0 && parse_args(c.line + 4, v, 2) == 2) {
 		serve_sink(&c, v[0], v[1]);

@@ -127,7 +127,8 @@ static int client_connect(void)
 	return fd;
 }
 
-static void pair(int *c, int *s)
+/* the connection, established (and paired, if meshed), nothing sent yet */
+static void connect_accept(int *c, int *s)
 {
 	int l = listener();
 
@@ -136,7 +137,12 @@ static void pair(int *c, int *s)
 	if (*s < 0)
 		die("accept");
 	close(l);
-	msleep(20); /* both ends established and (if meshed) paired */
+	msleep(20);
+}
+
+static void pair(int *c, int *s)
+{
+	connect_accept(c, s);
 	if (app_reads) { /* scenarios read on *c: let that be the app's socket */
 		int t = *c;
 		char b;
@@ -534,18 +540,6 @@ static void sc_rcvmem(void)
 	close(s);
 }
 
-/* the connection, established (and paired, if meshed), nothing sent yet */
-static void connect_accept(int *c, int *s)
-{
-	int l = listener();
-
-	*c = client_connect();
-	*s = accept(l, NULL, NULL);
-	if (*s < 0)
-		die("accept");
-	close(l);
-	msleep(20);
-}
 
 /* A nonblocking sidecar streams to an app that has not read yet (the
  * direction starts on TCP: "early" bytes), 64 KiB per write(), and its writes
