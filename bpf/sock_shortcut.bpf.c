@@ -596,14 +596,12 @@ int mc_sk_msg(struct sk_msg_md *msg)
 			s->tcp_msgs++;
 		return SK_PASS;
 	}
-	record_counted(st, size);
 	key.slot = st->slot;
 	key.side = to;
 	s = stats_of(st->kind);
 	if (bpf_msg_redirect_hash(msg, &mc_socks, &key, BPF_F_INGRESS) != SK_PASS) {
 		/* not redirected: not counted either */
 		__sync_fetch_and_add(&p->sent[to], -(__s64)size);
-		record_counted(st, -size);
 		if (*dir == MC_DIR_REDIRECT) /* the peer left (closed, or drained out) */
 			return to_tcp(p, st->slot, st->kind, MC_TCP_PEER_MISSING);
 		/* the peer is not paired yet: these bytes go over TCP, and the
@@ -625,6 +623,9 @@ int mc_sk_msg(struct sk_msg_md *msg)
 	if (!p->redirected[to])
 		p->redirected[to] = 1;
 	*dir = MC_DIR_REDIRECT;
+	/* for the settlement, which runs when this send() returns: after the
+	 * redirect has been decided, so a refused one needs no take-back here */
+	record_counted(st, size);
 	return SK_PASS;
 }
 
