@@ -162,11 +162,17 @@ else
 fi
 # meshcut started while the pods run without a mesh, then the mesh restarted:
 # every pod's init container registers it again, so the point is a full point
-if VCLUSTER_NAME=mcvct "$ROOT/tests/bench/bench" --configs nomesh,full --duration 1 --repeats 1 \
-     --out "$TEST_TMP/bench2" >"$TEST_TMP/bench2.log" 2>&1; then
+# (with --hopcost: the report ends with what one hop costs, measured)
+if VCLUSTER_NAME=mcvct HOPCOST_ROUNDS=1 "$ROOT/tests/bench/bench" --configs nomesh,full --duration 1 \
+     --repeats 1 --hopcost --out "$TEST_TMP/bench2" >"$TEST_TMP/bench2.log" 2>&1; then
   check "bench: a full point after a nomesh point redirects every hop (0 TCP data segments per request)" jq -e '
     [.[] | select(.config == "full") | .redirected_msgs_per_req >= 11 and .tcp_segs_per_req < 0.1] | all and length == 1' \
     "$TEST_TMP/bench2/results.json"
+  check "hopcost: a round trip measured each way (redirected, tcp, pipe), free and pinned" jq -e '
+    length == 6 and ([.[] | "\(.kind)/\(.placement)"] | unique | length) == 6 and ([.[].mean_us > 0] | all)' \
+    "$TEST_TMP/bench2/hopcost.json"
+  check "bench --hopcost: the report says what a shortcut can save here" \
+    grep -q 'any shortcut saves at most .* us of CPU; meshcut saves' "$TEST_TMP/bench2/results.md"
 else
   not_ok "bench nomesh,full run (exit 1 = a point did not prove its configuration)"
   sed 's/^/# /' "$TEST_TMP/bench2.log" | tail -20

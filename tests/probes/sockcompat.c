@@ -14,7 +14,8 @@
  * IPv6 works the same way: --addr POD_IPV6 --src ::6 (Istio's IPv6 passthrough).
  * Scenarios: half_close, rst_unread, peek, rcvlowat, waitall, fionread, splice,
  * close_unread, echo, splice_app, woken_reader, rcvmem (--memcg PROCS),
- * early_stream, early_short, pingpong (a probe: one hop's round trip). Prints one JSON line; exit 0
+ * early_stream, early_short, pingpong (a probe: one hop's round trip), pingpong_pipe (the
+ * same over two pipes: the floor). Prints one JSON line; exit 0
  * unless the program itself failed.
  */
 #include <arpa/inet.h>
@@ -728,13 +729,14 @@ static void sc_early_short(void)
 	close(s);
 }
 
-/* recv() until n bytes came (no MSG_WAITALL: that moves a pair to TCP) */
-static bool recv_n(int fd, char *buf, size_t n)
+/* read() until n bytes came (no MSG_WAITALL: that moves a pair to TCP; read,
+ * not recv, so that it works on a pipe too) */
+static bool read_n(int fd, char *buf, size_t n)
 {
 	size_t got = 0;
 
 	while (got < n) {
-		ssize_t r = recv(fd, buf + got, n - got, 0);
+		ssize_t r = read(fd, buf + got, n - got);
 
 		if (r < 0 && errno == EAGAIN)
 			continue;
@@ -747,35 +749,61 @@ static bool recv_n(int fd, char *buf, size_t n)
 
 /* One hop's round trip: the sidecar sends 64 bytes, the app answers 64, 20000
  * times (after 2000 to warm up); prints the mean in microseconds. A probe for
- * what a single redirected hop saves on this machine, not a test. */
-static void sc_pingpong(void)
+ * what a single redirected hop saves on this machine, not a test. The app
+ * reads app_in and answers on app_out; the sidecar writes side_out and reads
+ * side_in (one socket per side, or two pipes). */
+static void pingpong(const char *name, int app_in, int app_out, int side_out, int side_in)
 {
-	int c, s, n = 20000, warm = 2000;
+	int n = 20000, warm = 2000;
 	char buf[64] = {0};
 	struct timespec t0 = {0}, t1;
 	pid_t pid;
 
-	pair(&c, &s); /* --app-reads: c is the app's socket */
 	pid = fork();
 	if (pid == 0) { /* the app: answer every message */
 		for (int i = 0; i < n + warm; i++)
-			if (!recv_n(c, buf, sizeof(buf)) ||
-			    write(c, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+			if (!read_n(app_in, buf, sizeof(buf)) ||
+			    write(app_out, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
 				_exit(1);
 		_exit(0);
 	}
 	for (int i = 0; i < n + warm; i++) {
 		if (i == warm)
 			clock_gettime(CLOCK_MONOTONIC, &t0);
-		if (write(s, buf, sizeof(buf)) != (ssize_t)sizeof(buf) || !recv_n(s, buf, sizeof(buf)))
+		if (write(side_out, buf, sizeof(buf)) != (ssize_t)sizeof(buf) ||
+		    !read_n(side_in, buf, sizeof(buf)))
 			die("round trip");
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	waitpid(pid, NULL, 0);
-	printf("{\"scenario\":\"pingpong\",\"round_trips\":%d,\"mean_us\":%.2f}\n", n,
+	printf("{\"scenario\":\"%s\",\"round_trips\":%d,\"mean_us\":%.2f}\n", name, n,
 	       ((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / n);
+}
+
+static void sc_pingpong(void)
+{
+	int c, s;
+
+	pair(&c, &s); /* --app-reads: c is the app's socket */
+	pingpong("pingpong", c, c, s, s);
 	close(c);
 	close(s);
+}
+
+/* The same round trip over two pipes: the cheapest way two processes move
+ * bytes (syscalls, a wakeup, a context switch and a copy, nothing more), so
+ * the floor under any socket shortcut: what is left there, none can remove. */
+static void sc_pingpong_pipe(void)
+{
+	int ask[2], answer[2];
+
+	if (pipe(ask) < 0 || pipe(answer) < 0)
+		die("pipe");
+	pingpong("pingpong_pipe", ask[0], answer[1], ask[1], answer[0]);
+	for (int i = 0; i < 2; i++) {
+		close(ask[i]);
+		close(answer[i]);
+	}
 }
 
 static void sc_echo(void)
@@ -826,7 +854,7 @@ int main(int argc, char **argv)
 #define RUN(n) if (!strcmp(sc, #n)) { sc_##n(); return 0; }
 	RUN(half_close) RUN(rst_unread) RUN(peek) RUN(rcvlowat) RUN(waitall) RUN(fionread)
 	RUN(splice) RUN(close_unread) RUN(echo) RUN(woken_reader) RUN(splice_app) RUN(rcvmem)
-	RUN(early_stream) RUN(early_short) RUN(pingpong)
+	RUN(early_stream) RUN(early_short) RUN(pingpong) RUN(pingpong_pipe)
 	fprintf(stderr, "sockcompat: unknown scenario %s\n", sc);
 	return 2;
 }
