@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ struct load_conn {
 	bool epollout;  /* EPOLLOUT is in the registered events */
 	bool ever;      /* this slot has been connected before: next time is a reconnect */
 	bool used;      /* completed a request in the window */
+	bool warm;      /* has had a response (counted in tgt->warmed) */
 	bool keep_alive, until_eof;
 	int status;
 	uint64_t t;     /* start of the current state (see enum cstate) */
@@ -68,7 +70,7 @@ uint64_t load_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int load_thread_init(struct load_thread *t, const struct load_target *tgt, const int *fds,
+int load_thread_init(struct load_thread *t, struct load_target *tgt, const int *fds,
 		     int nconn)
 {
 	memset(t, 0, sizeof(*t));
@@ -114,16 +116,53 @@ void load_thread_destroy(struct load_thread *t)
 
 /* ---- accounting: by the time something happened ---- */
 
+static inline uint64_t window_start(const struct load_target *tgt)
+{
+	return atomic_load_explicit(&tgt->window_start, memory_order_acquire);
+}
+
+static inline bool before_window(const struct load_thread *t, uint64_t now)
+{
+	uint64_t s = window_start(t->tgt);
+
+	return s == LOAD_WINDOW_UNSET || now < s;
+}
+
+/* the window is over (and so it was open) */
+static inline bool after_window(const struct load_thread *t, uint64_t now)
+{
+	uint64_t s = window_start(t->tgt);
+
+	return s != LOAD_WINDOW_UNSET && now >= s + t->tgt->duration_ns;
+}
+
 static inline bool in_window(const struct load_thread *t, uint64_t now)
 {
-	return now >= t->tgt->window_start && now < t->tgt->window_end;
+	return !before_window(t, now) && !after_window(t, now);
+}
+
+/* Open the window at `now` if the warm-up is over (see load_engine.h). */
+static void maybe_open_window(struct load_thread *t, uint64_t now)
+{
+	struct load_target *tgt = t->tgt;
+	uint64_t unset = LOAD_WINDOW_UNSET;
+	int warmed;
+
+	if (window_start(tgt) != LOAD_WINDOW_UNSET || now < tgt->start_ns + tgt->warmup_ns)
+		return;
+	warmed = atomic_load_explicit(&tgt->warmed, memory_order_relaxed);
+	if (tgt->warmup_ns && warmed < tgt->nconn &&
+	    now < tgt->start_ns + tgt->warmup_max_ns)
+		return;
+	if (atomic_compare_exchange_strong(&tgt->window_start, &unset, now))
+		tgt->warmed_at_open = warmed;
 }
 
 static void count_error(struct load_thread *t, enum load_err kind, uint64_t now)
 {
 	if (in_window(t, now))
 		t->errors[kind]++;
-	else if (now < t->tgt->window_start)
+	else if (before_window(t, now))
 		t->pre_errors++;
 }
 
@@ -153,7 +192,7 @@ static void fail(struct load_thread *t, struct load_conn *c, enum load_err kind,
 {
 	count_error(t, kind, now);
 	drop(c);
-	if (now >= t->tgt->window_end) {
+	if (after_window(t, now)) {
 		c->state = CS_DONE; /* draining: no new connection */
 		return;
 	}
@@ -247,6 +286,10 @@ static void complete(struct load_thread *t, struct load_conn *c, uint64_t now)
 {
 	bool ok = c->status >= 200 && c->status < 300;
 
+	if (!c->warm) {
+		c->warm = true;
+		atomic_fetch_add_explicit(&t->tgt->warmed, 1, memory_order_relaxed);
+	}
 	if (in_window(t, now)) {
 		load_hist_record(&t->hist, now - c->t);
 		t->requests++;
@@ -256,14 +299,14 @@ static void complete(struct load_thread *t, struct load_conn *c, uint64_t now)
 			c->used = true;
 			t->used++;
 		}
-	} else if (now < t->tgt->window_start) {
+	} else if (before_window(t, now)) {
 		t->pre_requests++;
 		t->pre_errors += !ok;
 	}
 	/* After the window no new request starts: the connection is closed only
 	 * once idle, so no response is ever left in flight (a server or proxy
 	 * would otherwise write it into a closed socket). */
-	if (now >= t->tgt->window_end) {
+	if (after_window(t, now)) {
 		c->state = CS_DONE;
 		return;
 	}
@@ -422,7 +465,7 @@ static void scan(struct load_thread *t, uint64_t now)
 
 		switch (c->state) {
 		case CS_BACKOFF:
-			if (elapsed(now, c->t) >= BACKOFF_NS && now < t->tgt->window_end)
+			if (elapsed(now, c->t) >= BACKOFF_NS && !after_window(t, now))
 				start_connect(t, c, now);
 			break;
 		case CS_CONNECTING:
@@ -442,7 +485,7 @@ static void scan(struct load_thread *t, uint64_t now)
 void *load_thread_run(void *arg)
 {
 	struct load_thread *t = arg;
-	const struct load_target *tgt = t->tgt;
+	struct load_target *tgt = t->tgt;
 	struct epoll_event ev[MAX_EVENTS];
 	uint64_t tick = tgt->timeout_ns / 4, now = load_now_ns(), next_tick;
 
@@ -466,22 +509,26 @@ void *load_thread_run(void *arg)
 
 	for (;;) {
 		now = load_now_ns();
-		if (now >= tgt->window_end) {
+		maybe_open_window(t, now);
+		if (after_window(t, now)) {
 			/* drain: wait (up to the request timeout) for requests in flight */
 			int busy = 0;
 
 			for (int i = 0; i < t->nconn; i++)
 				busy += t->conns[i].fd >= 0 && t->conns[i].state >= CS_SENDING &&
 					t->conns[i].state <= CS_BODY;
-			if (!busy || now >= tgt->window_end + tgt->timeout_ns)
+			if (!busy || now >= window_start(tgt) + tgt->duration_ns + tgt->timeout_ns)
 				break;
 		}
 		if (now >= next_tick) {
 			scan(t, now);
 			next_tick = now + tick;
 		}
-		uint64_t wake = next_tick < tgt->window_end || now >= tgt->window_end
-					? next_tick : tgt->window_end;
+		/* wake for the next tick, or the window's end if that comes first */
+		uint64_t wake = next_tick;
+		if (!before_window(t, now) && !after_window(t, now) &&
+		    window_start(tgt) + tgt->duration_ns < wake)
+			wake = window_start(tgt) + tgt->duration_ns;
 		int ms = (int)((wake - now + 999999) / 1000000);
 		int n = epoll_wait(t->epfd, ev, MAX_EVENTS, ms);
 		if (n < 0) {
@@ -493,7 +540,7 @@ void *load_thread_run(void *arg)
 		for (int i = 0; i < n; i++)
 			on_event(t, ev[i].data.ptr, ev[i].events);
 	}
-	t->end_ns = now < tgt->window_end ? now : tgt->window_end;
+	t->end_ns = after_window(t, now) ? window_start(tgt) + tgt->duration_ns : now;
 	for (int i = 0; i < t->nconn; i++)
 		drop(&t->conns[i]);
 	return NULL;

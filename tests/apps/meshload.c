@@ -1,13 +1,17 @@
 /* meshload: a closed-loop HTTP/1.1 load generator whose numbers add up.
  *
  *   meshload --url http://HOST[:PORT][/PATH] -c CONNECTIONS [-t THREADS]
- *            -d SECONDS [--warmup SECONDS] [--timeout SECONDS] [--json]
+ *            -d SECONDS [--warmup SECONDS] [--warmup-max SECONDS] [--timeout SECONDS] [--json]
  *
  * Every connection sends "GET PATH HTTP/1.1\r\nHost: HOST\r\n\r\n", reads the
  * whole response and sends the next request at once, on the same keep-alive
  * connection (load_engine.h). All connections are opened before the warm-up;
  * after the warm-up comes the measured window of -d seconds, in which only
- * requests whose response completed inside it count. Latencies go into one
+ * requests whose response completed inside it count. The warm-up lasts
+ * --warmup seconds and, if that is not 0, until every connection has had a
+ * response (until --warmup-max at most, by default --warmup + --timeout): at
+ * c=1000 through TLS sidecars the first requests wait for thousands of
+ * handshakes, which is not steady state. Latencies go into one
  * histogram per thread (load_hist.h), merged at the end.
  *
  * Self-check: with C connections always busy, Little's law says the mean
@@ -46,12 +50,16 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: meshload --url http://HOST[:PORT][/PATH] -c CONNECTIONS [-t THREADS]\n"
-		"                -d SECONDS [--warmup SECONDS] [--timeout SECONDS] [--json]\n"
+		"                -d SECONDS [--warmup SECONDS] [--warmup-max SECONDS]\n"
+		"                [--timeout SECONDS] [--json]\n"
 		"  --url URL            target; only http://, PORT defaults to 80\n"
 		"  -c, --connections N  keep-alive connections, each one request at a time\n"
 		"  -t, --threads N      event-loop threads, connections spread evenly (default 1)\n"
 		"  -d, --duration S     measured window in seconds (decimals allowed)\n"
-		"  --warmup S           load before the window, not recorded (default 1)\n"
+		"  --warmup S           load before the window, not recorded (default 1); it\n"
+		"                       lasts until every connection has had a response too;\n"
+		"                       0: no warm-up at all\n"
+		"  --warmup-max S       the longest warm-up (default --warmup + --timeout)\n"
 		"  --timeout S          a response must complete within S (default 10)\n"
 		"  --json               one JSON line instead of the text summary\n"
 		"Exit: 0 run completed (errors are reported, not fatal), 1 internal error,\n"
@@ -90,6 +98,8 @@ struct summary {
 	uint64_t requests, errors, errors_by[LOAD_ERR_KINDS], reconnects, used;
 	uint64_t pre_requests, pre_errors;
 	uint64_t duration_ns;
+	uint64_t warmup_ns; /* how long the warm-up lasted */
+	int warmed;         /* connections that had had a response when it ended */
 };
 
 static double us(uint64_t ns)
@@ -118,18 +128,20 @@ static void print_json(const struct summary *s, int conns, int threads)
 	printf(",\"littles_law_mean_us\":%.2f",
 	       s->requests ? (double)conns * (double)s->duration_ns / 1000.0 / (double)s->requests
 			   : 0.0);
-	printf(",\"warmup_requests\":%" PRIu64 ",\"warmup_errors\":%" PRIu64 "}\n",
-	       s->pre_requests, s->pre_errors);
+	printf(",\"warmup_requests\":%" PRIu64 ",\"warmup_errors\":%" PRIu64
+	       ",\"warmup_us\":%" PRIu64 ",\"warmed_connections\":%d}\n",
+	       s->pre_requests, s->pre_errors, s->warmup_ns / 1000, s->warmed);
 }
 
-static void print_text(const struct summary *s, const char *url, int conns, int threads,
-		       double warmup)
+static void print_text(const struct summary *s, const char *url, int conns, int threads)
 {
 	const struct load_hist *h = &s->hist;
 	double secs = (double)s->duration_ns / 1e9;
 
-	printf("meshload %s: %d connections on %d thread%s, %.3f s window after %.3g s warm-up\n",
-	       url, conns, threads, threads == 1 ? "" : "s", secs, warmup);
+	printf("meshload %s: %d connections on %d thread%s, %.3f s window after %.3g s warm-up"
+	       " (%d connections had answered)\n",
+	       url, conns, threads, threads == 1 ? "" : "s", secs, (double)s->warmup_ns / 1e9,
+	       s->warmed);
 	printf("  requests   %" PRIu64 " (%.1f/s), %" PRIu64 " of %d connections used, "
 	       "%" PRIu64 " reconnects\n",
 	       s->requests, secs > 0 ? (double)s->requests / secs : 0.0, s->used, conns,
@@ -160,13 +172,14 @@ int main(int argc, char **argv)
 		{ "duration", required_argument, 0, 'd' },
 		{ "warmup", required_argument, 0, 'w' },
 		{ "timeout", required_argument, 0, 'T' },
+		{ "warmup-max", required_argument, 0, 'W' },
 		{ "json", no_argument, 0, 'j' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *url = NULL;
 	int conns = 0, threads = 1, c;
-	double duration = -1, warmup = 1, timeout = 10;
+	double duration = -1, warmup = 1, timeout = 10, warmup_max = -1;
 	bool json = false;
 
 	while ((c = getopt_long(argc, argv, "c:t:d:h", opts, NULL)) != -1) {
@@ -198,6 +211,13 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'W':
+			if (parse_seconds(optarg, 0, &warmup_max)) {
+				fprintf(stderr, "meshload: --warmup-max wants seconds, 0..%.0f\n",
+					MAX_SECONDS);
+				return 2;
+			}
+			break;
 		case 'T':
 			if (parse_seconds(optarg, 0.001, &timeout)) {
 				fprintf(stderr, "meshload: --timeout wants seconds, 0.001..%.0f\n",
@@ -223,6 +243,14 @@ int main(int argc, char **argv)
 	if (threads > conns) {
 		fprintf(stderr, "meshload: -t %d is more threads than -c %d connections\n", threads,
 			conns);
+		return 2;
+	}
+
+	if (warmup_max < 0)
+		warmup_max = warmup + timeout;
+	if (warmup_max < warmup) {
+		fprintf(stderr, "meshload: --warmup-max %.3g is shorter than --warmup %.3g\n",
+			warmup_max, warmup);
 		return 2;
 	}
 
@@ -272,6 +300,12 @@ int main(int argc, char **argv)
 	tgt.request = request;
 	tgt.request_len = (size_t)request_len;
 	tgt.timeout_ns = (uint64_t)(timeout * 1e9);
+	tgt.nconn = conns;
+	tgt.warmup_ns = (uint64_t)(warmup * 1e9);
+	tgt.warmup_max_ns = (uint64_t)(warmup_max * 1e9);
+	tgt.duration_ns = (uint64_t)(duration * 1e9);
+	atomic_init(&tgt.window_start, LOAD_WINDOW_UNSET);
+	atomic_init(&tgt.warmed, 0);
 
 	struct load_thread *th = calloc((size_t)threads, sizeof(*th));
 	pthread_t *tid = calloc((size_t)threads, sizeof(*tid));
@@ -288,9 +322,9 @@ int main(int argc, char **argv)
 		}
 	}
 
-	/* The window, on the clock the requests are timed with. */
-	tgt.window_start = load_now_ns() + (uint64_t)(warmup * 1e9);
-	tgt.window_end = tgt.window_start + (uint64_t)(duration * 1e9);
+	/* The warm-up starts now, on the clock the requests are timed with; the
+	 * threads open the window when it is over. */
+	tgt.start_ns = load_now_ns();
 	for (int i = 0; i < threads; i++) {
 		int rc = pthread_create(&tid[i], NULL, load_thread_run, &th[i]);
 		if (rc) {
@@ -302,7 +336,7 @@ int main(int argc, char **argv)
 	static struct summary s;
 	int status = 0;
 	load_hist_init(&s.hist);
-	s.duration_ns = tgt.window_end - tgt.window_start;
+	s.duration_ns = tgt.duration_ns;
 	s.pre_errors = setup_errors;
 	for (int i = 0; i < threads; i++) {
 		pthread_join(tid[i], NULL);
@@ -322,10 +356,15 @@ int main(int argc, char **argv)
 		s.pre_errors += th[i].pre_errors;
 		load_thread_destroy(&th[i]);
 	}
+	uint64_t opened = atomic_load(&tgt.window_start);
+	if (opened != LOAD_WINDOW_UNSET) { /* unset: every thread failed before */
+		s.warmup_ns = opened - tgt.start_ns;
+		s.warmed = tgt.warmed_at_open;
+	}
 	if (json)
 		print_json(&s, conns, threads);
 	else
-		print_text(&s, url, conns, threads, warmup);
+		print_text(&s, url, conns, threads);
 	free(fds);
 	free(th);
 	free(tid);

@@ -67,6 +67,7 @@ start() {
 #   chunked  answers with a chunked body (meshload refuses those)
 #   silent   reads requests, never answers
 #   hangup   reads a request, closes without answering
+#   firstslow  answers 200, keep-alive; the first answer on a connection after 1 s
 # A child lives as long as its client connection (and 60 s at most).
 fake() {
 	local name=$1 mode=$2
@@ -81,6 +82,7 @@ fake() {
 			if (fork) { close $c; next }
 			close $s; alarm 60;
 			my $b = "";
+			my $answered = 0;
 			while (1) {
 				while ($b !~ /\r\n\r\n/) { sysread($c, $b, 4096, length $b) or exit 0 }
 				$b =~ s/^.*?\r\n\r\n//s;
@@ -93,6 +95,9 @@ fake() {
 					syswrite($c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
 				} elsif ($mode eq "hangup") {
 					exit 0;
+				} elsif ($mode eq "firstslow") {
+					select(undef, undef, undef, 1.0) unless $answered++;
+					syswrite($c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
 				} # silent: keep reading until the client gives up
 			}
 		}' "$mode" >"$TMP/$name.out" 2>"$TMP/$name.err" &
@@ -217,6 +222,7 @@ t_usage() {
 	"$LOAD" --url "$u" -c 1 -d 1s; expect 2 $? || rc=1           # seconds are plain numbers
 	"$LOAD" --url "https://127.0.0.1:1/" -c 1 -d 1; expect 2 $? || rc=1
 	"$LOAD" --url "$u" -c 0 -d 1; expect 2 $? || rc=1
+	"$LOAD" --url "$u" -c 1 -d 1 --warmup 2 --warmup-max 1; expect 2 $? || rc=1 # a cap below the warm-up
 	"$LOAD" --help | grep -q -- '--warmup' || rc=1
 	return $rc
 }
@@ -262,6 +268,29 @@ t_hangup() {
 		jqok '.requests == 0 and .errors_by_kind.closed > 0 and .errors == .errors_by_kind.closed' ehang
 }
 check "a server that closes without answering: closed errors" t_hangup
+
+# ------------------------------------------------------------ the warm-up
+# At c=1000 through TLS sidecars every connection's first request waits for
+# handshakes: the window opens only once every connection has answered.
+t_warm() {
+	fake firstslow firstslow && load warm "${PORT[firstslow]}" -c 4 -d 0.5 --warmup 0.1 &&
+		expect 0 "${RC[warm]}" &&
+		jqok '.warmed_connections == 4 and .warmup_us >= 1000000 and .warmup_us < 3000000
+			and .requests > 0 and .errors == 0 and .max_us < 500000' warm
+}
+check "the window opens once every connection has answered (first answers after 1 s)" t_warm
+diag "$(summary warm), warm-up $(jq .warmup_us "$TMP/warm.json" 2>/dev/null) us"
+
+t_warm_cap() {
+	fake esilent2 silent && load warmcap "${PORT[esilent2]}" -c 2 -d 0.5 --warmup 0.2 --timeout 0.3 &&
+		expect 0 "${RC[warmcap]}" &&
+		jqok '.warmed_connections == 0 and .warmup_us >= 500000 and .warmup_us < 900000
+			and .requests == 0 and .errors > 0' warmcap &&
+		load warmcap2 "${PORT[esilent2]}" -c 2 -d 0.3 --warmup 0.2 --warmup-max 1.2 --timeout 0.3 &&
+		jqok '.warmup_us >= 1200000 and .warmup_us < 1600000 and .requests == 0' warmcap2
+}
+check "a connection that never answers holds the window --warmup + --timeout (or --warmup-max) at most" t_warm_cap
+diag "$(summary warmcap), warm-up $(jq .warmup_us "$TMP/warmcap.json" 2>/dev/null) us"
 
 t_dies() {
 	start victim || return 1
