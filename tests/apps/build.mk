@@ -26,7 +26,7 @@ UNIT_OBJS_test_apps_net := $(APPS_O)/net.o
 
 # build/tests/meshload: closed-loop HTTP/1.1 load generator (tests/bench)
 APPS_MESHLOAD_OBJS := $(addprefix $(APPS_O)/,meshload.o load_engine.o load_hist.o load_url.o \
-	http1.o net.o)
+	load_cpu.o http1.o net.o)
 
 all: $(BUILD)/tests/meshload
 

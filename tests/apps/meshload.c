@@ -1,7 +1,8 @@
 /* meshload: a closed-loop HTTP/1.1 load generator whose numbers add up.
  *
  *   meshload --url http://HOST[:PORT][/PATH] -c CONNECTIONS [-t THREADS]
- *            -d SECONDS [--warmup SECONDS] [--warmup-max SECONDS] [--timeout SECONDS] [--json]
+ *            -d SECONDS [--warmup SECONDS] [--warmup-max SECONDS] [--timeout SECONDS]
+ *            [--cpu-stat CGROUP/cpu.stat ...] [--json]
  *
  * Every connection sends "GET PATH HTTP/1.1\r\nHost: HOST\r\n\r\n", reads the
  * whole response and sends the next request at once, on the same keep-alive
@@ -18,6 +19,9 @@
  * latency is C * window / requests; "littles_law_mean_us" reports that value
  * next to the measured mean. The two differ only by the time a connection
  * spends between two requests (a few microseconds of this program's own work).
+ *
+ * --cpu-stat (repeatable): also report the CPU time those cgroups spent during
+ * the window, "window_cpu_us" (load_cpu.h).
  *
  * Exit status: 0 when the run completed (request errors are in the output),
  * 1 on an internal error, 2 on usage errors or when no connection could be
@@ -37,6 +41,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "load_cpu.h"
 #include "load_engine.h"
 #include "load_hist.h"
 #include "load_url.h"
@@ -51,7 +56,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: meshload --url http://HOST[:PORT][/PATH] -c CONNECTIONS [-t THREADS]\n"
 		"                -d SECONDS [--warmup SECONDS] [--warmup-max SECONDS]\n"
-		"                [--timeout SECONDS] [--json]\n"
+		"                [--timeout SECONDS] [--cpu-stat FILE ...] [--json]\n"
 		"  --url URL            target; only http://, PORT defaults to 80\n"
 		"  -c, --connections N  keep-alive connections, each one request at a time\n"
 		"  -t, --threads N      event-loop threads, connections spread evenly (default 1)\n"
@@ -60,6 +65,8 @@ static void usage(FILE *f)
 		"                       lasts until every connection has had a response too;\n"
 		"                       0: no warm-up at all\n"
 		"  --warmup-max S       the longest warm-up (default --warmup + --timeout)\n"
+		"  --cpu-stat FILE      a cgroup v2 cpu.stat: report its CPU time in the window\n"
+		"                       as window_cpu_us (repeatable: summed)\n"
 		"  --timeout S          a response must complete within S (default 10)\n"
 		"  --json               one JSON line instead of the text summary\n"
 		"Exit: 0 run completed (errors are reported, not fatal), 1 internal error,\n"
@@ -100,6 +107,8 @@ struct summary {
 	uint64_t duration_ns;
 	uint64_t warmup_ns; /* how long the warm-up lasted */
 	int warmed;         /* connections that had had a response when it ended */
+	int cpu_files;          /* --cpu-stat files given */
+	int64_t window_cpu_us;  /* their CPU time in the window, -1: unknown */
 };
 
 static double us(uint64_t ns)
@@ -129,8 +138,11 @@ static void print_json(const struct summary *s, int conns, int threads)
 	       s->requests ? (double)conns * (double)s->duration_ns / 1000.0 / (double)s->requests
 			   : 0.0);
 	printf(",\"warmup_requests\":%" PRIu64 ",\"warmup_errors\":%" PRIu64
-	       ",\"warmup_us\":%" PRIu64 ",\"warmed_connections\":%d}\n",
+	       ",\"warmup_us\":%" PRIu64 ",\"warmed_connections\":%d",
 	       s->pre_requests, s->pre_errors, s->warmup_ns / 1000, s->warmed);
+	if (s->cpu_files)
+		printf(",\"window_cpu_us\":%" PRId64, s->window_cpu_us);
+	printf("}\n");
 }
 
 static void print_text(const struct summary *s, const char *url, int conns, int threads)
@@ -173,6 +185,7 @@ int main(int argc, char **argv)
 		{ "warmup", required_argument, 0, 'w' },
 		{ "timeout", required_argument, 0, 'T' },
 		{ "warmup-max", required_argument, 0, 'W' },
+		{ "cpu-stat", required_argument, 0, 'C' },
 		{ "json", no_argument, 0, 'j' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
@@ -181,6 +194,7 @@ int main(int argc, char **argv)
 	int conns = 0, threads = 1, c;
 	double duration = -1, warmup = 1, timeout = 10, warmup_max = -1;
 	bool json = false;
+	static struct load_cpu cpu;
 
 	while ((c = getopt_long(argc, argv, "c:t:d:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -218,6 +232,14 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'C':
+			if (cpu.nfiles == LOAD_CPU_MAX_FILES) {
+				fprintf(stderr, "meshload: at most %d --cpu-stat files\n",
+					LOAD_CPU_MAX_FILES);
+				return 2;
+			}
+			cpu.files[cpu.nfiles++] = optarg;
+			break;
 		case 'T':
 			if (parse_seconds(optarg, 0.001, &timeout)) {
 				fprintf(stderr, "meshload: --timeout wants seconds, 0.001..%.0f\n",
@@ -251,6 +273,11 @@ int main(int argc, char **argv)
 	if (warmup_max < warmup) {
 		fprintf(stderr, "meshload: --warmup-max %.3g is shorter than --warmup %.3g\n",
 			warmup_max, warmup);
+		return 2;
+	}
+
+	if (cpu.nfiles && load_cpu_usage_us(cpu.files, cpu.nfiles) < 0) {
+		fprintf(stderr, "meshload: --cpu-stat: cannot read usage_usec from every file\n");
 		return 2;
 	}
 
@@ -332,6 +359,14 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	cpu.tgt = &tgt;
+	if (cpu.nfiles) {
+		int rc = load_cpu_start(&cpu);
+		if (rc) {
+			fprintf(stderr, "meshload: pthread_create: %s\n", strerror(rc));
+			return 1;
+		}
+	}
 
 	static struct summary s;
 	int status = 0;
@@ -355,6 +390,11 @@ int main(int argc, char **argv)
 		s.pre_requests += th[i].pre_requests;
 		s.pre_errors += th[i].pre_errors;
 		load_thread_destroy(&th[i]);
+	}
+	if (cpu.nfiles) {
+		load_cpu_join(&cpu);
+		s.cpu_files = cpu.nfiles;
+		s.window_cpu_us = cpu.window_us;
 	}
 	uint64_t opened = atomic_load(&tgt.window_start);
 	if (opened != LOAD_WINDOW_UNSET) { /* unset: every thread failed before */

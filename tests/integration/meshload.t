@@ -292,6 +292,23 @@ t_warm_cap() {
 check "a connection that never answers holds the window --warmup + --timeout (or --warmup-max) at most" t_warm_cap
 diag "$(summary warmcap), warm-up $(jq .warmup_us "$TMP/warmcap.json" 2>/dev/null) us"
 
+# --cpu-stat: the CPU time of cgroups in the window (the bench's CPU per
+# request). The machine's root cgroup v2 counts everything, meshapp included.
+CG=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+t_cpu() {
+	load cpu "${PORT[fast]}" -c 2 -d 1 --warmup 0.2 --cpu-stat "$CG/cpu.stat" &&
+		expect 0 "${RC[cpu]}" &&
+		jqok ".window_cpu_us > 50000 and .window_cpu_us < $(nproc) * 1000000 * 1.1" cpu &&
+		{ "$LOAD" --url "http://127.0.0.1:${PORT[fast]}/" -c 1 -d 1 --cpu-stat /nonexistent/cpu.stat
+		  expect 2 $?; }
+}
+if [ -n "$CG" ] && [ -r "$CG/cpu.stat" ]; then
+	check "--cpu-stat: CPU time in the window, within what the CPUs can give; an unreadable file exits 2" t_cpu
+	diag "window CPU $(jq .window_cpu_us "$TMP/cpu.json" 2>/dev/null) us in 1 s on $(nproc) CPUs"
+else
+	N=$((N + 1)); echo "ok $N - # SKIP no cgroup v2 cpu.stat on this machine"
+fi
+
 t_dies() {
 	start victim || return 1
 	"$LOAD" --url "http://127.0.0.1:${PORT[victim]}/" -c 4 -d 1.5 --warmup 0.2 --json \
