@@ -25,11 +25,14 @@ load() { # URL SECONDS -> total requests (warmup included)
 }
 # TCP data segments sent by PODS (default: all) while keep-alive load runs in
 # steady state: sampled inside the measured window, so connection set-up (whose
-# first message may race the peer's handshake and go over TCP) is outside it
+# first message may race the peer's handshake and go over TCP) is outside it,
+# and so is the end of the run (its last answers and closes): the run lasts
+# 7 s, the samples are taken from 1.8 s on, and reading every pod's counters
+# takes up to a second on a slow machine
 steady_segs() { # URL [POD...] -> "segments redirected-messages"
   local url=$1 s0 s1 r0 r1 p pid; shift
   pods() { if [ $# -gt 0 ]; then echo "$@"; else "$VC" status --json | jq -r '.pods[].name'; fi; }
-  vcx client -- "$BUILD/tests/meshload" --url "$url" -c 1 -d 3 --warmup 1 --json >/dev/null &
+  vcx client -- "$BUILD/tests/meshload" --url "$url" -c 1 -d 6 --warmup 1 --json >/dev/null &
   pid=$!
   sleep 1.8
   s0=0; for p in $(pods "$@"); do s0=$((s0 + $(pod_data_segs "$p"))); done
