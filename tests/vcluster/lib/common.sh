@@ -37,9 +37,22 @@ vc_cgroup_of() { # POD-or-NODE -> cgroup dir
 # be woken, so a benchmark measures the work done, not the hypervisor's IPIs.
 # The cgroup v2 cpuset controller is often missing (hybrid hosts): use affinity,
 # which children inherit.
+# VC_PIN_MAP: "CGROUP=CPU ..." of pinned nodes, loaded once by vc_pin_map_load
+# before a loop of spawns (each jq costs tens of ms on a small VM); unset, each
+# call asks the state file.
+vc_pin_map_load() {
+  VC_PIN_MAP=$(vc_q '[.nodes[] | select(.cpu != null) | "\(.cgroup)=\(.cpu)"] | join(" ")')
+}
 vc_pin_self() { # CGROUP: pin this shell to the CPU of the node owning CGROUP
-  local cpu  # a node's cpu is null unless the cluster is pinned
-  cpu=$(vc_q --arg cg "$1" '.nodes[] | select(.cgroup as $n | $cg == $n or ($cg | startswith($n + "/"))) | .cpu // empty' | head -1)
+  local cpu e  # a node's cpu is null unless the cluster is pinned
+  if [ -n "${VC_PIN_MAP+set}" ]; then
+    cpu=""
+    for e in $VC_PIN_MAP; do
+      case $1 in "${e%=*}" | "${e%=*}"/*) cpu=${e##*=}; break ;; esac
+    done
+  else
+    cpu=$(vc_q --arg cg "$1" '.nodes[] | select(.cgroup as $n | $cg == $n or ($cg | startswith($n + "/"))) | .cpu // empty' | head -1)
+  fi
   [ -n "$cpu" ] || return 0
   taskset -p -c "$cpu" "$BASHPID" >/dev/null
 }

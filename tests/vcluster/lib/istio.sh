@@ -61,9 +61,9 @@ vc_dnat_rules() {
 }
 
 vc_apply_capture() { # POD-INDEX
-  local i=$1 ns
-  ns=$(vc_q --argjson i "$i" '.pods[$i].netns')
-  if [ "$(vc_q --argjson i "$i" '.pods[$i].meshed')" = true ]; then
+  local i=$1 ns meshed
+  read -r ns meshed < <(vc_q --argjson i "$i" '.pods[$i] | "\(.netns) \(.meshed)"')
+  if [ "$meshed" = true ]; then
     vc_istio_rules "$i" | ip netns exec "$ns" iptables-restore
   else
     vc_dnat_rules | ip netns exec "$ns" iptables-restore

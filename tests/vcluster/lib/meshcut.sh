@@ -42,14 +42,18 @@ vc_meshcut_restart_agents() { # SIGNAL [AGENT-BINARY]
 }
 
 vc_meshcut_register() { # POD-INDEX
-  local i=$1 pod ns cg node ip sock args
-  read -r pod ns cg node ip < <(vc_q --argjson i "$i" '.pods[$i] | "\(.name) \(.netns) \(.cgroup) \(.node) \(.ip)"')
-  sock=$(vc_q --arg n "$node" '.nodes[] | select(.name == $n) | .agent_socket')
+  local i=$1 pod ns cg ip sock inb outb cidrs appsock args
+  # one jq for all of it; empty lists come out as "-" so that read keeps the fields apart
+  read -r pod ns cg ip sock inb outb cidrs appsock < <(vc_q --argjson i "$i" '
+    . as $c | .pods[$i] as $p
+    | def csv: if length == 0 then "-" else map(tostring) | join(",") end;
+    "\($p.name) \($p.netns) \($p.cgroup) \($p.ip) \($c.nodes[] | select(.name == $p.node) | .agent_socket) \($p.exclude_inbound_ports | csv) \($p.exclude_outbound_ports | csv) \($p.exclude_outbound_cidrs | csv) \($p.app_sockets)"')
+  [ "$inb" = - ] && inb=""; [ "$outb" = - ] && outb=""; [ "$cidrs" = - ] && cidrs=""
   args=(--socket "$sock" --pod-name "$pod" --pod-namespace default --pod-ips "$ip" --required)
-  args+=(--exclude-inbound-ports "$(vc_q --argjson i "$i" '.pods[$i].exclude_inbound_ports | map(tostring) | join(",")')")
-  args+=(--exclude-outbound-ports "$(vc_q --argjson i "$i" '.pods[$i].exclude_outbound_ports | map(tostring) | join(",")')")
-  args+=(--exclude-outbound-cidrs "$(vc_q --argjson i "$i" '.pods[$i].exclude_outbound_cidrs | join(",")')")
-  args+=(--app-sockets "$(vc_q --argjson i "$i" '.pods[$i].app_sockets')")
+  args+=(--exclude-inbound-ports "$inb")
+  args+=(--exclude-outbound-ports "$outb")
+  args+=(--exclude-outbound-cidrs "$cidrs")
+  args+=(--app-sockets "$appsock")
   # the init container runs in the pod's network namespace (and cgroup)
   ( echo "$BASHPID" >"$cg/cgroup.procs"
     exec nsenter --net="/run/netns/$ns" -- "$VC_BUILD/meshcut-init" "${args[@]}" ) \
@@ -58,10 +62,9 @@ vc_meshcut_register() { # POD-INDEX
 }
 
 vc_meshcut_register_all() {
-  local n i
-  n=$(vc_q '.pods | length')
-  for i in $(seq 0 $((n - 1))); do
-    [ "$(vc_q --argjson i "$i" '.pods[$i].meshed')" = true ] && vc_meshcut_register "$i"
+  local i
+  for i in $(vc_q '.pods | to_entries[] | select(.value.meshed) | .key'); do
+    vc_meshcut_register "$i"
   done
   return 0
 }
