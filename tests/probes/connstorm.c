@@ -19,6 +19,19 @@
 
 static struct sockaddr_in target, closed_target;
 static atomic_long next_conn, n_total, n_ok, n_rst, n_early, n_fail, n_never;
+/* why connects and writes failed: the errno of the last failure, and how many
+ * failures were EADDRNOTAVAIL (no local port left: a limit of the client,
+ * not of the path) */
+static atomic_int last_errno;
+static atomic_long n_noport;
+
+static void failed(void)
+{
+	atomic_fetch_add(&n_fail, 1);
+	atomic_store(&last_errno, errno);
+	if (errno == EADDRNOTAVAIL)
+		atomic_fetch_add(&n_noport, 1);
+}
 
 static int parse(const char *s, struct sockaddr_in *a)
 {
@@ -41,7 +54,7 @@ static void one(long i)
 	char buf[4096];
 
 	if (fd < 0 || connect(fd, (struct sockaddr *)&target, sizeof(target))) {
-		atomic_fetch_add(&n_fail, 1);
+		failed();
 		if (fd >= 0)
 			close(fd);
 		return;
@@ -49,7 +62,7 @@ static void one(long i)
 	switch (i % 3) {
 	case 0: /* request, whole answer, normal close */
 		if (write(fd, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1) {
-			atomic_fetch_add(&n_fail, 1);
+			failed();
 			break;
 		}
 		while (read(fd, buf, sizeof(buf)) > 0)
@@ -60,7 +73,7 @@ static void one(long i)
 		struct linger lg = {1, 0};
 
 		if (write(fd, req, sizeof(req) - 1) < 0)
-			atomic_fetch_add(&n_fail, 1);
+			failed();
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		atomic_fetch_add(&n_rst, 1);
 		break;
@@ -118,7 +131,9 @@ int main(int argc, char **argv)
 			atomic_fetch_add(&n_never, 1);
 		close(fd);
 	}
-	printf("{\"connections\":%ld,\"normal\":%ld,\"reset\":%ld,\"closed_early\":%ld,\"failed\":%ld,\"never_established\":%ld}\n",
-	       (long)n_total, (long)n_ok, (long)n_rst, (long)n_early, (long)n_fail, (long)n_never);
+	printf("{\"connections\":%ld,\"normal\":%ld,\"reset\":%ld,\"closed_early\":%ld,\"failed\":%ld,\"never_established\":%ld"
+	       ",\"failed_no_local_port\":%ld,\"last_error\":\"%s\"}\n",
+	       (long)n_total, (long)n_ok, (long)n_rst, (long)n_early, (long)n_fail, (long)n_never,
+	       (long)n_noport, n_fail ? strerror(last_errno) : "");
 	return 0;
 }
