@@ -7,7 +7,8 @@
 # unregistered pods are never recorded, 100,000 connections do not grow its
 # memory, and its programs are loaded only while a session runs.
 # Timing checks are relative (the machine is shared): medians where a tail
-# would hurt, tolerances of 10 % where the brief asks for them.
+# would hurt, tolerances of 10 % where the brief asks for them, off/full
+# compared as per-round ratios of back-to-back runs.
 . "$(dirname "$0")/lib.sh"
 require_root
 vc_test_cluster mcmon
@@ -111,11 +112,17 @@ mload=$(jq .mean_us "$TEST_TMP/delay.load"); mtot=$(jq .total.mean_us "$TEST_TMP
 check "with the delays, the end-to-end latency still matches meshload's ($mtot vs $mload us)" within "$mtot" "$mload" 10
 
 # --- only the socket shortcut changes: kernel time moves, proxy and app stay
-# (the chain pinned to one CPU: see pin_chain above)
+# (the chain pinned to one CPU: see pin_chain above). This machine's speed
+# drifts (3x within a day, seen), so each round measures off and full back to
+# back, in alternating order (off-full, full-off, ...), and the checks use the
+# median over rounds of each round's full/off ratio: a drift between rounds
+# cancels, a drift within a round hits both orders alike.
+ROUNDS=5
 redirected() { stats_json node1 | jq '[.redirected[]] | add'; }
 PIN=(taskset -c "$pin_cpu")
-for round in 1 2 3; do
-  for mode in off full; do
+for round in $(seq $ROUNDS); do
+  order="off full"; [ $((round % 2)) = 0 ] && order="full off"
+  for mode in $order; do
     "$MESHCUT" --socket "$sock" mode "$mode" >/dev/null
     "$VC" restart >/dev/null 2>&1
     pin_chain || not_ok "pin the chain's processes to CPU $pin_cpu ($mode, round $round)"
@@ -127,19 +134,29 @@ for round in 1 2 3; do
   done
 done
 PIN=() # the next sections restart the pods: nothing stays pinned
-med() { # MODE FIELD: median over the rounds
-  for r in 1 2 3; do jq ".categories.$2.p50_us" "$TEST_TMP/$1.$r.mon"; done | sort -g | sed -n 2p
+ratio() { # FIELD: median over the rounds of full p50 / off p50
+  local r
+  for r in $(seq $ROUNDS); do
+    jq -n --slurpfile f "$TEST_TMP/full.$r.mon" --slurpfile o "$TEST_TMP/off.$r.mon" \
+      "\$f[0].categories.$1.p50_us as \$a | \$o[0].categories.$1.p50_us as \$b |
+       if \$b > 0 then \$a / \$b elif \$a == 0 then 1 else 1e9 end"
+  done | sort -g | sed -n "$(( (ROUNDS + 1) / 2 ))p" | xargs printf '%.3f\n'
 }
-koff=$(med off kernel); kfull=$(med full kernel)
-poff=$(med off proxy); pfull=$(med full proxy)
-aoff=$(med off app); afull=$(med full app)
+med() { # MODE FIELD: median over the rounds (for the messages)
+  local r
+  for r in $(seq $ROUNDS); do jq ".categories.$2.p50_us" "$TEST_TMP/$1.$r.mon"; done | sort -g | sed -n "$(( (ROUNDS + 1) / 2 ))p"
+}
+kr=$(ratio kernel); pr=$(ratio proxy); ar=$(ratio app)
+diag "median full/off per round: kernel $kr, proxy $pr, app $ar"
 check "mode off redirects nothing, mode full redirects" sh -c \
   "[ \"\$(cat $TEST_TMP/off.*.redirected | sort -u)\" = 0 ] && [ \$(cat $TEST_TMP/full.*.redirected | sort -n | head -1) -gt 1000 ]"
-check "the shortcut moves the kernel category down (median p50 $koff -> $kfull us)" lt "$kfull" "$(calc "$koff * 0.9")"
-check "proxy time unchanged within noise ($poff -> $pfull us)" \
-  sh -c "awk -v a=$pfull -v b=$poff 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= b * 0.35 || d <= 8) }'"
-check "app time unchanged within noise ($aoff -> $afull us)" \
-  sh -c "awk -v a=$afull -v b=$aoff 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= b * 0.35 || d <= 4) }'"
+# the saving is the kernel's (pinned, seen: rounds 0.53-0.86, median 0.79);
+# 0.95 leaves room for noise and still fails when nothing moved or it moved elsewhere
+check "the shortcut moves the kernel category down (median p50 $(med off kernel) -> $(med full kernel) us, median ratio $kr < 0.95)" lt "$kr" 0.95
+check "proxy time unchanged within noise ($(med off proxy) -> $(med full proxy) us, median ratio $pr)" \
+  sh -c "awk -v r=$pr -v b=$(med off proxy) 'BEGIN { d = r - 1; if (d < 0) d = -d; exit !(d <= 0.35 || d * b <= 8) }'"
+check "app time unchanged within noise ($(med off app) -> $(med full app) us, median ratio $ar)" \
+  sh -c "awk -v r=$ar -v b=$(med off app) 'BEGIN { d = r - 1; if (d < 0) d = -d; exit !(d <= 0.35 || d * b <= 4) }'"
 
 # --- unregistered pods are never recorded
 # (restart first: a restarted pod registers again, like every pod whose init
