@@ -53,6 +53,12 @@ pod_ip() { "$VC" status --json | jq -r --arg p "$1" '.pods[] | select(.name == $
 pod_netns() { "$VC" status --json | jq -r --arg p "$1" '.pods[] | select(.name == $p) | .netns'; }
 svc_addr() { "$VC" status --json | jq -r --arg s "$1" '.services[] | select(.name == $s) | "\(.vip):\(.port)"'; }
 stats_json() { "$MESHCUT" --socket "$(node_sock "${1:-node1}")" stats --json; }
+# packets kube-proxy's INVALID drop (the vcluster's KUBE-FORWARD rule) dropped
+# on NODE so far ("none": the node has no such rule)
+invalid_drops() {
+  ip netns exec "$("$VC" status --json | jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .netns')" iptables-save -c -t filter |
+    awk '/-A KUBE-FORWARD .*--ctstate INVALID -j DROP/ { gsub(/[\[\]]/, "", $1); split($1, a, ":"); n = a[1] } END { print (n == "" ? "none" : n) }'
+}
 
 # TCP data segments a pod's namespace has sent so far
 pod_data_segs() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The virtual cluster itself (issue: foundation): requests flow through real
 # sidecars exactly as in Istio's six-socket table, cross-node traffic takes the
-# VXLAN overlay, Istio's exclusions hold, and down/failed up leave nothing.
+# VXLAN overlay, nodes carry kube-proxy's INVALID drop (their conntrack on),
+# Istio's exclusions hold, and down/failed up leave nothing.
 . "$(dirname "$0")/lib.sh"
 require_root
 vc_test_cluster mcvct
@@ -83,6 +84,13 @@ for tls in plain tls; do
   expect_eq "$tls: 2 MB from details (node2) arrive" 2000000 "$got"
   check "$tls: node1's flannel.1 received at least the payload ($((f1 - f0)) bytes)" test $((f1 - f0)) -ge 2000000
   check "$tls: node1's underlay received at least the payload ($((u1 - u0)) bytes)" test $((u1 - u0)) -ge 2000000
+  # kube-proxy's INVALID drop is on both nodes, and with it (a conntrack
+  # user) each node's conntrack tracks the pods' connections, as on a real node
+  ct=$(for ns in $(jq -r '.nodes[].netns' <<<"$st"); do
+         ip netns exec "$ns" iptables -S KUBE-FORWARD 2>/dev/null | grep -c -- '--ctstate INVALID -j DROP'
+         ip netns exec "$ns" cat /proc/sys/net/netfilter/nf_conntrack_count; done | tr '\n' ' ')
+  check "$tls: both nodes carry kube-proxy's INVALID drop and track connections (rule, entries per node: $ct)" \
+    awk -v s="$ct" 'BEGIN { n = split(s, a, " "); exit !(n == 4 && a[1] == 1 && a[2] > 0 && a[3] == 1 && a[4] > 0) }'
   "$VC" down >/dev/null 2>&1
 done
 

@@ -19,6 +19,13 @@ vc_build_node() { # NODE-INDEX (0-based)
   vc_sysctl "$ns" net.ipv6.conf.all.forwarding 1
   # kubeadm requires bridged traffic to traverse iptables (kube-proxy, policy)
   vc_sysctl "$ns" net.bridge.bridge-nf-call-iptables 1 2>/dev/null || true
+  # kube-proxy's filter rule (iptables mode, KUBE-FORWARD): drop what the
+  # node's conntrack calls INVALID. Being a conntrack user, it also makes the
+  # kernel track every forwarded and bridged packet in this netns from the
+  # start, as on a real node; without one the node tracks nothing
+  ip netns exec "$ns" iptables -w -N KUBE-FORWARD
+  ip netns exec "$ns" iptables -w -A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
+  ip netns exec "$ns" iptables -w -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
   if [ "$(vc_q .cni)" = routed ]; then
     # routed CNI (calico-like): no bridge; each pod's /32 is routed to its host
     # veth, the node's own block is a blackhole behind them, and the pods'
