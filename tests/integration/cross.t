@@ -146,6 +146,7 @@ mode_all() { local n; for n in node1 node2; do "$MESHCUT" --socket "$(node_sock 
 cross() { stats_json "$1" | jq -r ".cross$2"; }               # NODE JQ-PATH
 redir() { cross "$1" ".programs.$2.redirected"; }            # NODE from_pod|from_overlay
 flows() { cross "$1" ".programs.$2.flows"; }
+taken() { echo $(( $(flows "$1" from_pod) + $(flows "$1" from_overlay) )); } # NODE: flows taken either way
 # packets our counting rule in FORWARD saw (bridged or routed)
 fwd_pkts() { ip netns exec "$(node_ns "$1")" iptables-save -c -t filter | awk '/mccross-count/ { gsub(/[\[\]]/, "", $1); split($1, a, ":"); print a[1] }'; }
 # packets through the bridge device (0 on the routed topology)
@@ -177,7 +178,6 @@ counting_rules() { # NODE: a FORWARD rule that only counts pod-to-pod packets
 # (Added only later, it would turn the node's conntrack on only then: a
 # connection made before has no entry, and its RST, a sidecar closing an
 # idle pooled connection, is "invalid new": seen.)
-invalid() { invalid_drops "$@"; }
 
 # ------------------------------------------------------------ the suite
 
@@ -219,7 +219,7 @@ bypass_checks() {
   wait_for 100 test "$(left)" = 0
   f1=$(fwd_pkts node1); p1=$(redir node1 from_pod); b1=$(br_pkts node2)
   local t1 t2 n
-  t1=$(( $(flows node1 from_pod) + $(flows node1 from_overlay) )); t2=$(( $(flows node2 from_pod) + $(flows node2 from_overlay) ))
+  t1=$(taken node1); t2=$(taken node2)
   stream "$TEST_TMP/sink-host.json" --mode sink --bytes 64M --seed 13
   check "$label: with cross mode off the same stream is intact" stream_ok "$TEST_TMP/sink-host.json"
   check "$label: ... and goes through FORWARD ($(( $(fwd_pkts node1) - f1 )) packets)" test $(( $(fwd_pkts node1) - f1 )) -gt 1000
@@ -227,7 +227,7 @@ bypass_checks() {
     check "$label: ... and through the bridge ($(( $(br_pkts node2) - b1 )) packets)" test $(( $(br_pkts node2) - b1 )) -gt 1000
   fi
   expect_eq "$label: ... and no new flow was taken on either node" "0 0" \
-    "$(( $(flows node1 from_pod) + $(flows node1 from_overlay) - t1 )) $(( $(flows node2 from_pod) + $(flows node2 from_overlay) - t2 ))"
+    "$(( $(taken node1) - t1 )) $(( $(taken node2) - t2 ))"
   # flows taken before the switch keep their decision to the end: the
   # sidecars' idle pooled connections to details (the first requests'),
   # which HAProxy closes 10-15 s later, send their last packets the short
@@ -287,13 +287,13 @@ churn_checks() { # LABEL: kube-proxy's INVALID drop, 1,000 short connections
   # machine their last packets may otherwise meet the rule added here)
   wait_for 100 test "$(left)" = 0
   local i1 i2
-  i1=$(invalid node1); i2=$(invalid node2)
+  i1=$(invalid_drops node1); i2=$(invalid_drops node2)
   f1=$(flows node1 from_pod); f2=$(flows node2 from_overlay)
   ok=$(vcx client -- "$PY" "$TEST_TMP/peer.py" churn "${STREAM_VIP%:*}" "${STREAM_VIP#*:}" 1000)
   expect_eq "$label: 1,000 short connections through both sidecars all answered" 1000 "$ok"
   check "$label: ... each took the shortcut on node1 ($(( $(flows node1 from_pod) - f1 )) flows) and node2 ($(( $(flows node2 from_overlay) - f2 )))" \
     test $(( $(flows node1 from_pod) - f1 )) -ge 1000 -a $(( $(flows node2 from_overlay) - f2 )) -ge 1000
-  expect_eq "$label: kube-proxy's INVALID drop dropped nothing" "0 0" "$(( $(invalid node1) - i1 )) $(( $(invalid node2) - i2 ))"
+  expect_eq "$label: kube-proxy's INVALID drop dropped nothing" "0 0" "$(( $(invalid_drops node1) - i1 )) $(( $(invalid_drops node2) - i2 ))"
   wait_for 100 test "$(left)" = 0
   expect_eq "$label: no socket is left in FIN-WAIT, CLOSING or LAST-ACK" 0 "$(left)"
 }
@@ -487,7 +487,7 @@ suite() { # TOPOLOGY LABEL FULL(yes|no)
   refresh_state
   STREAM_VIP=$(svc_addr stream-remote)
   for n in node1 node2; do counting_rules $n; done
-  expect_eq "$label: kube-proxy's INVALID drop is on both nodes, nothing dropped yet" "0 0" "$(invalid node1) $(invalid node2)"
+  expect_eq "$label: kube-proxy's INVALID drop is on both nodes, nothing dropped yet" "0 0" "$(invalid_drops node1) $(invalid_drops node2)"
   expect_eq "$label: both agents run the tc shortcut on the overlay, with tcx" "true tcx true tcx" \
     "$(cross node1 .available) $(cross node1 .attach) $(cross node2 .available) $(cross node2 .attach)"
   expect_eq "$label: node1 learned node2's pod CIDR from its routes" '["10.244.2.0/24"]' "$(stats_json node1 | jq -c .cross.remote_cidrs)"
@@ -502,12 +502,12 @@ suite() { # TOPOLOGY LABEL FULL(yes|no)
     policy_checks "$label"
     refresh_state
     phase "$label: pod restart"
-    local r1=$(invalid node1) r2=$(invalid node2)
+    local r1=$(invalid_drops node1) r2=$(invalid_drops node2)
     pod_restart_checks "$label"
     # a live taken flow whose pod's veth went leaves the shortcut with its
     # entry; its last FIN or RST then meets a conntrack that never saw it
     # (docs/cross-node.md, "When a pod's veth goes"): counted, not asserted
-    r1=$(( $(invalid node1) - r1 )); r2=$(( $(invalid node2) - r2 ))
+    r1=$(( $(invalid_drops node1) - r1 )); r2=$(( $(invalid_drops node2) - r2 ))
     diag "$label: kube-proxy's INVALID drop during the pod restart: node1 $r1, node2 $r2 packets"
     phase "$label: pmtu"
     pmtu_checks "$label"
@@ -522,7 +522,7 @@ suite() { # TOPOLOGY LABEL FULL(yes|no)
   # were adopted, uninstalled mid-stream or sent back to the host path never
   # showed the host's conntrack an INVALID packet
   expect_eq "$label: over all of these checks but the pod restart, kube-proxy's INVALID drop dropped nothing" "0 0" \
-    "$(( $(invalid node1) - ${r1:-0} )) $(( $(invalid node2) - ${r2:-0} ))"
+    "$(( $(invalid_drops node1) - ${r1:-0} )) $(( $(invalid_drops node2) - ${r2:-0} ))"
   "$VC" down >/dev/null 2>&1
 }
 
