@@ -22,6 +22,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "podwatch.h"
+#include "ratelimit.h"
 #include "tc.h"
 
 #ifndef SO_NETNS_COOKIE
@@ -76,6 +77,8 @@ static void usage(FILE *f)
 		"  --max-pairs N        paired connections per node (65536)\n"
 		"  --backlog-limit B    redirected bytes one reader may hold before its sender\n"
 		"                       leaves the shortcut (4194304)\n"
+		"  --reg-burst N        registration requests a pod may make at once (20)\n"
+		"  --reg-rate N/s|N/m|N/h  then this many per second, minute or hour (5/s)\n"
 		"  --uninstall          drain every redirected byte, then detach and unpin all of\n"
 		"                       meshcut's BPF state, and exit\n"
 		"  --drain-timeout S    bound for --uninstall (30)\n"
@@ -132,7 +135,7 @@ static int mkdir_parent(const char *path)
 int main(int argc, char **argv)
 {
 	enum { O_PIN = 256, O_CGROUP, O_SOCKET, O_HTTP, O_MODE, O_MAXPAIRS, O_BACKLOG, O_UNINSTALL,
-	       O_DRAIN_TIMEOUT, O_LOGFMT };
+	       O_DRAIN_TIMEOUT, O_LOGFMT, O_REG_BURST, O_REG_RATE };
 	static const struct option opts[] = {
 		{"pin-dir", required_argument, 0, O_PIN},
 		{"cgroup", required_argument, 0, O_CGROUP},
@@ -141,6 +144,8 @@ int main(int argc, char **argv)
 		{"mode", required_argument, 0, O_MODE},
 		{"max-pairs", required_argument, 0, O_MAXPAIRS},
 		{"backlog-limit", required_argument, 0, O_BACKLOG},
+		{"reg-burst", required_argument, 0, O_REG_BURST},
+		{"reg-rate", required_argument, 0, O_REG_RATE},
 		{"uninstall", no_argument, 0, O_UNINSTALL},
 		{"drain-timeout", required_argument, 0, O_DRAIN_TIMEOUT},
 		{"log-format", required_argument, 0, O_LOGFMT},
@@ -157,6 +162,8 @@ int main(int argc, char **argv)
 	bool uninstall = false, json_logs = false;
 	enum mc_log_level level = MC_LOG_INFO;
 	double drain_timeout = 30;
+	unsigned long reg_burst = MC_RL_BURST;
+	unsigned int reg_tokens = MC_RL_RATE, reg_period = 1;
 	struct mc_api *api = NULL, *tcp_api = NULL;
 	static struct mc_agent a;
 	struct ring_buffer *rb = NULL;
@@ -202,6 +209,20 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case O_REG_BURST:
+			reg_burst = strtoul(optarg, &end, 10);
+			if (*end || !*optarg || reg_burst == 0 || reg_burst > MC_RL_MAX_BURST) {
+				fprintf(stderr, "meshcut-agent: --reg-burst: 1..%d\n", MC_RL_MAX_BURST);
+				return 2;
+			}
+			break;
+		case O_REG_RATE:
+			if (mc_limits_parse_rate(optarg, &reg_tokens, &reg_period)) {
+				fprintf(stderr, "meshcut-agent: --reg-rate %s: N/s, N/m or N/h with N in 1..%d\n",
+					optarg, MC_RL_MAX_TOKENS);
+				return 2;
+			}
+			break;
 		case O_UNINSTALL:
 			uninstall = true;
 			break;
@@ -232,6 +253,11 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc) {
 		usage(stderr);
+		return 2;
+	}
+	/* the API's per-pod limits are set up when it first serves */
+	if (mc_limits_configure((unsigned int)reg_burst, reg_tokens, reg_period)) {
+		fprintf(stderr, "meshcut-agent: --reg-burst/--reg-rate out of range\n");
 		return 2;
 	}
 	mc_log_init("meshcut-agent", level, json_logs);

@@ -17,18 +17,20 @@
 
 #define NANO 1000000000ull
 
-int mc_ratelimit_init(struct mc_ratelimit *rl, unsigned int rate_per_s, unsigned int burst,
-		      size_t keys)
+int mc_ratelimit_init(struct mc_ratelimit *rl, unsigned int tokens, unsigned int period_s,
+		      unsigned int burst, size_t keys)
 {
 	memset(rl, 0, sizeof(*rl));
-	if (rate_per_s == 0 || burst == 0 || keys == 0)
+	if (tokens == 0 || period_s == 0 || period_s > MC_RL_MAX_PERIOD || burst == 0 ||
+	    burst > MC_RL_MAX_BURST || keys == 0)
 		return -1;
 	rl->e = calloc(keys, sizeof(*rl->e));
 	if (!rl->e)
 		return -1;
 	pthread_mutex_init(&rl->lock, NULL);
-	rl->rate = rate_per_s;
-	rl->full = (uint64_t)burst * NANO;
+	rl->rate = tokens;
+	rl->unit = (uint64_t)period_s * NANO;
+	rl->full = (uint64_t)burst * rl->unit;
 	rl->cap = keys;
 	return 0;
 }
@@ -42,7 +44,8 @@ void mc_ratelimit_fini(struct mc_ratelimit *rl)
 	rl->e = NULL;
 }
 
-/* a token per 1/rate s: rate nanotokens per elapsed nanosecond, exactly */
+/* a token per period/rate: a token is `unit` (period in ns) units, and every
+ * elapsed nanosecond adds `rate` units, exactly */
 static void refill(const struct mc_ratelimit *rl, struct mc_rl_entry *e, uint64_t now_ns)
 {
 	uint64_t dt;
@@ -51,9 +54,9 @@ static void refill(const struct mc_ratelimit *rl, struct mc_rl_entry *e, uint64_
 		return; /* no time went by (or the clock went back): nothing to add */
 	dt = now_ns - e->last_ns;
 	if (dt >= rl->full / rl->rate) /* also keeps dt * rate from overflowing */
-		e->nanotokens = rl->full;
-	else if ((e->nanotokens += dt * rl->rate) > rl->full)
-		e->nanotokens = rl->full;
+		e->units = rl->full;
+	else if ((e->units += dt * rl->rate) > rl->full)
+		e->units = rl->full;
 	e->last_ns = now_ns;
 }
 
@@ -73,7 +76,7 @@ static struct mc_rl_entry *rl_slot(struct mc_ratelimit *rl, uint64_t key, uint64
 	} else {
 		for (i = 0; i < rl->n; i++) {
 			refill(rl, &rl->e[i], now_ns);
-			if (rl->e[i].nanotokens >= rl->full) {
+			if (rl->e[i].units >= rl->full) {
 				victim = &rl->e[i];
 				break;
 			}
@@ -82,7 +85,7 @@ static struct mc_rl_entry *rl_slot(struct mc_ratelimit *rl, uint64_t key, uint64
 		}
 	}
 	victim->key = key;
-	victim->nanotokens = rl->full;
+	victim->units = rl->full;
 	victim->last_ns = now_ns;
 	return victim;
 }
@@ -95,11 +98,11 @@ bool mc_ratelimit_take(struct mc_ratelimit *rl, uint64_t key, uint64_t now_ns, u
 	pthread_mutex_lock(&rl->lock);
 	e = rl_slot(rl, key, now_ns);
 	refill(rl, e, now_ns);
-	ok = e->nanotokens >= NANO;
+	ok = e->units >= rl->unit;
 	if (ok)
-		e->nanotokens -= NANO;
-	else if (retry_ms) /* ceil((NANO - have) / rate) ns, in ms rounded up */
-		*retry_ms = (uint32_t)(((NANO - e->nanotokens + rl->rate - 1) / rl->rate + 999999) / 1000000);
+		e->units -= rl->unit;
+	else if (retry_ms) /* ceil((unit - have) / rate) ns, in ms rounded up */
+		*retry_ms = (uint32_t)(((rl->unit - e->units + rl->rate - 1) / rl->rate + 999999) / 1000000);
 	pthread_mutex_unlock(&rl->lock);
 	return ok;
 }
@@ -187,10 +190,49 @@ static struct mc_ratelimit requests;
 static struct mc_connlimit conns;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static bool ready;
+static unsigned int rl_burst = MC_RL_BURST, rl_tokens = MC_RL_RATE, rl_period = 1;
+
+static const char *period_name(unsigned int period_s)
+{
+	return period_s == 3600 ? "hour" : period_s == 60 ? "minute" : "second";
+}
+
+int mc_limits_parse_rate(const char *s, unsigned int *tokens, unsigned int *period_s)
+{
+	unsigned long n;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	n = strtoul(s, &end, 10);
+	if (n == 0 || n > MC_RL_MAX_TOKENS || *end != '/' || end[1] == '\0' || end[2] != '\0')
+		return -1;
+	switch (end[1]) {
+	case 's': *period_s = 1; break;
+	case 'm': *period_s = 60; break;
+	case 'h': *period_s = 3600; break;
+	default: return -1;
+	}
+	*tokens = (unsigned int)n;
+	return 0;
+}
+
+int mc_limits_configure(unsigned int burst, unsigned int tokens, unsigned int period_s)
+{
+	struct mc_ratelimit probe;
+
+	if (mc_ratelimit_init(&probe, tokens, period_s, burst, 1))
+		return -1;
+	mc_ratelimit_fini(&probe);
+	rl_burst = burst;
+	rl_tokens = tokens;
+	rl_period = period_s;
+	return 0;
+}
 
 static void limits_init(void)
 {
-	ready = mc_ratelimit_init(&requests, MC_RL_RATE, MC_RL_BURST, MC_RL_KEYS) == 0 &&
+	ready = mc_ratelimit_init(&requests, rl_tokens, rl_period, rl_burst, MC_RL_KEYS) == 0 &&
 		mc_connlimit_init(&conns, MC_CONN_PER_NETNS, MC_CONN_FOREIGN, 256) == 0;
 }
 
@@ -213,8 +255,8 @@ int mc_limits_request(uint64_t netns, uint64_t own_netns, char *msg, size_t msgl
 		return 0;
 	snprintf(msg, msglen,
 		 "rate limit: too many registration requests from this network namespace "
-		 "(%d at once, then %d per second); retry in %u ms",
-		 MC_RL_BURST, MC_RL_RATE, retry);
+		 "(%u at once, then %u per %s); retry in %u ms",
+		 rl_burst, rl_tokens, period_name(rl_period), retry);
 	return 429;
 }
 

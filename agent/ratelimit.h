@@ -22,7 +22,10 @@
 #include <stdint.h>
 
 #define MC_RL_BURST 20       /* registration requests at once, per netns */
-#define MC_RL_RATE 5         /* then per second */
+#define MC_RL_RATE 5         /* then per second (both: --reg-burst, --reg-rate) */
+#define MC_RL_MAX_BURST 10000
+#define MC_RL_MAX_TOKENS 1000000 /* per period */
+#define MC_RL_MAX_PERIOD 3600    /* s */
 #define MC_RL_KEYS 1024      /* namespaces tracked (LRU beyond) */
 #define MC_CONN_PER_NETNS 8  /* open API connections per netns */
 #define MC_CONN_FOREIGN 48   /* all netns but the agent's own together (of 64) */
@@ -30,19 +33,21 @@
 struct mc_rl_entry {
 	uint64_t key;
 	uint64_t last_ns; /* last refill */
-	uint64_t nanotokens; /* 1e9 per token: exact integer refills */
+	uint64_t units; /* `unit` per token: exact integer refills */
 };
 
 struct mc_ratelimit {
 	pthread_mutex_t lock;
-	uint64_t rate, full; /* tokens per second; a full bucket in nanotokens */
+	uint64_t rate, unit, full; /* tokens per period; the period in ns (= units per
+				    * token); a full bucket in units */
 	size_t cap, n;
 	struct mc_rl_entry *e;
 };
 
-/* 0, or -1 (bad arguments, no memory) */
-int mc_ratelimit_init(struct mc_ratelimit *rl, unsigned int rate_per_s, unsigned int burst,
-		      size_t keys);
+/* burst tokens at once, then `tokens` per period_s seconds (1..MC_RL_MAX_PERIOD);
+ * 0, or -1 (bad arguments, no memory) */
+int mc_ratelimit_init(struct mc_ratelimit *rl, unsigned int tokens, unsigned int period_s,
+		      unsigned int burst, size_t keys);
 void mc_ratelimit_fini(struct mc_ratelimit *rl);
 /* take a token for key at now_ns (CLOCK_MONOTONIC): true when allowed;
  * otherwise false and, if retry_ms, how long until a token is back */
@@ -69,6 +74,13 @@ int mc_connlimit_enter(struct mc_connlimit *cl, uint64_t key);
 void mc_connlimit_leave(struct mc_connlimit *cl, uint64_t key);
 
 /* --- the agent's process-wide limits (for agent/api.c) --- */
+
+/* "N/s", "N/m" or "N/h" (N per second, minute, hour): 0, or -1 when malformed */
+int mc_limits_parse_rate(const char *s, unsigned int *tokens, unsigned int *period_s);
+/* registration requests per netns: burst at once, then tokens per period_s.
+ * Call before the API serves (the limits are set up on first use); 0, or -1
+ * when out of range (then the defaults stay). */
+int mc_limits_configure(unsigned int burst, unsigned int tokens, unsigned int period_s);
 
 /* 0 when the caller in netns may make one more registration request now;
  * otherwise 429 with a message. Requests from own_netns are not limited. */

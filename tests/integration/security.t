@@ -304,23 +304,43 @@ diag "(libmicrohttpd's timeout is an idle timeout: a trickle keeps its connectio
 check "the agent still serves after all of it" "$MESHCUT" --socket "$SOCK" status
 expect_eq "no hostile request changed a registration" "$B_before" "$(pod_entry $B)"
 
-# --- rate limit: 20 requests at once per namespace, then 5 per second
-urls=(); for i in $(seq 1 30); do urls+=(-o /dev/null "http://meshcut-agent/v1/pods/default/nope$i"); done
-codes=$(vcx excl-in -- curl -s -m 10 --unix-socket "$SOCK" -X DELETE -w '%{http_code}\n' "${urls[@]}")
+# --- rate limit: per namespace, 20 requests at once, then 5 per second
+# (--reg-burst, --reg-rate). With the defaults a token comes back every 200 ms,
+# less than starting a command in a pod may take here; so the defaults prove
+# only what a returning token cannot break (a 429 once the burst is spent, and
+# service again after a pause), and the exact counts are proven with the
+# agents restarted at 1 per hour, where no token comes back while we look.
+urls=(); for i in $(seq 1 100); do urls+=(-o /dev/null "http://meshcut-agent/v1/pods/default/nope$i"); done
+codes=$(vcx excl-in -- curl -s -m 20 --unix-socket "$SOCK" -X DELETE -w '%{http_code}\n' "${urls[@]}")
 n404=$(grep -c '^404$' <<<"$codes"); n429=$(grep -c '^429$' <<<"$codes")
-diag "30 requests at once from excl-in: $n404 answered (404), $n429 refused (429)"
+diag "defaults (20, then 5/s): 100 requests on one connection from excl-in: $n404 answered (404), $n429 refused (429)"
 check "the first 20 requests are served" test "$(head -20 <<<"$codes" | grep -c '^404$')" = 20
-check "then 429" test "$n429" -ge 5
-out=$(vcx excl-in -- sh -c "curl -s --unix-socket '$SOCK' -X DELETE -o /dev/null http://a/v1/pods/default/nope -o /dev/null http://a/v1/pods/default/nope;
-  '$BUILD/meshcut-init' --socket '$SOCK' --pod-name excl-in --pod-namespace default --pod-ips '$(pod_ip excl-in)' \
-  --exclude-inbound-ports 9080 --exclude-outbound-ports '' --exclude-outbound-cidrs '' --required 2>&1"); rc=$?
-expect_eq "meshcut-init when rate-limited: exit 4" 4 "$rc"
-check "... with the agent's message ($(oneline "$out"))" grep -q "(HTTP 429): rate limit: too many registration requests from this network namespace" <<<"$out"
-code=$(vcx ds -- curl -s -m 5 --unix-socket "$SOCK" -X DELETE -o /dev/null -w '%{http_code}' http://a/v1/pods/default/nope)
-expect_eq "another pod is not limited" 404 "$code"
+check "then 429 (the burst is spent faster than it refills)" test "$n429" -ge 1
 sleep 1.2
 code=$(vcx excl-in -- curl -s -m 5 --unix-socket "$SOCK" -X DELETE -o /dev/null -w '%{http_code}' http://a/v1/pods/default/nope)
 expect_eq "a second later the limited pod is served again" 404 "$code"
+
+out=$("$BUILD/meshcut-agent" --reg-rate 5/d 2>&1); rc=$?
+expect_eq "agent with --reg-rate 5/d: exit 2 ($(oneline "$out"))" 2 "$rc"
+check "... naming the forms it takes" grep -q "N/s, N/m or N/h" <<<"$out"
+
+VC_AGENT_ARGS="--reg-burst 20 --reg-rate 1/h" "$VC" meshcut restart-agents >/dev/null 2>&1
+check "agents restarted with --reg-burst 20 --reg-rate 1/h" "$MESHCUT" --socket "$SOCK" status
+codes=$(vcx excl-in -- curl -s -m 10 --unix-socket "$SOCK" -X DELETE -w '%{http_code}\n' "${urls[@]:0:90}")
+n404=$(grep -c '^404$' <<<"$codes"); n429=$(grep -c '^429$' <<<"$codes")
+diag "20, then 1/h: 30 requests at once from excl-in: $n404 answered (404), $n429 refused (429)"
+check "exactly the first 20 requests are served" test "$(head -20 <<<"$codes" | grep -c '^404$')" = 20 -a "$n404" = 20
+expect_eq "... and the other 10 refused" 10 "$n429"
+out=$(vcx excl-in -- "$BUILD/meshcut-init" --socket "$SOCK" --pod-name excl-in --pod-namespace default \
+  --pod-ips "$(pod_ip excl-in)" --exclude-inbound-ports 9080 --exclude-outbound-ports '' \
+  --exclude-outbound-cidrs '' --required 2>&1); rc=$?
+expect_eq "meshcut-init when rate-limited: exit 4" 4 "$rc"
+check "... with the agent's message ($(oneline "$out"))" \
+  grep -q "(HTTP 429): rate limit: too many registration requests from this network namespace (20 at once, then 1 per hour); retry in [0-9]* ms" <<<"$out"
+code=$(vcx ds -- curl -s -m 5 --unix-socket "$SOCK" -X DELETE -o /dev/null -w '%{http_code}' http://a/v1/pods/default/nope)
+expect_eq "another pod is not limited" 404 "$code"
+"$VC" meshcut restart-agents >/dev/null 2>&1
+check "agents back to the default limits" "$MESHCUT" --socket "$SOCK" status
 
 # --- meshcut-init exit codes
 run_init() { # POD EXTRA-ARGS... -> "rc output"

@@ -29,7 +29,7 @@ static void test_bucket_burst_then_rate(void **state)
 	int i;
 
 	(void)state;
-	assert_int_equal(mc_ratelimit_init(&rl, 5, 20, 16), 0);
+	assert_int_equal(mc_ratelimit_init(&rl, 5, 1, 20, 16), 0);
 	for (i = 0; i < 20; i++)
 		assert_true(mc_ratelimit_take(&rl, 42, t, NULL));
 	assert_false(mc_ratelimit_take(&rl, 42, t, &retry));
@@ -58,7 +58,7 @@ static void test_bucket_keys_independent(void **state)
 	int i;
 
 	(void)state;
-	assert_int_equal(mc_ratelimit_init(&rl, 5, 3, 16), 0);
+	assert_int_equal(mc_ratelimit_init(&rl, 5, 1, 3, 16), 0);
 	for (i = 0; i < 3; i++)
 		assert_true(mc_ratelimit_take(&rl, 1, SEC, NULL));
 	assert_false(mc_ratelimit_take(&rl, 1, SEC, NULL));
@@ -76,7 +76,7 @@ static void test_bucket_table_full(void **state)
 	uint64_t k;
 
 	(void)state;
-	assert_int_equal(mc_ratelimit_init(&rl, 1, 2, 4), 0);
+	assert_int_equal(mc_ratelimit_init(&rl, 1, 1, 2, 4), 0);
 	/* four keys drain their buckets */
 	for (k = 1; k <= 4; k++) {
 		assert_true(mc_ratelimit_take(&rl, k, SEC, NULL));
@@ -99,14 +99,74 @@ static void test_bucket_table_full(void **state)
 	mc_ratelimit_fini(&rl);
 }
 
+/* N per minute and per hour: the same exact arithmetic, a longer period */
+static void test_bucket_per_minute_and_hour(void **state)
+{
+	struct mc_ratelimit rl;
+	uint64_t t = 10 * SEC;
+	uint32_t retry = 0;
+	int i;
+
+	(void)state;
+	assert_int_equal(mc_ratelimit_init(&rl, 3, 60, 2, 16), 0); /* 2, then 3/min */
+	assert_true(mc_ratelimit_take(&rl, 9, t, NULL));
+	assert_true(mc_ratelimit_take(&rl, 9, t, NULL));
+	assert_false(mc_ratelimit_take(&rl, 9, t, &retry));
+	assert_int_equal(retry, 20000); /* a token per 20 s */
+	assert_false(mc_ratelimit_take(&rl, 9, t + 19999 * MS, &retry));
+	assert_int_equal(retry, 1);
+	assert_true(mc_ratelimit_take(&rl, 9, t + 20 * SEC, NULL));
+	assert_false(mc_ratelimit_take(&rl, 9, t + 20 * SEC, NULL));
+	mc_ratelimit_fini(&rl);
+
+	assert_int_equal(mc_ratelimit_init(&rl, 1, 3600, 20, 16), 0); /* 20, then 1/h */
+	for (i = 0; i < 20; i++)
+		assert_true(mc_ratelimit_take(&rl, 9, t, NULL));
+	assert_false(mc_ratelimit_take(&rl, 9, t + 3599 * SEC, &retry));
+	assert_int_equal(retry, 1000);
+	assert_true(mc_ratelimit_take(&rl, 9, t + 3600 * SEC, NULL));
+	mc_ratelimit_fini(&rl);
+}
+
+/* the largest bucket at the fastest and at the slowest rate: a token's wait is
+ * exact, a long pause refills to exactly the burst, nothing overflows */
+static void test_bucket_extremes(void **state)
+{
+	static const struct { unsigned int tokens, period_s, retry_ms; } c[] = {
+		{MC_RL_MAX_TOKENS, 1, 1}, /* 1 us, rounded up to a ms */
+		{1, MC_RL_MAX_PERIOD, MC_RL_MAX_PERIOD * 1000},
+	};
+	uint64_t t = 10 * SEC, later = t + 1000ull * 24 * 3600 * SEC;
+	struct mc_ratelimit rl;
+	uint32_t retry = 0;
+	size_t k;
+	int i;
+
+	(void)state;
+	for (k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
+		assert_int_equal(mc_ratelimit_init(&rl, c[k].tokens, c[k].period_s, MC_RL_MAX_BURST, 4), 0);
+		for (i = 0; i < MC_RL_MAX_BURST; i++)
+			assert_true(mc_ratelimit_take(&rl, 9, t, NULL));
+		assert_false(mc_ratelimit_take(&rl, 9, t, &retry));
+		assert_int_equal(retry, c[k].retry_ms);
+		for (i = 0; i < MC_RL_MAX_BURST; i++)
+			assert_true(mc_ratelimit_take(&rl, 9, later, NULL));
+		assert_false(mc_ratelimit_take(&rl, 9, later, NULL));
+		mc_ratelimit_fini(&rl);
+	}
+}
+
 static void test_bucket_bad_args(void **state)
 {
 	struct mc_ratelimit rl;
 
 	(void)state;
-	assert_int_equal(mc_ratelimit_init(&rl, 0, 20, 16), -1);
-	assert_int_equal(mc_ratelimit_init(&rl, 5, 0, 16), -1);
-	assert_int_equal(mc_ratelimit_init(&rl, 5, 20, 0), -1);
+	assert_int_equal(mc_ratelimit_init(&rl, 0, 1, 20, 16), -1);
+	assert_int_equal(mc_ratelimit_init(&rl, 5, 1, 0, 16), -1);
+	assert_int_equal(mc_ratelimit_init(&rl, 5, 1, 20, 0), -1);
+	assert_int_equal(mc_ratelimit_init(&rl, 5, 0, 20, 16), -1);
+	assert_int_equal(mc_ratelimit_init(&rl, 5, MC_RL_MAX_PERIOD + 1, 20, 16), -1);
+	assert_int_equal(mc_ratelimit_init(&rl, 5, 1, MC_RL_MAX_BURST + 1, 16), -1);
 	mc_ratelimit_fini(&rl); /* after a failed init: harmless */
 }
 
@@ -135,7 +195,7 @@ static void test_bucket_threads(void **state)
 	int i, total = 0;
 
 	(void)state;
-	assert_int_equal(mc_ratelimit_init(&rl, 5, 20, 16), 0);
+	assert_int_equal(mc_ratelimit_init(&rl, 5, 1, 20, 16), 0);
 	for (i = 0; i < 8; i++) {
 		h[i].rl = &rl;
 		h[i].granted = 0;
@@ -205,6 +265,11 @@ static void test_limits_request(void **state)
 	int i;
 
 	(void)state;
+	/* out-of-range settings are refused and the defaults stay (checked below) */
+	assert_int_equal(mc_limits_configure(0, 5, 1), -1);
+	assert_int_equal(mc_limits_configure(20, 0, 1), -1);
+	assert_int_equal(mc_limits_configure(20, 5, 0), -1);
+	assert_int_equal(mc_limits_configure(MC_RL_MAX_BURST + 1, 5, 1), -1);
 	/* the agent's own namespace is never limited */
 	for (i = 0; i < 100; i++)
 		assert_int_equal(mc_limits_request(1, 1, msg, sizeof(msg)), 0);
@@ -213,9 +278,42 @@ static void test_limits_request(void **state)
 		assert_int_equal(mc_limits_request(77, 1, msg, sizeof(msg)), 0);
 	assert_int_equal(mc_limits_request(77, 1, msg, sizeof(msg)), 429);
 	assert_non_null(strstr(msg, "rate limit"));
-	assert_non_null(strstr(msg, "retry in"));
+	{
+		const char *r = strstr(msg, "(20 at once, then 5 per second); retry in ");
+		unsigned int ms = 0;
+
+		assert_non_null(r);
+		/* 200 ms, less whatever went by since the bucket was emptied */
+		assert_int_equal(sscanf(r + strlen("(20 at once, then 5 per second); retry in "), "%u ms", &ms), 1);
+		assert_in_range(ms, 1, 200);
+	}
 	/* and a third one is not affected */
 	assert_int_equal(mc_limits_request(78, 1, msg, sizeof(msg)), 0);
+}
+
+static void test_limits_parse_rate(void **state)
+{
+	static const char *bad[] = {"", "5", "5/", "/s", "0/s", "5/d", "5/ss", "-5/s", " 5/s",
+				    "5 /s", "1000001/s", "99999999999999999999/s", NULL};
+	unsigned int n = 0, p = 0;
+	int i;
+
+	(void)state;
+	assert_int_equal(mc_limits_parse_rate("5/s", &n, &p), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(p, 1);
+	assert_int_equal(mc_limits_parse_rate("30/m", &n, &p), 0);
+	assert_int_equal(n, 30);
+	assert_int_equal(p, 60);
+	assert_int_equal(mc_limits_parse_rate("1/h", &n, &p), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(p, 3600);
+	for (i = 0; bad[i]; i++) {
+		n = p = 7;
+		assert_int_equal(mc_limits_parse_rate(bad[i], &n, &p), -1);
+		assert_int_equal(n, 7); /* untouched */
+	}
+	assert_int_equal(mc_limits_parse_rate(NULL, &n, &p), -1);
 }
 
 static void test_limits_conn(void **state)
@@ -269,9 +367,12 @@ int main(void)
 		cmocka_unit_test(test_bucket_burst_then_rate),
 		cmocka_unit_test(test_bucket_keys_independent),
 		cmocka_unit_test(test_bucket_table_full),
+		cmocka_unit_test(test_bucket_per_minute_and_hour),
+		cmocka_unit_test(test_bucket_extremes),
 		cmocka_unit_test(test_bucket_bad_args),
 		cmocka_unit_test(test_bucket_threads),
 		cmocka_unit_test(test_connlimit),
+		cmocka_unit_test(test_limits_parse_rate),
 		cmocka_unit_test(test_limits_request),
 		cmocka_unit_test(test_limits_conn),
 	};
