@@ -14,6 +14,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       make gcc libc6-dev clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config \
       libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libgnutls28-dev libssl-dev \
+      libnetfilter-conntrack-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # the sources only: no build/ or .git from the build context
@@ -32,6 +33,7 @@ FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libbpf1 libelf1 zlib1g libjansson4 libcurl4 libmicrohttpd12 libgnutls30 \
+      libnetfilter-conntrack3 \
       curl jq \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/usr/local/bin/ /usr/local/bin/

@@ -33,6 +33,7 @@ LDLIBS_BPF  := -lbpf -lelf -lz
 LDLIBS_JSON := -ljansson
 LDLIBS_HTTP := -lmicrohttpd
 LDLIBS_CURL := -lcurl
+LDLIBS_CT   := -lnetfilter_conntrack
 
 # kernel side: BTF CO-RE against the running kernel's vmlinux.h
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \

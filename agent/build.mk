@@ -1,7 +1,8 @@
 # agent/: the node agent (build/meshcut-agent) and its CLI (build/meshcut)
 AGENT_SRCS := agent/main.c agent/datapath.c agent/drain.c agent/registry.c \
               agent/registration.c agent/api.c agent/stats.c agent/verify.c \
-              agent/tc.c agent/tc_nl.c agent/tc_config.c agent/monitor.c agent/monitor_recon.c agent/layouts.c agent/podwatch.c agent/ratelimit.c
+              agent/tc.c agent/tc_nl.c agent/tc_config.c agent/monitor.c agent/monitor_recon.c agent/layouts.c agent/podwatch.c agent/ratelimit.c \
+              agent/tc_conntrack.c
 AGENT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRCS))
 
 # the agent embeds the BPF skeleton
@@ -9,7 +10,7 @@ $(AGENT_OBJS): $(BPF_SKELS)
 
 $(BUILD)/meshcut-agent: $(AGENT_OBJS) $(LIB_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_BPF) $(LDLIBS_JSON) $(LDLIBS_HTTP) -lpthread
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_BPF) $(LDLIBS_JSON) $(LDLIBS_HTTP) $(LDLIBS_CT) -lpthread
 
 all: $(BUILD)/meshcut-agent
 

@@ -40,6 +40,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "tc_config.h"
+#include "tc_conntrack.h"
 #include "tc_nl.h"
 #include "tc_shortcut.h"
 #include "tc_shortcut.skel.h"
@@ -70,6 +71,7 @@ static struct {
 	uint64_t est_timeout_ns;
 	uint32_t flows_live;
 	uint64_t flows_expired;
+	uint64_t flows_handed, handover_errors; /* to the host's conntrack (tc_conntrack.h) */
 	uint64_t node_netns;   /* our network namespace's cookie */
 } T = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -456,6 +458,61 @@ static int ensure_attached(int ifindex, uint32_t role, const char *name, struct 
 	return err;
 }
 
+struct handover {
+	unsigned int handed, failed;
+	int err; /* the first failure */
+};
+
+/* Live flows leave the shortcut: each one is first handed to the host's
+ * conntrack of the network namespace we are in (agent/tc_conntrack.h), so
+ * that its FIN or RST on the host path is not INVALID. The flows of device
+ * ifindex (a pod's veth, or the overlay they went to), or with ifindex 0,
+ * every flow whose pod's veth is recorded in network namespace netns. */
+static void handover_flows(int flows_fd, int att_fd, int ifindex, uint64_t netns, struct handover *h)
+{
+	struct mc_tc_flow_key cur, next, *prev = NULL;
+	struct mc_ct *ct = NULL;
+	struct mc_tc_flow f;
+	struct mc_tc_att rec;
+	int rc;
+
+	while (bpf_map_get_next_key(flows_fd, prev, &next) == 0) {
+		cur = next;
+		prev = &cur;
+		if (bpf_map_lookup_elem(flows_fd, &cur, &f) || MC_TC_FLOW_CLOSED(f.flags))
+			continue;
+		if (ifindex ? f.ifindex != (uint32_t)ifindex && f.ovl_ifindex != (uint32_t)ifindex
+			    : bpf_map_lookup_elem(att_fd, &f.ifindex, &rec) || rec.node_netns != netns)
+			continue;
+		if (!ct && !(ct = mc_ct_open())) {
+			rc = -errno;
+		} else {
+			rc = mc_ct_handover(ct, &cur, &f);
+		}
+		if (rc > 0) {
+			h->handed++;
+		} else if (rc < 0) {
+			if (!h->failed++)
+				h->err = rc;
+		}
+	}
+	mc_ct_close(ct);
+}
+
+/* a device's live flows leave the shortcut (it is released or gone) */
+static void handover_flows_of(int ifindex)
+{
+	struct handover h = {0};
+
+	handover_flows(MFD(mc_tc_flows), MFD(mc_tc_att), ifindex, 0, &h);
+	T.flows_handed += h.handed;
+	T.handover_errors += h.failed;
+	if (h.handed || h.failed)
+		pr_info("cross: %u live flows of ifindex %d handed to the host's conntrack%s%s", h.handed,
+			ifindex, h.failed ? "; failed for some (they may end by timeouts): " : "",
+			h.failed ? strerror(-h.err) : "");
+}
+
 static void delete_eps_of(int ifindex)
 {
 	struct mc_addr cur, next, *prev = NULL, dead[64];
@@ -477,6 +534,7 @@ static void delete_eps_of(int ifindex)
  * it), then the program, then the record */
 static void release_dev(int ifindex, const struct mc_tc_att *rec, const char *why)
 {
+	handover_flows_of(ifindex);
 	delete_eps_of(ifindex);
 	if (rec->role == MC_TC_ROLE_OVL)
 		bpf_map_delete_elem(MFD(mc_tc_ovls), &ifindex);
@@ -496,6 +554,7 @@ static void forget_dev(int ifindex)
 
 	if (bpf_map_lookup_elem(MFD(mc_tc_att), &ifindex, &rec))
 		return;
+	handover_flows_of(ifindex);
 	delete_eps_of(ifindex);
 	if (rec.role == MC_TC_ROLE_OVL)
 		bpf_map_delete_elem(MFD(mc_tc_ovls), &ifindex);
@@ -1285,6 +1344,56 @@ static int enter_netns(uint64_t cookie)
 	return -1;
 }
 
+/* every live flow, to the conntrack of the network namespace its pod's veth
+ * is recorded in (the node's: normally the one we run in) */
+static void uninstall_handover(const char *dir)
+{
+	uint64_t here = netns_cookie_here(), seen[8];
+	int flows_fd, att_fd, k, *prev = NULL, back;
+	size_t nseen = 0, i;
+	struct handover h = {0};
+	struct mc_tc_att rec;
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/mc_tc_flows", dir);
+	flows_fd = bpf_obj_get(path);
+	snprintf(path, sizeof(path), "%s/mc_tc_att", dir);
+	att_fd = bpf_obj_get(path);
+	if (flows_fd < 0 || att_fd < 0)
+		goto out;
+	while (bpf_map_get_next_key(att_fd, prev, &k) == 0) {
+		prev = &k;
+		if (bpf_map_lookup_elem(att_fd, &k, &rec) || rec.role != MC_TC_ROLE_POD)
+			continue;
+		for (i = 0; i < nseen && seen[i] != rec.node_netns; i++)
+			;
+		if (i < nseen || nseen == sizeof(seen) / sizeof(seen[0]))
+			continue;
+		seen[nseen++] = rec.node_netns;
+		back = -1;
+		if (rec.node_netns != here && (back = enter_netns(rec.node_netns)) < 0) {
+			pr_warn("uninstall: the network namespace of %s (cookie %llu) is not reachable "
+				"from here: its live flows are not handed to its conntrack", rec.name,
+				(unsigned long long)rec.node_netns);
+			continue;
+		}
+		handover_flows(flows_fd, att_fd, 0, rec.node_netns, &h);
+		if (back >= 0) {
+			if (setns(back, CLONE_NEWNET))
+				pr_warn("uninstall: return to our network namespace: %s", strerror(errno));
+			close(back);
+		}
+	}
+	pr_info("uninstall: %u live cross-node flows handed to the host's conntrack%s%s", h.handed,
+		h.failed ? "; failed for some (their close may be dropped as INVALID): " : "",
+		h.failed ? strerror(-h.err) : "");
+out:
+	if (flows_fd >= 0)
+		close(flows_fd);
+	if (att_fd >= 0)
+		close(att_fd);
+}
+
 int mc_tc_uninstall(const char *pin_dir)
 {
 	char dir[300], path[PATH_MAX];
@@ -1298,6 +1407,9 @@ int mc_tc_uninstall(const char *pin_dir)
 	snprintf(dir, sizeof(dir), "%s/%s", pin_dir, TC_SUBDIR);
 	if (access(dir, F_OK))
 		return 0;
+	/* 0. the live flows leave with the programs: the host's conntrack of
+	 * their node gets them first */
+	uninstall_handover(dir);
 	/* 1. every attachment on record: detached, if it is still meshcut's.
 	 * tcx links detach from anywhere; clsact filters are reached over
 	 * netlink in their device's network namespace */
@@ -1489,6 +1601,8 @@ json_t *mc_tc_stats_json(struct mc_agent *a)
 	json_object_set_new(o, "remote_cidrs", cidrs);
 	json_object_set_new(o, "flows", json_integer((json_int_t)T.flows_live));
 	json_object_set_new(o, "flows_expired", json_integer((json_int_t)T.flows_expired));
+	json_object_set_new(o, "flows_handed_to_conntrack", json_integer((json_int_t)T.flows_handed));
+	json_object_set_new(o, "handover_errors", json_integer((json_int_t)T.handover_errors));
 	json_object_set_new(o, "programs", progs);
 	/* the totals the issue asks for, summed over both programs */
 	json_object_set_new(o, "redirected", json_integer((json_int_t)(s[0].redirected + s[1].redirected)));

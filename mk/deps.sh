@@ -12,6 +12,8 @@ PKGS=(
   libclang-rt-14-dev
   # user space libraries: JSON, HTTP client (also over Unix sockets), HTTP(S) server, TLS
   libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libgnutls28-dev libssl-dev
+  # conntrack over netlink: the agent hands live cross-node flows to the host when they leave
+  libnetfilter-conntrack-dev
   # tests: unit tests, TAP runner (prove is in perl), JSON in shell, TLS test CA
   libcmocka-dev perl jq openssl curl
   # webhook golden tests: a real JSON Patch implementation, YAML for helm output

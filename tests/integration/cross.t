@@ -3,8 +3,10 @@
 # through both sidecars across nodes skips the bridge and the node's FORWARD
 # path in both directions; 1 GiB is SHA-256-checked each way, plaintext and
 # mTLS; NAT (NodePort DNAT, masquerade) is never skipped; kube-proxy's
-# `ctstate INVALID -j DROP` is on from the start and drops nothing (but the
-# documented last packets of a pod's live flows when its veth goes); 1,000
+# `ctstate INVALID -j DROP` is on from the start and drops nothing (but what
+# a pod's flows send while its veth is gone and the agent has not heard yet);
+# a connection idle across the uninstall or its pod's veth re-creation then
+# closes through the host path (its flow handed to conntrack); 1,000
 # short shortcut connections open and close cleanly; "keep host policy" lets
 # a host FORWARD DROP block a pod pair (and without it the documented
 # behaviour holds: it does not); a pod whose veth is re-created
@@ -56,6 +58,29 @@ elif cmd == "client":  # client HOST PORT SPORT: print what the server saw
         print(s.makefile().readline().strip())
     except OSError as e:
         print("failed:", e)
+elif cmd == "hold":  # hold PORT: one connection, kept; say when its peer closes
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", int(sys.argv[2])))
+    s.listen(1)
+    print("listening", flush=True)
+    c, a = s.accept()
+    print("accepted %s:%d" % a, flush=True)
+    while c.recv(4096):
+        pass
+    print("eof", flush=True)
+    c.close()
+elif cmd == "idle":  # idle HOST PORT SPORT FILE: connect, stay idle until FILE exists, close
+    import os, time
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", int(sys.argv[4])))
+    s.connect((sys.argv[2], int(sys.argv[3])))
+    print("connected", flush=True)
+    while not os.path.exists(sys.argv[5]):
+        time.sleep(0.05)
+    s.close()
+    print("closed", flush=True)
 elif cmd == "churn":  # churn HOST PORT N: N short RR connections (stream service)
     ok = 0
     for i in range(int(sys.argv[4])):
@@ -158,6 +183,39 @@ stream() { # FILE meshstream-args...: one verified stream to stream-remote (node
 }
 stream_ok() { jq -e '.ok == true' "$1" >/dev/null 2>&1; }
 peer() { vcx client --uid 1337 -- "$PY" "$TEST_TMP/peer.py" client "$@"; } # HOST PORT SPORT
+# an idle connection client -> stream-remote (node2), straight between the
+# pods (the sidecar's uid, an excluded port), taken by the shortcut: a
+# sidecar's pooled keep-alive connection. idle_open TAG PORT SPORT, then
+# idle_close TAG: true when stream-remote reads its end within 5 s.
+idle_open() {
+  local tag=$1 f1 f2
+  rm -f "$TEST_TMP/$tag.close"
+  echo "$2" >"$TEST_TMP/$tag.port"
+  vcx stream-remote -- "$PY" "$TEST_TMP/peer.py" hold "$2" >"$TEST_TMP/$tag.hold" 2>&1 &
+  echo $! >"$TEST_TMP/$tag.pids"
+  wait_for 50 grep -q listening "$TEST_TMP/$tag.hold"
+  f1=$(flows node1 from_pod); f2=$(flows node2 from_overlay)
+  vcx client --uid 1337 -- "$PY" "$TEST_TMP/peer.py" idle "$(ip_of stream-remote)" "$2" "$3" "$TEST_TMP/$tag.close" \
+    >"$TEST_TMP/$tag.idle" 2>&1 &
+  echo $! >>"$TEST_TMP/$tag.pids"
+  wait_for 50 grep -q accepted "$TEST_TMP/$tag.hold" &&
+    test $(( $(flows node1 from_pod) - f1 )) -ge 1 -a $(( $(flows node2 from_overlay) - f2 )) -ge 1
+}
+# the idle connection from SPORT is in NODE's flow table (the pod's end there)
+idle_flow_on() { # NODE SPORT
+  bpftool -j map dump pinned "$(jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .bpffs' <<<"$ST")/tc/mc_tc_flows" |
+    jq -e --argjson p $(( ($2 >> 8) | (($2 & 255) << 8) )) 'any(.[]; .formatted.key.peer_port == $p)' >/dev/null
+}
+idle_flow_gone() { ! idle_flow_on "$@"; }
+idle_close() {
+  local rc=0
+  touch "$TEST_TMP/$1.close"
+  wait_for 50 grep -q eof "$TEST_TMP/$1.hold" || rc=1
+  # (vcx runs them as grandchildren: by their command lines)
+  pkill -f "$TEST_TMP/peer.py hold $(cat "$TEST_TMP/$1.port")\$"; pkill -f "$TEST_TMP/$1.close"
+  wait $(cat "$TEST_TMP/$1.pids") 2>/dev/null
+  return $rc
+}
 # every tc program on every device of a node: "dev:tcx:name" / "dev:clsact:name"
 tc_progs() {
   local ns dev id
@@ -349,7 +407,10 @@ pod_restart_checks() { # LABEL: stream-remote's veth again, new ifindex and MAC
   # (the host path could deliver again), the kernel's drops of its packets by
   # function (tp_btf/kfree_skb): none may be in a redirect path. Before that
   # the pod is gone and every path drops (a redirect to the dead veth too).
-  local dw churn
+  local dw churn h0
+  check "$label: an idle connection to the pod, taken on both nodes" idle_open restart 15090 21012
+  check "$label: ... in node2's flow table" idle_flow_on node2 21012
+  h0=$(cross node2 .flows_handed_to_conntrack)
   ( while [ ! -e "$TEST_TMP/churn.stop" ]; do
       vcx client -- timeout 2 "$PY" "$TEST_TMP/peer.py" churn "${STREAM_VIP%:*}" "${STREAM_VIP#*:}" 5 >/dev/null 2>&1 || true
     done ) &
@@ -389,6 +450,15 @@ pod_restart_checks() { # LABEL: stream-remote's veth again, new ifindex and MAC
   check "$label: the next request reaches the new pod" stream_ok "$TEST_TMP/after-restart.json"
   check "$label: ... over the shortcut, both ways ($(( $(redir node2 from_overlay) - o2 )) in, $(( $(redir node2 from_pod) - p2 )) out)" \
     test $(( $(redir node2 from_overlay) - o2 )) -gt 100 -a $(( $(redir node2 from_pod) - p2 )) -gt 100
+  # the idle connection's flow left the shortcut with the old veth: node2's
+  # agent handed it to node2's conntrack, so its close is not INVALID there
+  check "$label: node2's agent handed the old veth's live flows to its conntrack ($(( $(cross node2 .flows_handed_to_conntrack) - h0 )), errors $(cross node2 .handover_errors))" \
+    test $(( $(cross node2 .flows_handed_to_conntrack) - h0 )) -ge 1 -a "$(cross node2 .handover_errors)" = 0
+  # once node2 forgets the flow (5 s after its last packet, at its next
+  # sweep), its packets take node2's host path: the close must pass there
+  check "$label: ... node2 then forgot the flow (it takes the host path from now on)" \
+    wait_for 400 idle_flow_gone node2 21012
+  check "$label: the connection idle across the veth's re-creation closes: the pod reads its end (dropped FINs never arrive)" idle_close restart
   touch "$TEST_TMP/churn.stop"; wait "$churn" 2>/dev/null; rm -f "$TEST_TMP/churn.stop"
   kill -INT "$dw"; wait "$dw" 2>/dev/null
   diag "$label: drops of the pod's packets once its new veth was up: $(tail -1 "$TEST_TMP/drops.json")"
@@ -428,7 +498,7 @@ adopt_checks() { # LABEL: agents restart (SIGTERM) while a stream runs
 }
 
 coexist_uninstall_checks() { # LABEL
-  local label=$1 n1 n2 cid mid c0 c1 r0 r1 t0 t1 u0 u1 pid m0
+  local label=$1 n1 n2 cid mid c0 c1 r0 r1 t0 t1 u0 u1 pid m0 i1 i2 log
   n1=$(node_ns node1); n2=$(node_ns node2)
   # another tool's programs, attached before meshcut's: a tcx program on
   # node2's overlay, a clsact filter on the client's veth on node1
@@ -453,6 +523,11 @@ coexist_uninstall_checks() { # LABEL
   expect_eq "$label: the clsact filter saw every packet the veth received" $((u1 - u0)) $((t1 - t0))
   check "$label: ... and meshcut still redirected them ($(( $(redir node1 from_pod) - m0 )))" test $(( $(redir node1 from_pod) - m0 )) -gt 1000
 
+  # a taken connection left idle across the uninstall (a sidecar's pooled
+  # connection): its first packet afterwards is a FIN, which kube-proxy drops
+  # as INVALID unless the host's conntrack was handed the flow
+  check "$label: an idle connection, taken on both nodes" idle_open uninst 15090 21011
+
   # uninstall while a stream runs: traffic keeps flowing, only meshcut's go
   stream "$TEST_TMP/uninstall.json" --mode source --bytes 1G --max-msg 64K --seed 52 --slow-reader-us 50 &
   pid=$!
@@ -464,6 +539,13 @@ coexist_uninstall_checks() { # LABEL
   expect_eq "$label: ... and nothing else" "flannel.1:tcx:count_pkts v-client:clsact:count_pkts" \
     "$( (tc_progs node2; tc_progs node1) | tr '\n' ' ' | sed 's/ $//')"
   check "$label: ... no pinned tc state is left" test ! -e "$(jq -r '.nodes[0].bpffs' <<<"$ST")/tc"
+  log=$(cat "/run/meshcut-vc/$VCLUSTER_NAME/logs/node1.uninstall.log" 2>/dev/null)
+  check "$label: ... the uninstall handed node1's live flows to its conntrack ($(grep -o '[0-9]* live cross-node flows handed[^;]*' <<<"$log" | tail -1))" \
+    grep -Eq 'uninstall: [1-9][0-9]* live cross-node flows handed to the host.s conntrack$' <<<"$log"
+  i1=$(invalid_drops node1); i2=$(invalid_drops node2)
+  check "$label: the connection idle across the uninstall closes: the other end reads its end (dropped FINs never arrive)" idle_close uninst
+  expect_eq "$label: ... kube-proxy's INVALID drop dropped none of its last packets" "0 0" \
+    "$(( $(invalid_drops node1) - i1 )) $(( $(invalid_drops node2) - i2 ))"
   c0=$(tcx_count); t0=$(cls_count)
   stream "$TEST_TMP/after.json" --mode sink --bytes 1M --seed 53
   check "$label: traffic flows afterwards, and the other programs still count it" \
@@ -504,9 +586,10 @@ suite() { # TOPOLOGY LABEL FULL(yes|no)
     phase "$label: pod restart"
     local r1=$(invalid_drops node1) r2=$(invalid_drops node2)
     pod_restart_checks "$label"
-    # a live taken flow whose pod's veth went leaves the shortcut with its
-    # entry; its last FIN or RST then meets a conntrack that never saw it
-    # (docs/cross-node.md, "When a pod's veth goes"): counted, not asserted
+    # a live taken flow whose pod's veth went sends its packets the host way
+    # until the agent hears of it and hands it to conntrack: a FIN or RST in
+    # that window is INVALID (docs/cross-node.md, "When a live flow leaves
+    # the shortcut"): counted, not asserted
     r1=$(( $(invalid_drops node1) - r1 )); r2=$(( $(invalid_drops node2) - r2 ))
     diag "$label: kube-proxy's INVALID drop during the pod restart: node1 $r1, node2 $r2 packets"
     phase "$label: pmtu"
