@@ -997,19 +997,6 @@ static void gc_flows(void)
 	T.flows_live = total - gone;
 }
 
-static uint64_t conntrack_established_timeout(void)
-{
-	FILE *f = fopen("/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established", "r");
-	unsigned long long s = 432000; /* the kernel's default: 5 days */
-
-	if (f) {
-		if (fscanf(f, "%llu", &s) != 1)
-			s = 432000;
-		fclose(f);
-	}
-	return s * 1000000000ull;
-}
-
 /* ------------------------------------------------------------ the watcher */
 
 struct events {
@@ -1175,7 +1162,7 @@ int mc_tc_init(struct mc_agent *a)
 	T.agent = a;
 	snprintf(T.pin_dir, sizeof(T.pin_dir), "%s", a->dp.pin_dir);
 	snprintf(T.dir, sizeof(T.dir), "%s/%s", T.pin_dir, TC_SUBDIR);
-	T.est_timeout_ns = conntrack_established_timeout();
+	T.est_timeout_ns = mc_ct_established_timeout_s() * 1000000000ull;
 	T.node_netns = netns_cookie_here();
 	mc_tc_opts_from_env(&T.opts);
 	if (T.opts.failed_closed)

@@ -1,15 +1,15 @@
 /* Handing a live cross-node flow back to the host's conntrack: see tc_conntrack.h. */
 #include "tc_conntrack.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack_tcp.h>
 #include <netinet/in.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "addr.h"
 
 #define EST_TIMEOUT_DEFAULT 432000u /* s: the kernel's nf_conntrack_tcp_timeout_established */
 
@@ -18,9 +18,7 @@ struct mc_ct {
 	uint32_t timeout_s;
 };
 
-/* the established timeout of this network namespace (/proc/sys/net is the
- * opener's namespace's) */
-static uint32_t established_timeout(void)
+uint32_t mc_ct_established_timeout_s(void)
 {
 	FILE *f = fopen("/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established", "r");
 	unsigned long s = EST_TIMEOUT_DEFAULT;
@@ -47,7 +45,7 @@ struct mc_ct *mc_ct_open(void)
 		errno = err;
 		return NULL;
 	}
-	ct->timeout_s = established_timeout();
+	ct->timeout_s = mc_ct_established_timeout_s();
 	return ct;
 }
 
@@ -57,11 +55,6 @@ void mc_ct_close(struct mc_ct *ct)
 		return;
 	nfct_close(ct->h);
 	free(ct);
-}
-
-static bool is_v4(const struct mc_addr *a)
-{
-	return a->w[0] == 0 && a->w[1] == 0 && a->w[2] == (uint32_t)htonl(0xffff);
 }
 
 /* one direction's tuple: src -> dst */
@@ -86,12 +79,12 @@ int mc_ct_handover(struct mc_ct *ct, const struct mc_tc_flow_key *k, const struc
 	const struct mc_addr *oa = &k->pod, *ra = &k->peer;
 	uint16_t op = k->pod_port, rp = k->peer_port;
 	struct nf_conntrack *c;
-	bool v4 = is_v4(&k->pod);
+	bool v4 = mc_addr_v4(&k->pod);
 	int rc;
 
 	if (k->proto != IPPROTO_TCP || MC_TC_FLOW_CLOSED(f->flags))
 		return 0;
-	if (v4 != is_v4(&k->peer))
+	if (v4 != mc_addr_v4(&k->peer))
 		return -EINVAL;
 	if (f->flags & MC_TC_FLOW_FROM_OVL) { /* the peer sent the SYN */
 		oa = &k->peer;

@@ -33,6 +33,10 @@
 
 struct mc_ct;
 
+/* conntrack's established timeout in the current network namespace
+ * (nf_conntrack_tcp_timeout_established; the kernel's default if unreadable) */
+uint32_t mc_ct_established_timeout_s(void);
+
 /* a ctnetlink handle in the calling thread's current network namespace, or
  * NULL (errno set) */
 struct mc_ct *mc_ct_open(void);
