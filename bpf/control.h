@@ -19,8 +19,10 @@
  * a new directory and lets the old ones serve their live sockets until they
  * close or drain. */
 #ifndef MC_LAYOUT_VERSION /* tests build a layout-changed agent with the next number */
-/* 1: first layout. 2: mc_pair.read_seq, mc_sock's send settlement, to_tcp.send_error. */
-#define MC_LAYOUT_VERSION 2
+/* 1: first layout. 2: mc_pair.read_seq, mc_sock's send settlement, to_tcp.send_error.
+ * 3: mc_pod_life (a pod's namespace lifetime), per-pod pair quota, per-thread
+ *    send settlement. */
+#define MC_LAYOUT_VERSION 3
 #endif
 
 /* Every layout directory vN also holds "mc_live": an ARRAY map of one __u64,

@@ -54,4 +54,17 @@ struct mc_pod {
 	char key[MC_POD_KEY_LEN]; /* "namespace/name": pinned state names its pods */
 };
 
+/* Agent-only, beside each mc_pods entry (map mc_pod_life, same key): how the
+ * agent learns that a pod's network namespace is gone, also after a restart.
+ * nsid is the id under which the node's (the agent's) network namespace knows
+ * the pod's (verify.c assigns one at registration); the kernel announces its
+ * removal (RTM_DELNSID) when that namespace dies, and a dump of the node's
+ * nsids no longer lists it. Kept apart from mc_pod so that mc_pod keeps the
+ * shape older layouts migrate from. */
+struct mc_pod_life {
+	__s32 nsid;  /* -1: unknown (e.g. a registration migrated from layout 2) */
+	__u32 pad;
+	__u64 registered_ns; /* CLOCK_BOOTTIME ns of the registration */
+};
+
 #endif

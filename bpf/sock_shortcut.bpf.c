@@ -70,6 +70,15 @@ struct {
 	__type(value, struct mc_sock);
 } mc_sock_state SEC(".maps");
 
+/* netns cookie -> what tells the agent that the pod's namespace is gone
+ * (pods.h); only the agent reads and writes it */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MC_MAX_PODS);
+	__type(key, __u64);
+	__type(value, struct mc_pod_life);
+} mc_pod_life SEC(".maps");
+
 /* sockets holding a pair slot of this layout (control.h: MC_LIVE_MAP) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
