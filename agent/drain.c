@@ -10,6 +10,18 @@
 
 #include "control.h"
 
+#ifdef MC_TEST_WIDEN_WINDOW
+#include <unistd.h>
+/* Test builds only (tests/integration/race.t): a millisecond between reading
+ * a pair's backlog and deleting its sockets. The protocol does not depend on
+ * that moment being short: a sender that counts after the read sees TCP (the
+ * flip came first) and does not redirect. A sender that put its direction
+ * back to REDIRECT would redirect in it, and the delete would free its bytes. */
+#define widen_window() usleep(1000)
+#else
+#define widen_window() ((void)0)
+#endif
+
 uint64_t mc_now_ns(void)
 {
 	struct timespec ts;
@@ -151,6 +163,7 @@ void mc_drain_sweep(struct mc_drainer *d, uint32_t modes, bool all, uint64_t now
 		}
 		if (memcmp(&d->flip_id[i], &p->id, sizeof(p->id)) != 0)
 			continue; /* reused under us: start over next sweep */
+		widen_window();
 		k.side = MC_SIDE_CLIENT;
 		d->ops.remove(d->ops.ctx, &k);
 		k.side = MC_SIDE_SERVER;

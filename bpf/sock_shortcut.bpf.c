@@ -525,6 +525,21 @@ static __always_inline bool early_bytes_read(struct bpf_sock *sk, struct mc_pair
 	return tp && tp->write_seq == *(volatile __u32 *)&p->read_seq[to];
 }
 
+#ifdef MC_TEST_WIDEN_WINDOW
+/* Test builds only (tests/integration/race.t builds the agent with
+ * -DMC_TEST_WIDEN_WINDOW=N): spin N empty iterations (about 7 ns each here) between deciding a
+ * direction and recording the decision, so that a transition that another CPU
+ * can overtake there (the agent's drain, the other end's leave_pair) loses
+ * that race often enough to be seen within seconds. */
+static long widen_step(__u32 i, void *ctx)
+{
+	return 0;
+}
+#define widen_window() bpf_loop(MC_TEST_WIDEN_WINDOW, widen_step, NULL, 0)
+#else
+#define widen_window() ((void)0)
+#endif
+
 /* sk_msg counted (or took back) n bytes in the current send() of this socket:
  * remembered for the settlement when that send() returns */
 static __always_inline void record_counted(struct mc_sock *st, __u32 n)
@@ -620,6 +635,7 @@ int mc_sk_msg(struct sk_msg_md *msg)
 				s->early_tcp++;
 			s->tcp_msgs++;
 		}
+		widen_window();
 		*dir = MC_DIR_EARLY_TCP;
 		return SK_PASS;
 	}
@@ -631,6 +647,7 @@ int mc_sk_msg(struct sk_msg_md *msg)
 	}
 	if (!p->redirected[to])
 		p->redirected[to] = 1;
+	widen_window();
 	*dir = MC_DIR_REDIRECT;
 	/* for the settlement, which runs when this send() returns: after the
 	 * redirect has been decided, so a refused one needs no take-back here */
