@@ -48,6 +48,7 @@ int mc_drainer_init(struct mc_drainer *d, struct mc_pair *pairs, uint32_t n, int
 	d->n = n;
 	d->socks_fd = socks_fd;
 	memset(d->mode_leaves, 0, sizeof(d->mode_leaves));
+	d->redirect_after_flip = 0;
 	d->ops.present = map_present;
 	d->ops.remove = map_remove;
 	d->ops.ctx = (void *)(intptr_t)socks_fd;
@@ -93,11 +94,11 @@ static bool should_leave(const struct mc_pair *p, uint32_t modes, bool all)
 
 	if (all || !(modes & mc_kind_mode(p->id.kind)))
 		return true;
-	if (d0 == MC_DIR_TCP && d1 == MC_DIR_TCP)
+	/* both on TCP, or a leave seen between its two stores */
+	if (d0 == MC_DIR_TCP || d1 == MC_DIR_TCP)
 		return true;
 	/* a lone end (its peer never arrived) that already went to TCP */
-	return p->refs == 1 && (d0 == MC_DIR_TCP || d1 == MC_DIR_TCP || d0 == MC_DIR_EARLY_TCP ||
-				d1 == MC_DIR_EARLY_TCP);
+	return p->refs == 1 && (d0 == MC_DIR_EARLY_TCP || d1 == MC_DIR_EARLY_TCP);
 }
 
 uint32_t mc_pairs_live(const struct mc_pair *pairs, uint32_t n)
@@ -163,6 +164,18 @@ void mc_drain_sweep(struct mc_drainer *d, uint32_t modes, bool all, uint64_t now
 		}
 		if (memcmp(&d->flip_id[i], &p->id, sizeof(p->id)) != 0)
 			continue; /* reused under us: start over next sweep */
+		/* a direction only moves towards TCP: one that is not TCP now was
+		 * put back after the flip, and its sender may still redirect.
+		 * Flip it again and start a new grace period. */
+		if (__atomic_load_n(&p->dir[0], __ATOMIC_ACQUIRE) != MC_DIR_TCP ||
+		    __atomic_load_n(&p->dir[1], __ATOMIC_ACQUIRE) != MC_DIR_TCP) {
+			__atomic_store_n(&p->dir[0], MC_DIR_TCP, __ATOMIC_RELEASE);
+			__atomic_store_n(&p->dir[1], MC_DIR_TCP, __ATOMIC_RELEASE);
+			__atomic_fetch_add(&d->redirect_after_flip, 1, __ATOMIC_RELAXED);
+			d->flip_ns[i] = now_ns ? now_ns : 1;
+			r->waiting++;
+			continue;
+		}
 		widen_window();
 		k.side = MC_SIDE_CLIENT;
 		d->ops.remove(d->ops.ctx, &k);

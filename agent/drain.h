@@ -9,6 +9,10 @@
  * finish, (3) once each side's reader has consumed every redirected byte
  * (sent == consumed), both sockets are deleted from the SOCKHASH and are plain
  * TCP sockets again (FIONREAD, splice, close semantics all back to normal).
+ * Right before it deletes, the drain looks at both directions once more: a
+ * direction that is not TCP any more (a datapath defect) is flipped again and
+ * gets a new grace period, and is counted, instead of being deleted under a
+ * sender that still redirects.
  *
  * Used by the agent's periodic sweep (mode changes, demoted pairs, lone ends)
  * and by uninstall (every pair).
@@ -38,6 +42,10 @@ struct mc_drainer {
 					    * change before the datapath did (its own
 					    * count is to_tcp[MC_TCP_MODE]) */
 	struct mc_conn_id *flip_id; /* per slot: which connection that was */
+	uint64_t redirect_after_flip; /* pairs found with a direction off TCP again
+				       * after this drain flipped them (never, with
+				       * a datapath that only moves towards TCP):
+				       * flipped again, not deleted */
 };
 
 struct mc_drain_result {
@@ -50,8 +58,10 @@ int mc_drainer_init(struct mc_drainer *d, struct mc_pair *pairs, uint32_t n, int
 void mc_drainer_free(struct mc_drainer *d);
 
 /* One sweep over every pair. all: every pair leaves (uninstall); otherwise a
- * pair leaves when its kind is not in modes, when both directions are on TCP,
- * or when it is a lone end whose direction went to TCP. */
+ * pair leaves when its kind is not in modes, when a direction is on TCP (a
+ * pair leaves as a whole: the datapath moves both, and the drain finishes a
+ * leave it finds half done), or when it is a lone end whose direction went to
+ * TCP. */
 void mc_drain_sweep(struct mc_drainer *d, uint32_t modes, bool all, uint64_t now_ns,
 		    uint64_t grace_ns, struct mc_drain_result *r);
 

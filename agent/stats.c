@@ -25,7 +25,7 @@ json_t *mc_status_json(struct mc_agent *a)
 	mc_dp_fill(&a->dp, &f);
 	pthread_mutex_lock(&a->lock);
 	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:I, s:i, s:I, "
-		      "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:I}}",
+		      "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:I, s:I}}",
 		      "version", MESHCUT_VERSION, "layout", MC_LAYOUT_VERSION, "libbpf",
 		      LIBBPF_VERSION_STRING, "mode", mc_mode_string(c.modes, modes, sizeof(modes)),
 		      "pin_dir", a->dp.pin_dir, "cgroup", a->dp.cgroup, "adopted", a->dp.adopted,
@@ -35,7 +35,8 @@ json_t *mc_status_json(struct mc_agent *a)
 		      "pods_max", (int)f.pods_max, "sockhash_max", (int)(2 * f.pairs_max), "sockhash",
 		      (int)f.sockets, "drain",
 		      "waiting", (int)a->last_drain.waiting, "backlog_bytes",
-		      (json_int_t)a->last_drain.backlog_bytes);
+		      (json_int_t)a->last_drain.backlog_bytes, "redirect_after_flip",
+		      (json_int_t)__atomic_load_n(&a->drainer.redirect_after_flip, __ATOMIC_RELAXED));
 	pthread_mutex_unlock(&a->lock);
 	{
 		struct mc_layout_info l[16];
@@ -147,6 +148,8 @@ char *mc_metrics_text(struct mc_agent *a)
 	fprintf(b, "# HELP meshcut_pairs_max Pair slots.\n# TYPE meshcut_pairs_max gauge\nmeshcut_pairs_max %u\n", f.pairs_max);
 	fprintf(b, "# HELP meshcut_drain_backlog_bytes Redirected bytes not yet read in pairs leaving the shortcut.\n# TYPE meshcut_drain_backlog_bytes gauge\nmeshcut_drain_backlog_bytes %llu\n",
 		(unsigned long long)a->last_drain.backlog_bytes);
+	fprintf(b, "# HELP meshcut_drain_redirect_after_flip_total Pairs the drain found redirecting again after it had moved them to TCP (a datapath defect; flipped again, not deleted).\n# TYPE meshcut_drain_redirect_after_flip_total counter\nmeshcut_drain_redirect_after_flip_total %llu\n",
+		(unsigned long long)__atomic_load_n(&a->drainer.redirect_after_flip, __ATOMIC_RELAXED));
 	fprintf(b, "# HELP meshcut_sockets_total Sockets inserted in the SOCKHASH.\n# TYPE meshcut_sockets_total counter\n");
 	for (k = 1; k < MC_KIND_MAX; k++)
 		fprintf(b, "meshcut_sockets_total{pair=\"%s\"} %llu\n", mc_kind_name(k),

@@ -65,6 +65,8 @@ wait_for 100 sh -c "[ \"\$(nsenter --net=/run/netns/$node_ns '$MESHCUT' --socket
 diag "pair table: $(cat "$TEST_TMP/pairs.json")"
 check "no pair is left half-redirected (one direction on TCP, the other not)" \
   jq -e '.half_redirected == 0' "$TEST_TMP/pairs.json"
+after_flip=$(mc status --json | jq .drain.redirect_after_flip)
+expect_eq "the drain never found a direction back off TCP after it had flipped a pair" 0 "$after_flip"
 exec 7>&- # release the held connections
 wait "$dr_pid"
 result=$(grep -v holding "$TEST_TMP/dirrace.out")

@@ -172,6 +172,49 @@ static void test_lone_end_on_tcp_leaves(void **state)
 	assert_int_equal(mc_pairs_live(pairs, N), 0);
 }
 
+/* A direction put back to REDIRECT after the drain flipped the pair (a
+ * datapath defect: a plain store overtaking the flip) must never be deleted
+ * under its sender: the drain flips it again, counts it, and waits a new grace
+ * period before it deletes. */
+static void test_redirect_after_flip_is_not_deleted(void **state)
+{
+	struct mc_drain_result r;
+
+	(void)state;
+	live_pair(2, MC_KIND_INBOUND);
+	mc_drain_sweep(&d, 0, true, 100 * MS, GRACE, &r);
+	pairs[2].dir[1] = MC_DIR_REDIRECT; /* a sender overwrote the flip */
+	mc_drain_sweep(&d, 0, true, 130 * MS, GRACE, &r);
+	assert_int_equal(removed[2][0] + removed[2][1], 0);
+	assert_int_equal(pairs[2].dir[1], MC_DIR_TCP);
+	assert_int_equal(d.redirect_after_flip, 1);
+	assert_int_equal(r.waiting, 1);
+	mc_drain_sweep(&d, 0, true, 140 * MS, GRACE, &r); /* its new grace runs */
+	assert_int_equal(removed[2][0], 0);
+	mc_drain_sweep(&d, 0, true, 151 * MS, GRACE, &r);
+	assert_int_equal(removed[2][0], 1);
+	assert_int_equal(removed[2][1], 1);
+	assert_int_equal(d.redirect_after_flip, 1);
+}
+
+/* One direction on TCP and the other still redirecting, both ends held: the
+ * datapath never leaves a pair like that (a pair leaves as a whole), so the
+ * drain finishes the leave. */
+static void test_half_left_pair_leaves(void **state)
+{
+	struct mc_drain_result r;
+
+	(void)state;
+	live_pair(3, MC_KIND_OUTBOUND);
+	pairs[3].dir[0] = MC_DIR_TCP;
+	mc_drain_sweep(&d, MC_MODE_FULL, false, 100 * MS, GRACE, &r);
+	assert_int_equal(pairs[3].dir[1], MC_DIR_TCP);
+	assert_int_equal(r.waiting, 1);
+	mc_drain_sweep(&d, MC_MODE_FULL, false, 121 * MS, GRACE, &r);
+	assert_int_equal(removed[3][0], 1);
+	assert_int_equal(removed[3][1], 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,6 +224,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_closed_sockets_are_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reused_slot_starts_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lone_end_on_tcp_leaves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_redirect_after_flip_is_not_deleted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_left_pair_leaves, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
