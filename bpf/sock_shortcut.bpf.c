@@ -490,11 +490,16 @@ struct {
 static __always_inline void leave_pair(struct mc_pair *p, __u32 slot, __u32 kind, __u32 reason)
 {
 	struct mc_kind_stats *s;
+	__u32 was0, was1;
 
 	if (p->dir[0] == MC_DIR_TCP && p->dir[1] == MC_DIR_TCP)
 		return;
-	p->dir[0] = MC_DIR_TCP;
-	p->dir[1] = MC_DIR_TCP;
+	/* TCP is where every direction ends: it may be written over anything,
+	 * and the exchange tells whether this call is the one that left */
+	was0 = __sync_lock_test_and_set(&p->dir[0], MC_DIR_TCP);
+	was1 = __sync_lock_test_and_set(&p->dir[1], MC_DIR_TCP);
+	if (was0 == MC_DIR_TCP && was1 == MC_DIR_TCP)
+		return;
 	s = stats_of(kind);
 	if (s && reason < MC_TCP_REASONS)
 		s->to_tcp[reason]++;
@@ -563,7 +568,7 @@ int mc_sk_msg(struct sk_msg_md *msg)
 	struct bpf_sock *sk;
 	struct mc_pair *p;
 	struct mc_sock *st;
-	__u32 *dir, to, size;
+	__u32 *dir, seen, to, size;
 	__s64 backlog;
 
 	sk = msg->sk;
@@ -576,7 +581,12 @@ int mc_sk_msg(struct sk_msg_md *msg)
 	if (!p)
 		return SK_PASS;
 	dir = &p->dir[st->side & 1];
-	if (*dir == MC_DIR_TCP) {
+	/* Every decision below is made from this one reading, and a direction
+	 * only changes by a compare-and-swap from it: when another CPU moved it
+	 * to TCP meanwhile (the agent's drain, the other end's leave_pair), the
+	 * swap fails and TCP stays. */
+	seen = *(volatile __u32 *)dir;
+	if (seen == MC_DIR_TCP) {
 		s = stats_of(st->kind);
 		if (s)
 			s->tcp_msgs++;
@@ -590,7 +600,7 @@ int mc_sk_msg(struct sk_msg_md *msg)
 	/* early TCP bytes the receiver has not read yet (recv() would read
 	 * redirected bytes first), or a receiver that has not yet shown it reads
 	 * with recv(): stay on TCP */
-	if (*dir == MC_DIR_EARLY_TCP) {
+	if (seen == MC_DIR_EARLY_TCP) {
 		if (!early_bytes_read(sk, p, to)) {
 			s = stats_of(st->kind);
 			if (s)
@@ -626,21 +636,22 @@ int mc_sk_msg(struct sk_msg_md *msg)
 	if (bpf_msg_redirect_hash(msg, &mc_socks, &key, BPF_F_INGRESS) != SK_PASS) {
 		/* not redirected: not counted either */
 		__sync_fetch_and_add(&p->sent[to], -(__s64)size);
-		if (*dir == MC_DIR_REDIRECT) /* the peer left (closed, or drained out) */
+		if (seen == MC_DIR_REDIRECT) /* the peer left (closed, or drained out) */
 			return to_tcp(p, st->slot, st->kind, MC_TCP_PEER_MISSING);
 		/* the peer is not paired yet: these bytes go over TCP, and the
 		 * receiver must read them before any redirect (read_seq) */
 		if (s) {
-			if (*dir == MC_DIR_UNDECIDED)
+			if (seen == MC_DIR_UNDECIDED)
 				s->early_tcp++;
 			s->tcp_msgs++;
 		}
 		widen_window();
-		*dir = MC_DIR_EARLY_TCP;
+		if (seen == MC_DIR_UNDECIDED)
+			__sync_val_compare_and_swap(dir, MC_DIR_UNDECIDED, MC_DIR_EARLY_TCP);
 		return SK_PASS;
 	}
 	if (s) {
-		if (*dir == MC_DIR_EARLY_TCP)
+		if (seen == MC_DIR_EARLY_TCP)
 			s->promoted++;
 		s->msgs++;
 		s->bytes += size;
@@ -648,7 +659,12 @@ int mc_sk_msg(struct sk_msg_md *msg)
 	if (!p->redirected[to])
 		p->redirected[to] = 1;
 	widen_window();
-	*dir = MC_DIR_REDIRECT;
+	/* This message was counted before the direction was looked at again,
+	 * so it is accounted for whatever happens now. If the direction moved
+	 * to TCP since, it stays TCP: the next message goes over TCP, behind
+	 * this one, which the reader takes first. */
+	if (seen != MC_DIR_REDIRECT)
+		__sync_val_compare_and_swap(dir, seen, MC_DIR_REDIRECT);
 	/* for the settlement, which runs when this send() returns: after the
 	 * redirect has been decided, so a refused one needs no take-back here */
 	record_counted(st, size);

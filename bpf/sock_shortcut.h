@@ -38,7 +38,9 @@
  * towards them redirect from the first byte.
  *
  * Integrity. Each direction (per sending side) is decided at its first message
- * and moves UNDECIDED -> REDIRECT -> TCP or UNDECIDED -> TCP: tcp_bpf recv()
+ * and moves UNDECIDED -> REDIRECT -> TCP or UNDECIDED -> TCP, each step a
+ * compare-and-swap from the value the program read (TCP is written over
+ * anything, and nothing is ever written over TCP): tcp_bpf recv()
  * reads redirected data before the TCP receive queue, so a direction must
  * never redirect while its receiver has unread bytes it sent over TCP. The one
  * way back, EARLY_TCP -> REDIRECT, is taken only once the receiver has read
