@@ -14,8 +14,9 @@
  * IPv6 works the same way: --addr POD_IPV6 --src ::6 (Istio's IPv6 passthrough).
  * Scenarios: half_close, rst_unread, peek, rcvlowat, waitall, fionread, splice,
  * close_unread, echo, splice_app, woken_reader, rcvmem (--memcg PROCS),
- * early_stream, early_short, pingpong (a probe: one hop's round trip), pingpong_pipe (the
- * same over two pipes: the floor). Prints one JSON line; exit 0
+ * early_stream, early_short, fin_late_reader, fin_mixed_senders (--memcg PROCS),
+ * pingpong (a probe: one hop's round trip), pingpong_pipe (the same over two
+ * pipes: the floor). Prints one JSON line; exit 0
  * unless the program itself failed.
  */
 #include <arpa/inet.h>
@@ -25,6 +26,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +41,8 @@
 static const char *addr = "127.0.0.1", *src = "127.0.0.6";
 static int port = 17070, uid = 1337, pause_ms = 200;
 static bool app_reads; /* --app-reads: the app (server) end plays the reader */
+static const char *memcg_procs; /* --memcg: the app's memory cgroup (rcvmem, fin_mixed_senders) */
+static int read_timeout_ms = 5000;
 
 static void die(const char *what)
 {
@@ -416,6 +420,166 @@ static void sc_close_unread(void)
 	close(c);
 }
 
+/* tcp_orphan_retries of this network namespace: how often a closed socket
+ * sends its FIN again before it gives up (returns the old value, -1 on error) */
+static int set_orphan_retries(int n)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_orphan_retries", "r+");
+	int old = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%d", &old) != 1)
+		old = -1;
+	rewind(f);
+	fprintf(f, "%d\n", n);
+	fclose(f);
+	return old;
+}
+
+/* The sidecar writes 64 KiB and closes while the app sleeps; its kernel sends
+ * the orphaned FIN once more and then gives up (tcp_orphan_retries 1 in this
+ * namespace, for the scenario), long before the app reads. TCP queues the FIN
+ * behind the data: the app reads every byte and then EOF. A FIN held until
+ * the reader caught up would never come. */
+static void sc_fin_late_reader(void)
+{
+	int c, s, err, saved = set_orphan_retries(1);
+	bool ok;
+	size_t got;
+
+	pair(&c, &s); /* --app-reads: c is the app, s the sidecar */
+	write_all(s, 0, 65536);
+	close(s);
+	msleep(pause_ms * 15); /* the sender has given up by now */
+	got = read_all(c, 0, &ok, &err, read_timeout_ms);
+	if (saved >= 0)
+		set_orphan_retries(saved);
+	printf("{\"scenario\":\"fin_late_reader\",\"got\":%zu,\"intact\":%s,\"eof\":%s,"
+	       "\"errno\":\"%s\"}\n",
+	       got, ok && got == 65536 ? "true" : "false", err ? "false" : "true",
+	       err ? strerror(err) : "");
+	close(c);
+}
+
+/* Two threads of the sidecar send on one socket at once, towards an app whose
+ * memory cgroup is full (--memcg, as in rcvmem): some redirects fail part-way.
+ * Each thread stops at its first failed or short send (on TCP none is: the
+ * writers just wait), and a third closes the socket once both are done. The
+ * app, which had half-closed first (its FIN_WAIT2 turns into TIME_WAIT at the
+ * FIN, which frees unread redirected bytes), reads everything and must see
+ * EOF, as on TCP. The FIN is held only while redirected bytes are unread: a
+ * count of what each send() redirected that comes out too high (two threads'
+ * counts mixed up) would hold it for good. */
+struct mixed_writer {
+	int fd;
+	size_t sent;
+	int failures;
+};
+
+static void *mixed_write(void *arg)
+{
+	struct mixed_writer *w = arg;
+	size_t len = 1u << 20; /* one send() spans many redirects: the socket's
+				* lock is let go during each, and the other
+				* thread's send() runs in between */
+	uint8_t *buf = malloc(len);
+
+	if (!buf)
+		return NULL;
+	fill(buf, 0, len);
+	while (w->sent < (4u << 20)) {
+		ssize_t r = send(w->fd, buf, len, MSG_NOSIGNAL);
+
+		if (r > 0)
+			w->sent += (size_t)r;
+		if (r != (ssize_t)len) {
+			w->failures++;
+			break;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+struct mixed_closer {
+	int fd;
+	struct mixed_writer w[2];
+};
+
+static void *mixed_close(void *arg)
+{
+	struct mixed_closer *m = arg;
+	pthread_t t[2];
+
+	for (int i = 0; i < 2; i++) {
+		m->w[i] = (struct mixed_writer){.fd = m->fd};
+		pthread_create(&t[i], NULL, mixed_write, &m->w[i]);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	close(m->fd);
+	return NULL;
+}
+
+static size_t read_count(int fd, int *err, int timeout_ms)
+{
+	uint8_t buf[65536];
+	size_t got = 0;
+
+	*err = 0;
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t r;
+
+		if (poll(&p, 1, timeout_ms) <= 0) {
+			*err = ETIMEDOUT;
+			break;
+		}
+		r = read(fd, buf, sizeof(buf));
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (r <= 0) {
+			*err = r < 0 ? errno : 0;
+			break;
+		}
+		got += (size_t)r;
+	}
+	return got;
+}
+
+static void sc_fin_mixed_senders(void)
+{
+	int l = listener(), s, err;
+	struct mixed_closer m;
+	pthread_t t;
+	FILE *f;
+	size_t got;
+	char b;
+
+	m.fd = client_connect();
+	f = memcg_procs ? fopen(memcg_procs, "w") : NULL;
+	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f))
+		die("join --memcg");
+	s = accept(l, NULL, NULL); /* accepted here: charged to the app's cgroup */
+	if (s < 0)
+		die("accept");
+	close(l);
+	msleep(20);
+	if (write(m.fd, "w", 1) != 1 || recv(s, &b, 1, 0) != 1) /* the app reads with recv() */
+		die("warm-up byte");
+	shutdown(s, SHUT_WR); /* the app has said all it will say */
+	pthread_create(&t, NULL, mixed_close, &m);
+	msleep(pause_ms); /* the app is busy: its cgroup fills up */
+	got = read_count(s, &err, read_timeout_ms);
+	pthread_join(t, NULL);
+	printf("{\"scenario\":\"fin_mixed_senders\",\"sent\":%zu,\"got\":%zu,\"eof\":%s,"
+	       "\"short_sends\":%d,\"errno\":\"%s\"}\n",
+	       m.w[0].sent + m.w[1].sent, got, err ? "false" : "true",
+	       m.w[0].failures + m.w[1].failures, err ? strerror(err) : "");
+	close(s);
+}
+
 /* A reader blocked in recv() is woken without data: here by its own socket's
  * state change (the ACK of a half-close another process made on it). TCP keeps
  * waiting; tcp_bpf's recv returns EAGAIN (README: TCP semantics). The reader
@@ -467,8 +631,6 @@ static void sc_woken_reader(void)
  * charges the app's cgroup from inside the writer's send(): it fails with
  * ENOMEM, once, and the pair moves to TCP (README: TCP semantics;
  * semantics.t). The writer retries ENOMEM and counts it. */
-static const char *memcg_procs;
-static int read_timeout_ms = 5000;
 
 static void sc_rcvmem(void)
 {
@@ -855,6 +1017,7 @@ int main(int argc, char **argv)
 	RUN(half_close) RUN(rst_unread) RUN(peek) RUN(rcvlowat) RUN(waitall) RUN(fionread)
 	RUN(splice) RUN(close_unread) RUN(echo) RUN(woken_reader) RUN(splice_app) RUN(rcvmem)
 	RUN(early_stream) RUN(early_short) RUN(pingpong) RUN(pingpong_pipe)
+	RUN(fin_late_reader) RUN(fin_mixed_senders)
 	fprintf(stderr, "sockcompat: unknown scenario %s\n", sc);
 	return 2;
 }
