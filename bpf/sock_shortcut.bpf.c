@@ -545,18 +545,47 @@ static long widen_step(__u32 i, void *ctx)
 #define widen_window() ((void)0)
 #endif
 
-/* sk_msg counted (or took back) n bytes in the current send() of this socket:
- * remembered for the settlement when that send() returns */
-static __always_inline void record_counted(struct mc_sock *st, __u32 n)
+/* counts of send()s that overlap another thread's on the same socket */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct mc_send_key);
+	__type(value, __u32);
+} mc_send_apart SEC(".maps");
+
+static __always_inline void send_key(struct mc_send_key *k, const struct mc_sock *st,
+				     const struct mc_pair *p, __u32 tid)
+{
+	k->slot = st->slot;
+	k->side = st->side & 1;
+	k->tid = tid;
+	k->client_isn = p->id.client_isn;
+}
+
+/* sk_msg counted n bytes in the current send() of this socket (sk_msg runs
+ * under the socket's lock): remembered for the settlement when that send()
+ * returns, in the socket's storage, or apart when another thread's send() has
+ * counted there and not settled yet */
+static __always_inline void record_counted(struct mc_sock *st, const struct mc_pair *p, __u32 n)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct mc_send_key k;
+	__u32 *c;
 
-	if (st->send_tid != tid) {
-		if (st->send_counted) /* another thread's send() is in progress */
-			st->send_mixed = 1;
+	if (st->send_tid == tid || !st->send_counted) {
 		st->send_tid = tid;
+		__sync_fetch_and_add(&st->send_counted, n);
+		return;
 	}
-	st->send_counted += n;
+	send_key(&k, st, p, tid);
+	c = bpf_map_lookup_elem(&mc_send_apart, &k);
+	if (c) {
+		__sync_fetch_and_add(c, n);
+	} else if (bpf_map_update_elem(&mc_send_apart, &k, &n, BPF_NOEXIST) == 0) {
+		__sync_fetch_and_add(&st->apart, 1);
+	}
+	/* else: not remembered, so never taken back (a count too high only
+	 * delays, as when a send never settles) */
 }
 
 SEC("sk_msg")
@@ -667,7 +696,7 @@ int mc_sk_msg(struct sk_msg_md *msg)
 		__sync_val_compare_and_swap(dir, seen, MC_DIR_REDIRECT);
 	/* for the settlement, which runs when this send() returns: after the
 	 * redirect has been decided, so a refused one needs no take-back here */
-	record_counted(st, size);
+	record_counted(st, p, size);
 	return SK_PASS;
 }
 
@@ -718,27 +747,35 @@ int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(mc_send_length, struct sock *sk, int ret, int flags)
 {
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), counted = 0, accepted;
+	struct mc_send_key k;
 	struct mc_pair *p;
 	struct mc_sock *st;
-	__u32 counted, accepted;
+	__u32 *apart;
 
 	if (!sk->sk_user_data) /* no psock: not one of ours (see mc_recv_length) */
 		return 0;
 	st = bpf_sk_storage_get(&mc_sock_state, sk, 0, 0);
-	if (!st || !st->send_counted)
-		return 0;
-	if (st->send_tid != (__u32)bpf_get_current_pid_tgid())
-		return 0; /* another thread's send() counted: it settles */
-	counted = st->send_counted;
-	st->send_counted = 0;
-	if (st->send_mixed) { /* cannot tell whose bytes: keep the (high) count */
-		st->send_mixed = 0;
-		return 0;
-	}
-	if (st->released)
+	if (!st || (!st->send_counted && !st->apart))
 		return 0;
 	p = bpf_map_lookup_elem(&mc_pairs, &st->slot);
 	if (!p)
+		return 0;
+	/* this send()'s own count: in the socket's storage when it was the
+	 * first to count (taken with an exchange: another thread's sk_msg may
+	 * run now and takes the storage only once it reads 0), apart otherwise */
+	if (st->send_tid == tid)
+		counted = __sync_lock_test_and_set(&st->send_counted, 0);
+	if (st->apart) {
+		send_key(&k, st, p, tid);
+		apart = bpf_map_lookup_elem(&mc_send_apart, &k);
+		if (apart) {
+			counted += *apart;
+			bpf_map_delete_elem(&mc_send_apart, &k);
+			__sync_fetch_and_add(&st->apart, -1);
+		}
+	}
+	if (!counted || st->released)
 		return 0;
 	accepted = ret > 0 ? (__u32)ret : 0;
 	if (counted > accepted)
@@ -811,6 +848,16 @@ static __always_inline int tcp_flags_of(struct __sk_buff *skb, __u8 *flags)
 	return bpf_skb_load_bytes(skb, off, flags, 1) ? -1 : 0;
 }
 
+/* Would a FIN take this reader to TIME_WAIT or CLOSE, where the kernel frees
+ * its unread redirected bytes? Only when it has half-closed already. An
+ * ESTABLISHED reader goes to CLOSE_WAIT instead, which keeps them, and
+ * tcp_bpf's recv returns them before the end of the stream. */
+static __always_inline bool fin_would_close(const struct bpf_sock *sk)
+{
+	return sk->state == BPF_TCP_FIN_WAIT1 || sk->state == BPF_TCP_FIN_WAIT2 ||
+	       sk->state == BPF_TCP_CLOSING;
+}
+
 SEC("cgroup_skb/ingress")
 int mc_fin_gate(struct __sk_buff *skb)
 {
@@ -818,8 +865,10 @@ int mc_fin_gate(struct __sk_buff *skb)
 	struct bpf_sock *sk;
 	struct mc_pair *p;
 	struct mc_sock *st;
+	__u32 side;
 	__u8 flags;
 	__s64 backlog;
+	bool hold;
 
 	/* every packet of the node's sockets comes here: leave at once unless
 	 * it is a FIN or an RST (of a paired socket, below) */
@@ -832,21 +881,26 @@ int mc_fin_gate(struct __sk_buff *skb)
 	st = bpf_sk_storage_get(&mc_sock_state, sk, 0, 0);
 	if (!st || st->released)
 		return 1; /* not a paired socket */
+	side = st->side & 1;
 	p = bpf_map_lookup_elem(&mc_pairs, &st->slot);
-	if (!p || !p->redirected[st->side & 1])
-		return 1; /* only TCP bytes: TCP's own queue keeps them through the close */
-	backlog = (__s64)(p->sent[st->side & 1] - p->consumed[st->side & 1]);
-	if (backlog <= 0 && !((flags & TCP_FLAG_FIN) && fin_hold_leaving(p, st->side & 1)))
-		return 1;
+	if (!p || !p->redirected[side] || (p->flags & MC_PAIR_DELETED))
+		return 1; /* only TCP bytes (TCP's own queue keeps them through the
+			   * close), or drained and plain TCP again */
+	backlog = (__s64)(p->sent[side] - p->consumed[side]);
 	s = stats_of(st->kind);
 	if (flags & TCP_FLAG_RST) {
 		/* an RST is never retransmitted: holding it would hang the reader */
-		if (s)
+		if (backlog > 0 && s)
 			s->rst_unread++;
 		return 1;
 	}
-	/* the reader has not caught up, or its pair is leaving: TCP will send
-	 * this FIN again */
+	/* unread redirected bytes that this FIN would free, or a pair that is
+	 * leaving: TCP will send this FIN again */
+	hold = backlog > 0 && fin_would_close(sk);
+	if (!hold)
+		hold = fin_hold_leaving(p, side);
+	if (!hold)
+		return 1;
 	if (s)
 		s->fin_held++;
 	return 0;

@@ -62,6 +62,8 @@
  * call counted but did not accept is taken back: counted - returned. The
  * returned bytes include every byte redirected (each counted at least once)
  * and any that went over TCP, so the take-back never exceeds the over-count.
+ * Counts are kept per thread (a second thread's send() on the same socket
+ * counts apart), so each send() settles exactly what it counted.
  * A send() that failed outright on a redirect moves the pair to TCP.
  */
 #ifndef MESHCUT_SOCK_SHORTCUT_H
@@ -153,9 +155,21 @@ struct mc_sock {
 	__u8 side;
 	__u8 kind;
 	__u8 released; /* slot given back at TCP_CLOSE: ignore later events */
-	__u8 send_mixed; /* two threads counted in one send(): no settlement */
+	__u8 pad;
 	__u32 send_tid;     /* the thread whose send() counted send_counted */
 	__u32 send_counted; /* bytes that send() added to sent[] so far */
+	__u32 apart;        /* sends whose counts are kept in mc_send_apart */
+};
+
+/* A send() of another thread while send_tid's is still in progress (the
+ * socket's lock is let go while a redirect runs) keeps its count here, so
+ * each send() settles exactly its own. The ISN makes an entry of a closed
+ * connection whose slot was reused by another one never match. */
+struct mc_send_key {
+	__u32 slot;
+	__u32 side;
+	__u32 tid;
+	__u32 client_isn;
 };
 
 struct mc_sock_key {
