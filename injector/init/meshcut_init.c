@@ -254,7 +254,19 @@ static json_t *build_request(const struct opts *o)
 #define PUT_S(k, v) \
 	if (v)      \
 	json_object_set_new(req, k, json_string(v))
-	PUT_S("exclude_inbound_ports", o->excl_in);
+	/* An include list (or "") names the only captured inbound ports, and
+	 * istio-iptables then ignores -d altogether (its exclusions are RETURN
+	 * rules before the catch-all "*" redirect, which a list does not
+	 * write). The Istio injection template and older webhooks pass both:
+	 * send only what is in effect, which agents that refuse the
+	 * combination accept too. */
+	if (o->excl_in && o->incl_in && strcmp(o->incl_in, "*")) {
+		if (*o->excl_in)
+			pr_info("inbound ports %s are captured (include list): exclude list %s plays no part",
+				*o->incl_in ? o->incl_in : "(none)", o->excl_in);
+	} else {
+		PUT_S("exclude_inbound_ports", o->excl_in);
+	}
 	PUT_S("include_inbound_ports", o->incl_in);
 	PUT_S("exclude_outbound_ports", o->excl_out);
 	PUT_S("exclude_outbound_cidrs", o->excl_cidrs);

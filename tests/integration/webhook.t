@@ -124,6 +124,17 @@ check "without the annotation meshcut-init gets MESHCUT_APP_SOCKETS=shortcut" \
 	jq -e '[.pod.spec.initContainers[-1].env[] | select(.name == "MESHCUT_APP_SOCKETS") | .value] == ["shortcut"]' \
 	"$CASES/classic.out.json"
 
+env_of() { # CASE VAR -> jq test of meshcut-init's VAR in CASE's mutated pod
+	jq -r --arg v "$2" '[.pod.spec.initContainers[] | select(.name == "meshcut-init") | .env[] | select(.name == $v) | .value] | .[0]' \
+		"$CASES/$1.out.json"
+}
+# Istio's includeInboundPorts list: istio-iptables redirects only those ports
+# and ignores -d, so meshcut-init must not be handed an exclude list (agents
+# refused the combination, and such pods ran without meshcut)
+expect_eq "include list: MESHCUT_INCLUDE_INBOUND_PORTS is the list" "8080,9090" "$(env_of include-inbound MESHCUT_INCLUDE_INBOUND_PORTS)"
+expect_eq "include list: MESHCUT_EXCLUDE_INBOUND_PORTS is empty (-d plays no part)" "" "$(env_of include-inbound MESHCUT_EXCLUDE_INBOUND_PORTS)"
+expect_eq "include \"*\": MESHCUT_EXCLUDE_INBOUND_PORTS keeps -d" "15090,15021,15020" "$(env_of classic MESHCUT_EXCLUDE_INBOUND_PORTS)"
+
 # --- hostile input: refused, never fatal ---
 head -c $((3 * 1024 * 1024 + 1)) /dev/zero | tr '\0' ' ' > "$T/big"
 check "a body over 3 MiB is 413" [ "$(post "$T/big")" = 413 ]
