@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# meshcut-init, and the capture it tells the agent about: a pod whose sidecar
-# captures only some inbound ports (Istio's
-# traffic.sidecar.istio.io/includeInboundPorts, istio-iptables -b 7070, while
-# -d still lists 15090,15021,15020) registers, and is shortcut exactly where
-# Istio captures: on 7070 all three socket pairs are redirected and the pod
-# sends next to no TCP data; on 9080, which its app also serves and Istio
-# leaves alone, the sidecar pair (3<->4) and the inbound pair (5<->6) do not
-# exist and every answer is a TCP segment.
+# meshcut-init, and the capture it tells the agent about:
+#  1. a node without a working agent never blocks a pod: with the socket's
+#     directory there but no agent, with a stale socket, and with an agent that
+#     accepts and never answers, meshcut-init gives up after its wait
+#     (MESHCUT_WAIT) and exits 0, so the kubelet starts the pod (without
+#     meshcut);
+#  2. a pod whose sidecar captures only some inbound ports (Istio's
+#     traffic.sidecar.istio.io/includeInboundPorts, istio-iptables -b 7070,
+#     while -d still lists 15090,15021,15020) registers, and is shortcut
+#     exactly where Istio captures: on 7070 all three socket pairs are
+#     redirected and the pod sends next to no TCP data; on 9080, which its app
+#     also serves and Istio leaves alone, the sidecar pair (3<->4) and the
+#     inbound pair (5<->6) do not exist and every answer is a TCP segment.
 . "$(dirname "$0")/lib.sh"
 require_root
 vc_test_cluster mccapt
@@ -16,7 +21,50 @@ PIDS=()
 cleanup_pids() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; }
 trap 'rc=$?; cleanup_pids; (exit $rc); vc_test_cleanup' EXIT
 
-# --- an inbound include list ---
+# --- 1. no agent: fail open after the wait ---
+# run_init WAIT SOCKET: meshcut-init as the webhook runs it, bounded by a
+# timeout far above what the wait allows; "RC SECONDS", log in $TEST_TMP/init.log
+run_init() {
+  local t0 t1 rc
+  t0=$(date +%s.%N)
+  MESHCUT_WAIT=$1 POD_NAME=p POD_NAMESPACE=default POD_IP=10.244.9.9 \
+    timeout 25 "$INIT" --socket "$2" >"$TEST_TMP/init.log" 2>&1
+  rc=$?
+  t1=$(date +%s.%N)
+  echo "$rc $(echo "$t1 - $t0" | bc)"
+}
+within() { [ "$(echo "$1 >= $2 && $1 < $3" | bc)" = 1 ]; } # SECONDS LOW HIGH
+mkdir -p "$TEST_TMP/run"
+
+read -r rc took <<<"$(run_init 10 "$TEST_TMP/run/agent.sock")"
+expect_eq "no agent (its directory there, no socket): meshcut-init exits 0" 0 "$rc"
+check "no agent: it gave up after waiting MESHCUT_WAIT=10 s ($took s)" within "$took" 9 20
+check "no agent: its log says it waited, and that the pod starts without meshcut" \
+  bash -c "grep -q 'waiting up to 10 s for the agent' '$TEST_TMP/init.log' && grep -q 'the pod starts without meshcut' '$TEST_TMP/init.log'"
+
+# a socket file nobody listens on (an agent that died without removing it)
+python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$TEST_TMP/run/stale.sock"
+read -r rc took <<<"$(run_init 2 "$TEST_TMP/run/stale.sock")"
+expect_eq "stale socket: meshcut-init exits 0" 0 "$rc"
+check "stale socket: after its wait, MESHCUT_WAIT=2 ($took s)" within "$took" 1.5 10
+
+# an agent that accepts connections and never answers (hung): each try lasts
+# meshcut-init's 5 s timeout, and the wait must still end on the clock
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(64)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)
+' "$TEST_TMP/run/hung.sock" &
+PIDS+=($!)
+wait_for 50 test -S "$TEST_TMP/run/hung.sock"
+read -r rc took <<<"$(run_init 3 "$TEST_TMP/run/hung.sock")"
+expect_eq "hung agent: meshcut-init exits 0" 0 "$rc"
+check "hung agent: within its wait plus one try ($took s for MESHCUT_WAIT=3, 5 s a try)" within "$took" 2.5 12
+cleanup_pids; PIDS=()
+
+# --- 2. an inbound include list ---
 "$VC" up --topology "$ROOT/tests/topologies/include-inbound.json" --meshcut >"$TEST_TMP/up.log" 2>&1
 rc=$?
 check "a pod with an inbound include list (and -d beside it) registers: the cluster comes up with meshcut" [ "$rc" = 0 ]

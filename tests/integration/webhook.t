@@ -135,6 +135,14 @@ expect_eq "include list: MESHCUT_INCLUDE_INBOUND_PORTS is the list" "8080,9090" 
 expect_eq "include list: MESHCUT_EXCLUDE_INBOUND_PORTS is empty (-d plays no part)" "" "$(env_of include-inbound MESHCUT_EXCLUDE_INBOUND_PORTS)"
 expect_eq "include \"*\": MESHCUT_EXCLUDE_INBOUND_PORTS keeps -d" "15090,15021,15020" "$(env_of classic MESHCUT_EXCLUDE_INBOUND_PORTS)"
 
+# a node without an agent (not scheduled yet, left out, crash-looping) must
+# not keep injected pods from starting: "Directory" failed their mount there
+for out in "$CASES"/*.out.json; do
+	jq -e '.patch != null' "$out" >/dev/null || continue
+	check "$(basename "$out" .out.json): the socket volume is a hostPath of type DirectoryOrCreate" \
+		jq -e '[.pod.spec.volumes[] | select(.name == "meshcut-socket") | .hostPath] == [{"path": "/var/run/meshcut", "type": "DirectoryOrCreate"}]' "$out"
+done
+
 # --- hostile input: refused, never fatal ---
 head -c $((3 * 1024 * 1024 + 1)) /dev/zero | tr '\0' ' ' > "$T/big"
 check "a body over 3 MiB is 413" [ "$(post "$T/big")" = 413 ]
