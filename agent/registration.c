@@ -100,7 +100,8 @@ int mc_registration_parse(const char *body, size_t len, struct mc_registration *
 			  size_t errlen)
 {
 	struct mc_pod *pol = &r->policy;
-	bool all, seen_ns = false, seen_name = false, seen_ips = false;
+	bool all, seen_ns = false, seen_name = false, seen_ips = false, incl_in_list = false;
+	__u16 excl_in[MC_MAX_PORTS] = { 0 }, incl_in[MC_MAX_PORTS] = { 0 }, n_excl_in = 0, n_incl_in = 0;
 	json_error_t jerr;
 	const char *key, *s;
 	json_t *root, *v;
@@ -192,22 +193,12 @@ int mc_registration_parse(const char *body, size_t len, struct mc_registration *
 				FAIL("proxy_uid: must be a uid (0..4294967294)");
 			pol->proxy_uid = (__u32)json_integer_value(v);
 		} else if (!strcmp(key, "exclude_inbound_ports")) {
-			if (pol->flags & MC_POD_IN_PORTS_ONLY)
-				FAIL("exclude_inbound_ports: cannot combine with a list in include_inbound_ports");
-			if (ports_field(v, key, pol->in_ports, &pol->n_in_ports, NULL, err, errlen))
+			if (ports_field(v, key, excl_in, &n_excl_in, NULL, err, errlen))
 				goto fail;
 		} else if (!strcmp(key, "include_inbound_ports")) {
-			__u16 tmp[MC_MAX_PORTS], n = 0;
-
-			if (ports_field(v, key, tmp, &n, &all, err, errlen))
+			if (ports_field(v, key, incl_in, &n_incl_in, &all, err, errlen))
 				goto fail;
-			if (!all) {
-				if (pol->n_in_ports)
-					FAIL("include_inbound_ports: cannot combine a list with exclude_inbound_ports");
-				memcpy(pol->in_ports, tmp, sizeof(tmp));
-				pol->n_in_ports = n;
-				pol->flags |= MC_POD_IN_PORTS_ONLY;
-			}
+			incl_in_list = !all;
 		} else if (!strcmp(key, "exclude_outbound_ports")) {
 			if (ports_field(v, key, pol->out_ports, &pol->n_out_ports, NULL, err, errlen))
 				goto fail;
@@ -243,6 +234,20 @@ int mc_registration_parse(const char *body, size_t len, struct mc_registration *
 		} else {
 			FAIL("unknown field \"%.40s\"", key);
 		}
+	}
+	/* As istio-iptables (tools/istio-iptables/pkg/capture/run.go,
+	 * handleInboundPortsInclude): with "-b *" the exclude list (-d, which
+	 * always holds 15090,15021 and the status port) becomes RETURN rules
+	 * before the catch-all redirect; with a list (or "") only the listed
+	 * ports are redirected and the exclude list plays no part. Pods with
+	 * traffic.sidecar.istio.io/includeInboundPorts send both. */
+	if (incl_in_list) {
+		memcpy(pol->in_ports, incl_in, sizeof(incl_in));
+		pol->n_in_ports = n_incl_in;
+		pol->flags |= MC_POD_IN_PORTS_ONLY;
+	} else {
+		memcpy(pol->in_ports, excl_in, sizeof(excl_in));
+		pol->n_in_ports = n_excl_in;
 	}
 	if (!seen_ns || !seen_name || !seen_ips)
 		FAIL("missing field \"%s\"", !seen_ns ? "namespace" : !seen_name ? "name" : "ips");

@@ -17,6 +17,9 @@
  *                                                TCP, only sidecar pairs (optional)
  * Port and CIDR lists use the syntax of Istio's traffic.sidecar.istio.io
  * annotations (comma-separated, port ranges a-b, "*" where Istio allows it).
+ * As in istio-iptables, an include_inbound_ports list (or "") names the only
+ * captured inbound ports and makes exclude_inbound_ports moot (still checked);
+ * with "*" (the default) exclude_inbound_ports is what stays out.
  */
 #ifndef MESHCUT_AGENT_REGISTRATION_H
 #define MESHCUT_AGENT_REGISTRATION_H

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -173,20 +174,37 @@ static int put_int(json_t *o, const char *key, const char *v, long lo, long hi)
 	return 0;
 }
 
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* The agent may be restarting (a rolling update) or not there yet: retry
+ * until --wait seconds have passed since the first try, measured on the
+ * clock, so that an agent which accepts and never answers (each try then
+ * lasts --timeout) holds the pod no longer than one that is absent. */
 static int call_agent(const struct opts *o, const char *method, const char *path,
 		      const char *body, long *status, json_t **answer)
 {
 	char err[256], *text = NULL;
-	double waited = 0;
+	double start = now_s(), left;
+	long timeout = o->timeout;
+	bool said = false;
 
-	/* the agent may be restarting (a rolling update): wait for it a while */
-	while (mc_agent_call(o->socket, method, path, body, o->timeout, status, &text, err,
+	while (mc_agent_call(o->socket, method, path, body, timeout, status, &text, err,
 			     sizeof(err))) {
-		if (waited < o->wait) {
-			if (waited == 0)
+		left = o->wait - (now_s() - start);
+		if (left > 0.5) {
+			if (!said)
 				pr_info("%s: waiting up to %.0f s for the agent", err, o->wait);
+			said = true;
 			usleep(500000);
-			waited += 0.5;
+			left -= 0.5;
+			/* whole seconds for curl; never past the wait by more than one */
+			timeout = left < o->timeout ? (long)left + 1 : o->timeout;
 			continue;
 		}
 		if (o->required)
@@ -195,8 +213,8 @@ static int call_agent(const struct opts *o, const char *method, const char *path
 			pr_warn("%s (is meshcut-agent running on this node, with its socket mounted at that path?)", err);
 		return -1;
 	}
-	if (waited)
-		pr_info("the agent answered after %.1f s", waited);
+	if (said)
+		pr_info("the agent answered after %.1f s", now_s() - start);
 	*answer = json_loads(text, 0, NULL);
 	if (!*answer) /* not JSON (e.g. an HTTP library's own error page): show it as it is */
 		*answer = json_pack("{s:s%}", *status < 400 ? "message" : "error", text,
@@ -254,7 +272,19 @@ static json_t *build_request(const struct opts *o)
 #define PUT_S(k, v) \
 	if (v)      \
 	json_object_set_new(req, k, json_string(v))
-	PUT_S("exclude_inbound_ports", o->excl_in);
+	/* An include list (or "") names the only captured inbound ports, and
+	 * istio-iptables then ignores -d altogether (its exclusions are RETURN
+	 * rules before the catch-all "*" redirect, which a list does not
+	 * write). The Istio injection template and older webhooks pass both:
+	 * send only what is in effect, which agents that refuse the
+	 * combination accept too. */
+	if (o->excl_in && o->incl_in && strcmp(o->incl_in, "*")) {
+		if (*o->excl_in)
+			pr_info("inbound ports %s are captured (include list): exclude list %s plays no part",
+				*o->incl_in ? o->incl_in : "(none)", o->excl_in);
+	} else {
+		PUT_S("exclude_inbound_ports", o->excl_in);
+	}
 	PUT_S("include_inbound_ports", o->incl_in);
 	PUT_S("exclude_outbound_ports", o->excl_out);
 	PUT_S("exclude_outbound_cidrs", o->excl_cidrs);

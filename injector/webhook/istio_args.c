@@ -7,7 +7,16 @@
  * istio-cni reads when there is no istio-init at all. One exception, as in
  * Istio: excluded inbound ports are the union of -d and the annotation,
  * because -d also carries Istio's own ports (15090, 15021 and the status
- * port), which an annotation never lists and must not re-enable. */
+ * port), which an annotation never lists and must not re-enable.
+ *
+ * And as istio-iptables does, an inbound include list (-b other than "*")
+ * makes the exclude list moot: only the listed ports are redirected to 15006
+ * and -d's RETURN rules are never written (istio/istio
+ * tools/istio-iptables/pkg/capture/run.go, handleInboundPortsInclude, read
+ * at commit 0098d99f, a 1.25-or-later tree; testdata/
+ * inbound-ports-include.golden shows only the 15008 RETURN and one
+ * ISTIO_IN_REDIRECT rule per listed port). meshcut-init then gets
+ * MESHCUT_EXCLUDE_INBOUND_PORTS="". */
 #include "istio_args.h"
 
 #include "pod.h"
@@ -204,6 +213,8 @@ int capture_from_pod(const json_t *pod, struct capture *c)
 			list_add(c->value[k], ann);
 	}
 	free(argv);
+	if (strcmp(c->value[CAPTURE_INCLUDE_INBOUND_PORTS], "*") != 0)
+		c->value[CAPTURE_EXCLUDE_INBOUND_PORTS][0] = '\0';
 	return 0;
 }
 

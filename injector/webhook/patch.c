@@ -157,11 +157,16 @@ json_t *patch_build(const json_t *pod, const struct pod_decision *d, const struc
 	if (add_init_container(patch, pod, d, init_container(pod, cfg)) < 0)
 		goto fail;
 	/* a volume of that name left by an earlier, partial injection is reused:
-	 * two volumes with one name would make the pod invalid */
+	 * two volumes with one name would make the pod invalid. DirectoryOrCreate,
+	 * not Directory: on a node without a running agent (not scheduled yet,
+	 * left out by affinity, crash-looping before it made the directory) the
+	 * kubelet would refuse to mount a missing directory and the pod would sit
+	 * in ContainerCreating; this way meshcut-init finds no socket, waits
+	 * MESHCUT_WAIT and lets the pod start without meshcut. */
 	if (!pod_find(pod, "volumes", PATCH_VOLUME_NAME, NULL) &&
 	    add_to_list(patch, pod, "volumes",
 			json_pack("{s:s, s:{s:s, s:s}}", "name", PATCH_VOLUME_NAME, "hostPath", "path",
-				  cfg->socket_dir, "type", "Directory")) < 0)
+				  cfg->socket_dir, "type", "DirectoryOrCreate")) < 0)
 		goto fail;
 	if (add_status(patch, pod) < 0)
 		goto fail;

@@ -1,6 +1,27 @@
 /* server: see server.h. Request bodies are gathered per connection (MHD hands
- * them over in pieces) up to SERVER_MAX_BODY; the TLS key pair comes from
- * tls_reload at every handshake. */
+ * them over in pieces) up to SERVER_MAX_BODY, and up to SERVER_BODY_BUDGET
+ * for all connections together; the TLS key pair comes from tls_reload at
+ * every handshake.
+ *
+ * Any pod can open connections to the webhook (unless the chart's
+ * NetworkPolicy keeps it out), and the API server's are few: it connects from
+ * a few addresses, sends its review at once and gives up after
+ * timeoutSeconds (5 s in the chart, 30 s at most). So:
+ *  - a connection idle for SERVER_IDLE_TIMEOUT_S is closed. libmicrohttpd
+ *    notes activity on a TLS connection only once its handshake completes
+ *    (MHD_run_tls_handshake_, 0.9.75 as today), so this is also the deadline
+ *    of the handshake, counted from the accept, however slowly its bytes
+ *    trickle in;
+ *  - one address holds at most SERVER_PER_IP_LIMIT connections (its next ones
+ *    are closed at once), room for the API server's concurrent reviews;
+ *  - all addresses together hold SERVER_CONNECTION_LIMIT, many times one
+ *    address's share, so that a handful of flooding addresses cannot fill it
+ *    (a full server stops accepting, and the API server's connections would
+ *    wait in the kernel's queue until the API server gives up);
+ *  - memory stays bounded whatever the number of connections: bodies take at
+ *    most SERVER_BODY_BUDGET in all (a review beyond it gets a 503 and the
+ *    API server admits the pod unchanged, failurePolicy Ignore), and at most
+ *    two reviews (the pool's threads) are parsed at a time. */
 #include "server.h"
 
 #include "log.h"
@@ -17,17 +38,24 @@
 #include <time.h>
 #include <unistd.h>
 
+#define SERVER_IDLE_TIMEOUT_S 5u
+#define SERVER_PER_IP_LIMIT 32u
+#define SERVER_CONNECTION_LIMIT 512u
+#define SERVER_BODY_BUDGET (48u << 20)
+#define SERVER_THREADS 2u
+
 struct server {
 	struct MHD_Daemon *daemon;
 	const struct inject_cfg *inject;
 	atomic_bool unready;
+	atomic_size_t buffered; /* body bytes held by all connections */
 };
 
 /* One request body being received. */
 struct body {
 	char *buf;
 	size_t len;
-	bool too_large;
+	bool too_large, over_budget;
 };
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
@@ -62,6 +90,9 @@ static enum MHD_Result mutate(struct server *s, struct MHD_Connection *conn, str
 
 	if (b->too_large)
 		return reply_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+	if (b->over_budget)
+		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "too many request bodies in flight, try again\n");
 	if (review_handle(b->buf ? b->buf : "", b->len, s->inject, &r) < 0)
 		return MHD_NO;
 	return reply(conn, r.http_status, "application/json", r.body);
@@ -100,18 +131,30 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (!b->too_large && b->len + *upload_size <= SERVER_MAX_BODY) {
-			char *p = realloc(b->buf, b->len + *upload_size);
+		size_t n = *upload_size;
 
-			if (!p)
-				return MHD_NO;
-			memcpy(p + b->len, upload, *upload_size);
-			b->buf = p;
-			b->len += *upload_size;
-		} else {
-			b->too_large = true; /* chunked body: read on, answer 413 at the end */
-		}
 		*upload_size = 0;
+		if (b->too_large || b->over_budget)
+			return MHD_YES; /* read on, answer at the end */
+		if (b->len + n > SERVER_MAX_BODY) {
+			b->too_large = true; /* chunked body: read on, answer 413 at the end */
+		} else if (atomic_fetch_add(&s->buffered, n) + n > SERVER_BODY_BUDGET) {
+			b->over_budget = true; /* give back what it holds: 503 at the end */
+			atomic_fetch_sub(&s->buffered, n + b->len);
+			free(b->buf);
+			b->buf = NULL;
+			b->len = 0;
+		} else {
+			char *p = realloc(b->buf, b->len + n);
+
+			if (!p) {
+				atomic_fetch_sub(&s->buffered, n);
+				return MHD_NO;
+			}
+			memcpy(p + b->len, upload, n);
+			b->buf = p;
+			b->len += n;
+		}
 		return MHD_YES;
 	}
 	return mutate(s, conn, b);
@@ -120,12 +163,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		      enum MHD_RequestTerminationCode why)
 {
+	struct server *s = cls;
 	struct body *b = *con_cls;
 
-	(void)cls;
 	(void)conn;
 	(void)why;
 	if (b) {
+		atomic_fetch_sub(&s->buffered, b->len);
 		free(b->buf);
 		free(b);
 		*con_cls = NULL;
@@ -193,14 +237,15 @@ static struct MHD_Daemon *start(struct server *s, unsigned int flags, unsigned i
 		MHD_OPTION_HTTPS_CERT_CALLBACK2, tls_reload_retrieve,
 		/* TLS 1.2 or 1.3 only: the API server speaks both */
 		MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
-		MHD_OPTION_THREAD_POOL_SIZE, 2u,
-		/* idle keep-alive connections close, so a drain ends */
-		MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-		/* bounds memory: each may hold a body of SERVER_MAX_BODY, and a
-		 * hostile 3 MiB of JSON parses into some 60 MiB (one per pool
-		 * thread at a time); the API server needs a few */
-		MHD_OPTION_CONNECTION_LIMIT, 32u,
-		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		/* a hostile 3 MiB of JSON parses into some 60 MiB: one per
+		 * thread at a time */
+		MHD_OPTION_THREAD_POOL_SIZE, SERVER_THREADS,
+		/* see the top of this file; idle keep-alive connections also
+		 * close, so a drain ends */
+		MHD_OPTION_CONNECTION_TIMEOUT, SERVER_IDLE_TIMEOUT_S,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, SERVER_PER_IP_LIMIT,
+		MHD_OPTION_CONNECTION_LIMIT, SERVER_CONNECTION_LIMIT,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, s,
 		/* ":PORT" passes no address: MHD then binds the wildcard itself */
 		ss->ss_family ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, ss,
 		MHD_OPTION_END);

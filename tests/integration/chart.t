@@ -305,6 +305,33 @@ if sec:
     else:
         ok(False, f"meshcut-webhook starts with the chart's flags ({WEBHOOK} not built)")
 
+# --- the webhook's NetworkPolicy: off by default, the API server's peers only when on ---
+ok(not find(d, "NetworkPolicy"), "default: no NetworkPolicy (where the API server connects from differs)")
+API_PEER = "webhook.networkPolicy.from[0].ipBlock.cidr=10.0.0.0/28"
+np_sets = ["webhook.networkPolicy.enabled=true", API_PEER, "webhook.networkPolicy.from[1].namespaceSelector.matchLabels.role=control-plane"]
+r = run([HELM, "lint", CHART, "--strict"] + [a for s_ in np_sets for a in ("--set", s_)])
+ok(r.returncode == 0, "helm lint --strict (networkPolicy enabled)", r.stdout + r.stderr)
+docs, out = render(*np_sets)
+pol = find(docs or [], "NetworkPolicy")
+ok(len(pol) == 1, "networkPolicy.enabled: one NetworkPolicy", out)
+if pol:
+    spec = pol[0]["spec"]
+    ok(spec["podSelector"]["matchLabels"].items() <= labels.items()
+       and spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "webhook"
+       and pol[0]["metadata"]["namespace"] == NS,
+       "NetworkPolicy: selects the webhook pods (and only those)", spec["podSelector"])
+    ok(spec["policyTypes"] == ["Ingress"] and spec["ingress"] == [{
+        "from": [{"ipBlock": {"cidr": "10.0.0.0/28"}}, {"namespaceSelector": {"matchLabels": {"role": "control-plane"}}}],
+        "ports": [{"protocol": "TCP", "port": 8443}]}],
+       "NetworkPolicy: ingress only from the given peers, only to the webhook's port", spec)
+docs, _ = render(*np_sets, "webhook.port=9443")
+pol = find(docs or [], "NetworkPolicy")
+ok(pol and pol[0]["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9443}],
+   "NetworkPolicy: follows webhook.port")
+docs, out = render("webhook.networkPolicy.enabled=true")
+ok(docs is None and "webhook.networkPolicy.from" in out,
+   "networkPolicy.enabled without peers: refused (a rule without peers admits everyone)", out)
+
 # --- cert-manager TLS ---
 cm = rendered["cert-manager"]
 ok(not find(cm, "Secret"), "cert-manager: the chart renders no Secret")
@@ -509,9 +536,15 @@ ok([e["name"] for e in init["env"]] == [e["name"] for e in golden["env"]],
    "Istio template: the same env variables, in the webhook's order")
 ok(init["securityContext"] == golden["securityContext"] and init["command"] == golden["command"]
    and init["volumeMounts"] == golden["volumeMounts"], "Istio template: the same command, securityContext and mount")
-ok(body["spec"]["volumes"][0]["hostPath"] == {"path": "/var/run/meshcut", "type": "Directory"}
-   and body["metadata"]["annotations"] == {"meshcut.io/status": "injected"},
-   "Istio template: the same volume and status annotation")
+with open(os.path.join(ROOT, "tests", "webhook", "cases", "classic.out.json")) as f:
+    golden_pod = json.load(f)["pod"]
+golden_vol = next(v for v in golden_pod["spec"]["volumes"] if v["name"] == "meshcut-socket")
+ok(body["spec"]["volumes"] == [golden_vol] and body["metadata"]["annotations"] == {"meshcut.io/status": "injected"},
+   "Istio template: the same volume and status annotation", body["spec"]["volumes"])
+# a node without a running agent must not keep injected pods from starting:
+# the kubelet refuses a hostPath of type Directory that does not exist
+ok(golden_vol["hostPath"] == {"path": "/var/run/meshcut", "type": "DirectoryOrCreate"},
+   "injected pods' socket volume: hostPath DirectoryOrCreate (never blocks a pod)", golden_vol)
 
 shutil.rmtree(tmp, ignore_errors=True)
 print(f"1..{count}")

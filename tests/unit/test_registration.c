@@ -3,6 +3,7 @@
  * the registry will store them. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -52,6 +53,19 @@ static void ok1(const char *member)
 
 	snprintf(body, sizeof(body), "{" BASE ", %s}", member);
 	ok(body);
+}
+
+/* the parsed inbound policy: "only these ports" or "all but these", then the ports */
+static void in_ports(bool only, size_t n, ...)
+{
+	va_list ap;
+
+	assert_int_equal(!!(r.policy.flags & MC_POD_IN_PORTS_ONLY), only);
+	assert_int_equal(r.policy.n_in_ports, n);
+	va_start(ap, n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(r.policy.in_ports[i], va_arg(ap, int));
+	va_end(ap);
 }
 
 static void test_full(void **state)
@@ -118,24 +132,47 @@ static void test_include_lists(void **state)
 {
 	(void)state;
 	ok1("\"include_inbound_ports\": \"8080,9000-9002\"");
-	assert_true(r.policy.flags & MC_POD_IN_PORTS_ONLY);
-	assert_int_equal(r.policy.n_in_ports, 4);
-	assert_int_equal(r.policy.in_ports[3], 9002);
+	in_ports(true, 4, 8080, 9000, 9001, 9002);
 	/* an empty include list captures nothing (istio-iptables -b "") */
 	ok1("\"include_inbound_ports\": \"\"");
-	assert_true(r.policy.flags & MC_POD_IN_PORTS_ONLY);
-	assert_int_equal(r.policy.n_in_ports, 0);
+	in_ports(true, 0);
 	ok1("\"include_outbound_cidrs\": \"10.96.0.0/12,fd00::/8\"");
 	assert_true(r.policy.flags & MC_POD_OUT_CIDRS_ONLY);
 	assert_int_equal(r.policy.n_cidrs_incl, 2);
 	ok1("\"include_outbound_cidrs\": \"*\"");
 	assert_false(r.policy.flags & MC_POD_OUT_CIDRS_ONLY);
-	bad1("\"include_inbound_ports\": \"80\", \"exclude_inbound_ports\": \"81\"",
-	     "exclude_inbound_ports: cannot combine");
-	bad1("\"exclude_inbound_ports\": \"81\", \"include_inbound_ports\": \"80\"",
-	     "include_inbound_ports: cannot combine");
 	bad1("\"include_outbound_ports\": \"80\"", "include_outbound_ports: not supported");
 	ok1("\"include_outbound_ports\": \"\"");
+}
+
+/* An include list with an exclude list, as every pod with Istio's annotation
+ * traffic.sidecar.istio.io/includeInboundPorts: "8080,9090" registers (-d
+ * always carries 15090,15021,15020): istio-iptables then redirects only the
+ * listed ports and the exclude list plays no part, whatever the field order.
+ * It used to be refused, and such pods ran without meshcut. */
+static void test_include_with_exclude(void **state)
+{
+	static const char *const bodies[] = {
+		"\"exclude_inbound_ports\": \"15090,15021,15020,81\", \"include_inbound_ports\": \"8080,9090\"",
+		"\"include_inbound_ports\": \"8080,9090\", \"exclude_inbound_ports\": \"15090,15021,15020,81\"",
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		ok1(bodies[i]);
+		in_ports(true, 2, 8080, 9090);
+	}
+	/* "-b ''" captures nothing inbound: the exclude list plays no part either */
+	ok1("\"exclude_inbound_ports\": \"15090\", \"include_inbound_ports\": \"\"");
+	in_ports(true, 0);
+	/* "*": the exclude list is what stays out, in either order */
+	ok1("\"include_inbound_ports\": \"*\", \"exclude_inbound_ports\": \"15090,81\"");
+	in_ports(false, 2, 15090, 81);
+	/* an exclude list the include list makes moot is still checked */
+	bad1("\"include_inbound_ports\": \"80\", \"exclude_inbound_ports\": \"x\"",
+	     "exclude_inbound_ports:");
+	bad1("\"include_inbound_ports\": \"80\", \"exclude_inbound_ports\": 81",
+	     "exclude_inbound_ports: must be a string");
 }
 
 static void test_app_sockets(void **state)
@@ -363,6 +400,7 @@ int main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_minimal_and_defaults),
 		cmocka_unit_test(test_include_lists),
+		cmocka_unit_test(test_include_with_exclude),
 		cmocka_unit_test(test_app_sockets),
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_wrong_types),

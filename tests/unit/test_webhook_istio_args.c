@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "../../injector/webhook/istio_args.h"
@@ -127,7 +128,6 @@ static void test_annotations_win(void **state)
 		"{\"metadata\":{\"annotations\":{"
 		"\"traffic.sidecar.istio.io/excludeInboundPorts\":\" 8081, 15021,,8082 \","
 		"\"traffic.sidecar.istio.io/includeOutboundIPRanges\":\"10.0.0.0/8, 10.0.0.0/8\","
-		"\"traffic.sidecar.istio.io/includeInboundPorts\":\"\","
 		"\"sidecar.istio.io/interceptionMode\":\"TPROXY\"}},"
 		"\"spec\":{\"initContainers\":[{\"name\":\"istio-init\",\"args\":[\"istio-iptables\","
 		"\"-d\",\"15090,15021,15020\",\"-i\",\"*\",\"-b\",\"*\",\"-m\",\"REDIRECT\","
@@ -139,11 +139,51 @@ static void test_annotations_win(void **state)
 	assert_int_equal(capture_from_pod(p, &c), 0);
 	assert_string_equal(c.value[CAPTURE_EXCLUDE_INBOUND_PORTS], "15090,15021,15020,8081,8082");
 	assert_string_equal(c.value[CAPTURE_INCLUDE_OUTBOUND_CIDRS], "10.0.0.0/8");
-	assert_string_equal(c.value[CAPTURE_INCLUDE_INBOUND_PORTS], "");
+	assert_string_equal(c.value[CAPTURE_INCLUDE_INBOUND_PORTS], "*");
 	assert_string_equal(c.value[CAPTURE_INTERCEPTION_MODE], "TPROXY");
 	assert_string_equal(c.value[CAPTURE_EXCLUDE_OUTBOUND_PORTS], "25,26");
 	capture_free(&c);
 	json_decref(p);
+}
+
+/* An inbound include list, as Istio renders traffic.sidecar.istio.io/
+ * includeInboundPorts into -b: istio-iptables redirects only the listed ports
+ * and never writes the exclude list's RETURN rules (run.go,
+ * handleInboundPortsInclude), so nothing is excluded beyond the list. "" (no
+ * inbound capture) likewise; "*" keeps the exclusions. */
+static void test_include_list_drops_exclude(void **state)
+{
+	static const struct {
+		const char *annotations, *b, *incl, *excl;
+	} cases[] = {
+		{ "\"traffic.sidecar.istio.io/includeInboundPorts\":\"8080,9090\"", "8080,9090",
+		  "8080,9090", "" },
+		{ "\"x\":\"y\"", "8080, 9090", "8080,9090", "" },
+		{ "\"traffic.sidecar.istio.io/includeInboundPorts\":\" 8080 \"", "*", "8080", "" },
+		{ "\"traffic.sidecar.istio.io/includeInboundPorts\":\"\"", "*", "", "" },
+		{ "\"traffic.sidecar.istio.io/includeInboundPorts\":\"*\","
+		  "\"traffic.sidecar.istio.io/excludeInboundPorts\":\"81\"", "8080", "*",
+		  "15090,15021,15020,81" },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < N(cases); i++) {
+		char json[1024];
+		struct capture c;
+		json_t *p;
+
+		snprintf(json, sizeof(json),
+			 "{\"metadata\":{\"annotations\":{%s}},\"spec\":{\"initContainers\":[{"
+			 "\"name\":\"istio-init\",\"args\":[\"istio-iptables\",\"-b\",\"%s\","
+			 "\"-d\",\"15090,15021,15020\"]}],\"containers\":[{\"name\":\"istio-proxy\"}]}}",
+			 cases[i].annotations, cases[i].b);
+		p = pod(json);
+		assert_int_equal(capture_from_pod(p, &c), 0);
+		assert_string_equal(c.value[CAPTURE_INCLUDE_INBOUND_PORTS], cases[i].incl);
+		assert_string_equal(c.value[CAPTURE_EXCLUDE_INBOUND_PORTS], cases[i].excl);
+		capture_free(&c);
+		json_decref(p);
+	}
 }
 
 /* Istio CNI: istio-validation carries the flags; istio-init wins if both. */
@@ -194,6 +234,7 @@ int main(void)
 		cmocka_unit_test(test_missing_value),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_annotations_win),
+		cmocka_unit_test(test_include_list_drops_exclude),
 		cmocka_unit_test(test_validation_container),
 		cmocka_unit_test(test_junk),
 	};

@@ -3,9 +3,14 @@
 # -d 15090,15021,15020` writes them (Istio 1.25+, see shared notes istio.md), plus
 # the pod's traffic.sidecar.istio.io exclusions; kube-proxy-like DNAT for
 # unmeshed pods so service VIPs still resolve.
+# A pod with include_inbound_ports (includeInboundPorts, -b 8080,9090) gets
+# what istio-iptables writes for a list (run.go, handleInboundPortsInclude):
+# one ISTIO_IN_REDIRECT rule per listed port and no RETURN rules for -d, which
+# plays no part then; with an empty list, no PREROUTING jump at all.
 
 vc_istio_rules() { # POD-INDEX -> iptables-restore input
-  local i=$1 p
+  local i=$1 p incl
+  incl=$(vc_q --argjson i "$i" '.pods[$i].include_inbound_ports | if . == "*" then "*" else map(tostring) | join(" ") end')
   echo '*nat'
   echo ':PREROUTING ACCEPT [0:0]'
   echo ':INPUT ACCEPT [0:0]'
@@ -18,11 +23,18 @@ vc_istio_rules() { # POD-INDEX -> iptables-restore input
   echo '-A ISTIO_INBOUND -p tcp --dport 15008 -j RETURN'
   echo '-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001'
   echo '-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006'
-  echo '-A PREROUTING -p tcp -j ISTIO_INBOUND'
-  for p in 15090 15021 15020 $(vc_q --argjson i "$i" '.pods[$i].exclude_inbound_ports[]'); do
-    echo "-A ISTIO_INBOUND -p tcp --dport $p -j RETURN"
-  done
-  echo '-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT'
+  if [ "$incl" = "*" ]; then
+    echo '-A PREROUTING -p tcp -j ISTIO_INBOUND'
+    for p in 15090 15021 15020 $(vc_q --argjson i "$i" '.pods[$i].exclude_inbound_ports[]'); do
+      echo "-A ISTIO_INBOUND -p tcp --dport $p -j RETURN"
+    done
+    echo '-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT'
+  elif [ -n "$incl" ]; then
+    echo '-A PREROUTING -p tcp -j ISTIO_INBOUND'
+    for p in $incl; do
+      echo "-A ISTIO_INBOUND -p tcp --dport $p -j ISTIO_IN_REDIRECT"
+    done
+  fi
   echo '-A OUTPUT -j ISTIO_OUTPUT'
   for p in $(vc_q --argjson i "$i" '.pods[$i].exclude_outbound_ports[]'); do
     echo "-A ISTIO_OUTPUT -p tcp --dport $p -j RETURN"

@@ -42,15 +42,19 @@ vc_meshcut_restart_agents() { # SIGNAL [AGENT-BINARY]
 }
 
 vc_meshcut_register() { # POD-INDEX
-  local i=$1 pod ns cg ip sock inb outb cidrs appsock args
-  # one jq for all of it; empty lists come out as "-" so that read keeps the fields apart
-  read -r pod ns cg ip sock inb outb cidrs appsock < <(vc_q --argjson i "$i" '
+  local i=$1 pod ns cg ip sock inb incl outb cidrs appsock args
+  # one jq for all of it; empty lists come out as "-" so that read keeps the fields apart.
+  # Inbound exclusions are what istio-init's -d holds (Istio's 15090,15021,15020
+  # and the pod's own), passed as the Istio injection template passes them,
+  # also beside an include list: meshcut-init must cope with the pair
+  read -r pod ns cg ip sock inb incl outb cidrs appsock < <(vc_q --argjson i "$i" '
     . as $c | .pods[$i] as $p
     | def csv: if length == 0 then "-" else map(tostring) | join(",") end;
-    "\($p.name) \($p.netns) \($p.cgroup) \($p.ip) \($c.nodes[] | select(.name == $p.node) | .agent_socket) \($p.exclude_inbound_ports | csv) \($p.exclude_outbound_ports | csv) \($p.exclude_outbound_cidrs | csv) \($p.app_sockets)"')
-  [ "$inb" = - ] && inb=""; [ "$outb" = - ] && outb=""; [ "$cidrs" = - ] && cidrs=""
+    "\($p.name) \($p.netns) \($p.cgroup) \($p.ip) \($c.nodes[] | select(.name == $p.node) | .agent_socket) \([15090, 15021, 15020] + $p.exclude_inbound_ports | csv) \($p.include_inbound_ports | if . == "*" then "*" else csv end) \($p.exclude_outbound_ports | csv) \($p.exclude_outbound_cidrs | csv) \($p.app_sockets)"')
+  [ "$inb" = - ] && inb=""; [ "$incl" = - ] && incl=""; [ "$outb" = - ] && outb=""; [ "$cidrs" = - ] && cidrs=""
   args=(--socket "$sock" --pod-name "$pod" --pod-namespace default --pod-ips "$ip" --required)
   args+=(--exclude-inbound-ports "$inb")
+  args+=(--include-inbound-ports "$incl")
   args+=(--exclude-outbound-ports "$outb")
   args+=(--exclude-outbound-cidrs "$cidrs")
   args+=(--app-sockets "$appsock")

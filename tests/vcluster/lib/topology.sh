@@ -7,8 +7,12 @@
 #   services: [{name, vip, port, proto: http|h2|tcp}]  (h2: HTTP/2 between sidecars)
 #   pods:     [{name, node, meshed, service?, port?, upstreams?: [service...],
 #               body?, delay_us?, exclude_inbound_ports?, exclude_outbound_ports?,
-#               exclude_outbound_cidrs?, app_sockets?: shortcut|tcp}]
-#           (app_sockets: the pod's meshcut.io/app-sockets annotation)
+#               exclude_outbound_cidrs?, include_inbound_ports?: "*" | [port...],
+#               app_sockets?: shortcut|tcp}]
+#           (app_sockets: the pod's meshcut.io/app-sockets annotation;
+#            include_inbound_ports: traffic.sidecar.istio.io/includeInboundPorts,
+#            istio-iptables -b: "*" (default) captures every inbound port but the
+#            excluded ones, a list only those ports, [] none)
 # Node i (1-based) gets pod CIDR 10.244.i.0/24 (flannel host-local style), bridge
 # cni0 at 10.244.i.1, VTEP flannel.1 at 10.244.i.0, underlay 192.168.255.i/24.
 
@@ -61,8 +65,12 @@ vc_resolve_topology() { # FILE PLACEMENT MESH TLS MESHCUT -> state JSON on stdou
             exclude_inbound_ports: (.value.exclude_inbound_ports // []),
             exclude_outbound_ports: (.value.exclude_outbound_ports // []),
             exclude_outbound_cidrs: (.value.exclude_outbound_cidrs // []),
+            include_inbound_ports: (.value.include_inbound_ports // "*"),
             app_sockets: (.value.app_sockets // "shortcut")
           } ] as $P
+    | ($P | map(select(.include_inbound_ports | . != "*" and (type != "array" or any(.[]; type != "number"))))
+          | map(.name)) as $badinc
+    | if ($badinc | length) > 0 then fail("include_inbound_ports must be \"*\" or a list of ports: " + ($badinc | join(","))) else . end
     | ($P | map(select(.upstreams[] as $u | ($S | map(.name) | index($u)) == null)) | map(.name)) as $badup
     | if ($badup | length) > 0 then fail("unknown upstream service in pods: " + ($badup | join(","))) else . end
     | {
