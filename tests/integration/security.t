@@ -332,6 +332,9 @@ expect_eq "root in the agent's namespace changes the mode ($(oneline "$out"))" 0
 out=$(mc_admin node1 backlog-limit 4194304 2>&1); rc=$?
 expect_eq "... and the backlog limit ($(oneline "$out"))" 0 "$rc"
 expect_eq "... and reads the monitor" 200 "$(code_from node GET /v1/monitor)"
+out=$("$VC" meshcut cli all mode full 2>&1); rc=$?
+expect_eq "vcluster meshcut cli all: the CLI in every node agent's namespace ($(oneline "$out"))" "0 2" \
+  "$rc $(grep -c '^mode full$' <<<"$out")"
 # GET /v1/pods: every pod for the admin, a pod's own entry for a pod, nothing for anyone else
 C_COOKIE=$(pod_entry client | jq .netns_cookie)
 n_all=$(pods_json | jq -c '[.[].pod] | sort')
