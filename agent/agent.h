@@ -9,6 +9,7 @@
 
 #include "datapath.h"
 #include "drain.h"
+#include "podwatch.h"
 #include "registry.h"
 
 #define MESHCUT_VERSION "0.1.0"
@@ -17,9 +18,10 @@ struct mc_agent {
 	struct mc_datapath dp;
 	struct mc_registry reg;
 	struct mc_drainer drainer;
+	struct mc_podwatch podwatch; /* registrations whose pod is gone go */
 	pthread_mutex_t lock;      /* control map writes, drainer, last_drain */
 	struct mc_drain_result last_drain;
-	uint64_t own_netns;        /* the node's netns: admin callers come from here */
+	uint64_t own_netns;        /* the node's netns: admin callers come from here (uid 0) */
 	const char *socket_path;
 	time_t started;
 };

@@ -2,7 +2,6 @@
 #include "api.h"
 
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -14,8 +13,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "log.h"
 #include "monitor.h"
+#include "podwatch.h"
 #include "ratelimit.h"
 #include "registration.h"
 #include "stats.h"
@@ -41,11 +42,11 @@ struct request {
 };
 
 struct caller {
-	uint64_t netns;
-	uid_t uid;
+	struct mc_caller id; /* netns, uid (access.h) */
 	int fd; /* the accepted socket: verification reads the caller's netns from it */
-	bool known;
 };
+
+#define ADMIN_ONLY "needs an admin caller: uid 0 in the agent's network namespace (run meshcut in the agent's pod)"
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, const char *type,
 			     char *text /* freed */)
@@ -88,7 +89,7 @@ static void who_calls(struct MHD_Connection *c, struct caller *who)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	socklen_t len = sizeof(who->netns);
+	socklen_t len = sizeof(who->id.netns);
 	struct ucred cred;
 
 	memset(who, 0, sizeof(*who));
@@ -96,80 +97,92 @@ static void who_calls(struct MHD_Connection *c, struct caller *who)
 	if (!ci)
 		return;
 	who->fd = ci->connect_fd;
-	if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_NETNS_COOKIE, &who->netns, &len))
+	if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_NETNS_COOKIE, &who->id.netns, &len))
 		return;
 	len = sizeof(cred);
 	if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
 		return;
-	who->uid = cred.uid;
-	who->known = true;
+	who->id.uid = cred.uid;
+	who->id.known = true;
 }
 
 static bool is_admin(struct mc_api *api, const struct caller *who)
 {
-	struct mc_pod pod;
-
-	if (!who->known || who->uid != 0)
-		return false;
-	/* a registered pod is never an admin, whatever its uid */
-	return bpf_map_lookup_elem(api->agent->reg.pods_fd, &who->netns, &pod) != 0;
+	return mc_is_admin(&who->id, api->agent->own_netns);
 }
 
 static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
 				   const struct caller *who, struct request *req)
 {
+	uint64_t netns = who->id.netns;
 	struct mc_registration r;
 	struct mc_pod stored;
 	char err[256], msg[320];
-	int status;
+	int status, nsid;
 
-	if (!who->known)
+	if (!who->id.known)
 		return reply_msg(c, 403, "cannot identify the caller's network namespace");
 	/* per-caller rate limit (agent/ratelimit.h) */
-	if ((status = mc_limits_request(who->netns, api->agent->own_netns, msg, sizeof(msg))))
+	if ((status = mc_limits_request(netns, api->agent->own_netns, msg, sizeof(msg))))
 		return reply_msg(c, (unsigned int)status, msg);
 	if (mc_registration_parse(req->body ? req->body : "", req->len, &r, err, sizeof(err)))
 		return reply_msg(c, 400, err);
-	if (who->netns == api->agent->own_netns)
+	if (netns == api->agent->own_netns)
 		return reply_msg(c, 403, "registration must come from the pod's network namespace, "
 					 "not the node's");
-	status = mc_verify_registration(who->fd, who->netns, &r, msg, sizeof(msg));
-	if (!status)
-		status = mc_registry_add(&api->agent->reg, &r, who->netns, &stored, msg, sizeof(msg));
+	status = mc_verify_registration(who->fd, netns, &r, &nsid, msg, sizeof(msg));
+	mc_podwatch_hold(api->agent);
+	if (!status) {
+		/* registrations whose namespace is gone give way (podwatch.h) */
+		mc_podwatch_clear_way(api->agent, &r, netns, nsid);
+		status = mc_registry_add(&api->agent->reg, &r, netns, nsid, &stored, msg, sizeof(msg));
+	}
 	if (status >= 400) {
 		pr_warn("registration of %s/%s refused (%d): %s", r.namespace, r.name, status, msg);
 	} else {
-		pr_info("%s (netns %llu)", msg, (unsigned long long)who->netns);
+		pr_info("%s (netns %llu, netnsid %d)", msg, (unsigned long long)netns, nsid);
 		mc_tc_pod_added(api->agent, &stored);
 	}
+	mc_podwatch_release(api->agent);
 	return reply_json(c, (unsigned int)status,
 			  json_pack("{s:s, s:i, s:I}", status < 400 ? "message" : "error", msg,
-				    "status", status, "netns_cookie", (json_int_t)who->netns));
+				    "status", status, "netns_cookie", (json_int_t)netns));
 }
 
 static enum MHD_Result do_deregister(struct mc_api *api, struct MHD_Connection *c,
 				     const struct caller *who, const char *key)
 {
+	const char *want = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "netns");
+	unsigned long long want_netns = 0;
 	struct mc_pod removed;
-	char msg[320];
+	char msg[320], *end;
 	int status;
 
-	if (!who->known)
+	if (!who->id.known)
 		return reply_msg(c, 403, "cannot identify the caller's network namespace");
 	/* per-caller rate limit (agent/ratelimit.h) */
-	if ((status = mc_limits_request(who->netns, api->agent->own_netns, msg, sizeof(msg))))
+	if ((status = mc_limits_request(who->id.netns, api->agent->own_netns, msg, sizeof(msg))))
 		return reply_msg(c, (unsigned int)status, msg);
-	status = mc_registry_remove(&api->agent->reg, key, is_admin(api, who) ? 0 : who->netns,
-				    &removed, msg, sizeof(msg));
+	if (want) {
+		errno = 0;
+		want_netns = strtoull(want, &end, 10);
+		if (errno || *end || !*want || *want == '-' || want_netns == 0)
+			return reply_msg(c, 400, "netns: a netns cookie (a positive integer, as GET "
+						 "/v1/pods lists it)");
+	}
+	/* a pod removes its own registration; an admin any (registry.h) */
+	mc_podwatch_hold(api->agent);
+	status = mc_registry_remove(&api->agent->reg, key, is_admin(api, who) ? 0 : who->id.netns,
+				    want_netns, &removed, msg, sizeof(msg));
 	if (status < 400) {
 		pr_info("%s", msg);
 		mc_tc_pod_removed(api->agent, &removed);
 	}
+	mc_podwatch_release(api->agent);
 	return reply_msg(c, (unsigned int)status, msg);
 }
 
-static enum MHD_Result do_mode(struct mc_api *api, struct MHD_Connection *c,
-			       const struct caller *who, struct request *req)
+static enum MHD_Result do_mode(struct mc_api *api, struct MHD_Connection *c, struct request *req)
 {
 	struct mc_agent *a = api->agent;
 	json_error_t jerr;
@@ -179,8 +192,6 @@ static enum MHD_Result do_mode(struct mc_api *api, struct MHD_Connection *c,
 	json_t *root;
 	int err;
 
-	if (!is_admin(api, who))
-		return reply_msg(c, 403, "changing the mode needs an admin caller (uid 0, not from a pod)");
 	root = json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root || !json_is_object(root) || json_object_size(root) != 1 ||
 	    !json_is_string(json_object_get(root, "mode"))) {
@@ -206,7 +217,7 @@ static enum MHD_Result do_mode(struct mc_api *api, struct MHD_Connection *c,
 }
 
 static enum MHD_Result do_config(struct mc_api *api, struct MHD_Connection *c,
-				 const struct caller *who, struct request *req)
+				 struct request *req)
 {
 	struct mc_agent *a = api->agent;
 	json_error_t jerr;
@@ -215,8 +226,6 @@ static enum MHD_Result do_config(struct mc_api *api, struct MHD_Connection *c,
 	char msg[120];
 	int err;
 
-	if (!is_admin(api, who))
-		return reply_msg(c, 403, "changing the configuration needs an admin caller (uid 0, not from a pod)");
 	root = json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, &jerr);
 	v = root ? json_object_get(root, "backlog_limit") : NULL;
 	if (!root || !json_is_object(root) || json_object_size(root) != 1 || !json_is_integer(v)) {
@@ -237,49 +246,76 @@ static enum MHD_Result do_config(struct mc_api *api, struct MHD_Connection *c,
 	return reply_msg(c, 200, msg);
 }
 
+/* GET /v1/pods: every registration for an admin, its own for a pod */
+static enum MHD_Result do_list(struct mc_api *api, struct MHD_Connection *c,
+			       const struct caller *who)
+{
+	json_t *list;
+
+	if (is_admin(api, who))
+		return reply_json(c, 200, mc_registry_list(&api->agent->reg, 0));
+	list = who->id.known ? mc_registry_list(&api->agent->reg, who->id.netns) : NULL;
+	if (list && json_array_size(list))
+		return reply_json(c, 200, list);
+	json_decref(list);
+	return reply_msg(c, 403, "listing every pod " ADMIN_ONLY "; a pod lists only its own "
+				 "registration, and this caller has none");
+}
+
 static enum MHD_Result route(struct mc_api *api, struct MHD_Connection *c, const char *url,
 			     const char *method, struct request *req)
 {
 	struct mc_agent *a = api->agent;
 	bool get = !strcmp(method, "GET");
 	struct caller who;
+	char msg[200];
 
-	if (get && !strcmp(url, "/healthz"))
-		return reply(c, 200, "text/plain", strdup("ok\n"));
-	if (get && !strcmp(url, "/readyz"))
-		return reply(c, a->dp.skel ? 200 : 503, "text/plain",
-			     strdup(a->dp.skel ? "ready\n" : "datapath not attached\n"));
-	if (get && !strcmp(url, "/metrics")) {
-		char *t = mc_metrics_text(a);
+	switch (mc_access_of(method, url, api->unix_socket)) { /* access.h */
+	case MC_ACCESS_NOT_FOUND:
+		return reply_msg(c, 404, api->unix_socket ? "not found"
+							  : "not found (the TCP listener serves only "
+							    "/healthz, /readyz and /metrics)");
+	case MC_ACCESS_ANYONE:
+		if (!strcmp(url, "/healthz"))
+			return reply(c, 200, "text/plain", strdup("ok\n"));
+		if (!strcmp(url, "/readyz"))
+			return reply(c, a->dp.skel ? 200 : 503, "text/plain",
+				     strdup(a->dp.skel ? "ready\n" : "datapath not attached\n"));
+		{
+			char *t = mc_metrics_text(a);
 
-		return t ? reply(c, 200, "text/plain; version=0.0.4", t) : MHD_NO;
-	}
-	if (get && !strcmp(url, "/v1/status"))
-		return reply_json(c, 200, mc_status_json(a));
-	if (get && !strcmp(url, "/v1/stats"))
-		return reply_json(c, 200, mc_stats_json(a));
-	if (get && !strcmp(url, "/v1/pods"))
-		return reply_json(c, 200, mc_registry_list(&a->reg));
-	if (!api->unix_socket)
-		return reply_msg(c, 404, "not found (the TCP listener serves read-only routes)");
-
-	who_calls(c, &who);
-	{
-		unsigned int status = 0;
-		json_t *mreply = NULL;
-
-		if (mc_monitor_http(a, method, url, req->body, req->len, &status, &mreply))
-			return mreply ? reply_json(c, status, mreply)
-				      : reply(c, status, "text/plain", strdup(""));
-	}
-	if (!strcmp(url, "/v1/pods") && !strcmp(method, "POST"))
-		return do_register(api, c, &who, req);
-	if (!strncmp(url, "/v1/pods/", 9) && !strcmp(method, "DELETE"))
+			return t ? reply(c, 200, "text/plain; version=0.0.4", t) : MHD_NO;
+		}
+	case MC_ACCESS_CALLER:
+		return reply_json(c, 200, !strcmp(url, "/v1/status") ? mc_status_json(a)
+								      : mc_stats_json(a));
+	case MC_ACCESS_SELF:
+		who_calls(c, &who);
+		if (get)
+			return do_list(api, c, &who);
+		if (!strcmp(method, "POST"))
+			return do_register(api, c, &who, req);
 		return do_deregister(api, c, &who, url + 9);
-	if (!strcmp(url, "/v1/mode") && (!strcmp(method, "PUT") || !strcmp(method, "POST")))
-		return do_mode(api, c, &who, req);
-	if (!strcmp(url, "/v1/config") && (!strcmp(method, "PUT") || !strcmp(method, "POST")))
-		return do_config(api, c, &who, req);
+	case MC_ACCESS_ADMIN:
+		who_calls(c, &who);
+		if (!is_admin(api, &who)) {
+			snprintf(msg, sizeof(msg), "%.16s %.40s " ADMIN_ONLY, method, url);
+			return reply_msg(c, 403, msg);
+		}
+		if (!strcmp(url, "/v1/mode"))
+			return do_mode(api, c, req);
+		if (!strcmp(url, "/v1/config"))
+			return do_config(api, c, req);
+		{
+			unsigned int status = 0;
+			json_t *mreply = NULL;
+
+			if (mc_monitor_http(a, method, url, req->body, req->len, &status, &mreply))
+				return mreply ? reply_json(c, status, mreply)
+					      : reply(c, status, "text/plain", strdup(""));
+		}
+		break;
+	}
 	return reply_msg(c, 404, "not found");
 }
 

@@ -2,16 +2,23 @@
  * The agent's HTTP/JSON API (libmicrohttpd).
  *
  * Unix socket (default /var/run/meshcut/agent.sock, mode 0660), every route:
- *   POST   /v1/pods              register the caller's pod (registration.h)
- *   DELETE /v1/pods/NS/NAME      deregister (the pod itself, or an admin)
- *   GET    /v1/pods | /v1/status | /v1/stats | /metrics | /healthz | /readyz
- *   PUT    /v1/mode  {"mode": "intra,node"}              admin only
+ *   POST   /v1/pods                 register the caller's pod (registration.h)
+ *   DELETE /v1/pods/NS/NAME[?netns=COOKIE]  deregister: a pod its own
+ *                                   registration; an admin any (a name that
+ *                                   several carry needs ?netns: registry.h)
+ *   GET    /v1/pods                 admin: every pod; a pod: its own entry
+ *   GET    /v1/status | /v1/stats   any caller (node-wide, no pod's identity)
+ *   PUT    /v1/mode  {"mode": "intra,node"}            admin
+ *   PUT    /v1/config {"backlog_limit": BYTES}         admin
+ *   /v1/monitor...                  admin (monitor.h)
+ *   GET    /metrics | /healthz | /readyz               anyone
  * Who calls is read from the socket itself: SO_NETNS_COOKIE names the caller's
  * network namespace (a pod registers only the namespace it calls from) and
- * SO_PEERCRED its uid. Admin = uid 0 from a namespace that is not a registered
- * pod's (the node, the agent's own pod, the CLI next to it).
+ * SO_PEERCRED its uid. Admin = uid 0 in the agent's own network namespace
+ * (access.h).
  *
- * TCP (--http ADDR:PORT, optional): read-only routes for probes and Prometheus.
+ * TCP (--http ADDR:PORT, optional): /healthz, /readyz and /metrics only, for
+ * probes and Prometheus (it cannot tell who calls).
  */
 #ifndef MESHCUT_AGENT_API_H
 #define MESHCUT_AGENT_API_H

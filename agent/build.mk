@@ -2,7 +2,7 @@
 AGENT_SRCS := agent/main.c agent/datapath.c agent/drain.c agent/registry.c \
               agent/registration.c agent/api.c agent/stats.c agent/verify.c \
               agent/tc.c agent/tc_nl.c agent/tc_config.c agent/monitor.c agent/monitor_recon.c agent/layouts.c agent/podwatch.c agent/ratelimit.c \
-              agent/tc_conntrack.c
+              agent/tc_conntrack.c agent/access.c
 AGENT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRCS))
 
 # the agent embeds the BPF skeleton
@@ -18,6 +18,9 @@ UNIT_OBJS_test_registration := $(BUILD)/obj/agent/registration.o $(BUILD)/obj/li
 UNIT_LIBS_test_registration := $(LDLIBS_JSON)
 UNIT_OBJS_test_drain := $(BUILD)/obj/agent/drain.o
 UNIT_LIBS_test_drain := $(LDLIBS_BPF)
+UNIT_OBJS_test_access := $(BUILD)/obj/agent/access.o
+UNIT_OBJS_test_registry := $(BUILD)/obj/agent/registry.o $(BUILD)/obj/lib/addr.o
+UNIT_LIBS_test_registry := $(LDLIBS_BPF) $(LDLIBS_JSON) -lpthread
 UNIT_OBJS_test_monitor_recon := $(BUILD)/obj/agent/monitor_recon.o
 UNIT_LIBS_test_monitor_recon := $(LDLIBS_JSON)
 

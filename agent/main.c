@@ -71,7 +71,7 @@ static void usage(FILE *f)
 		"  --pin-dir DIR        bpffs directory for meshcut's state (/sys/fs/bpf/meshcut)\n"
 		"  --cgroup DIR         cgroup v2 directory holding the pods (default: the cgroup2 mount)\n"
 		"  --socket PATH        registration/API Unix socket (/var/run/meshcut/agent.sock)\n"
-		"  --http ADDR:PORT     also serve /healthz, /readyz, /metrics and GET /v1/* on TCP\n"
+		"  --http ADDR:PORT     also serve /healthz, /readyz and /metrics on TCP (probes)\n"
 		"  --mode MODES         full|off|intra|node|cross|outbound|inbound[,...] (default: keep\n"
 		"                       what is pinned, or full)\n"
 		"  --max-pairs N        paired connections per node (65536)\n"
@@ -292,13 +292,13 @@ int main(int argc, char **argv)
 	err = mc_dp_open(&a.dp, &dopts);
 	if (err)
 		return 1;
-	mc_registry_init(&a.reg, mc_dp_map_fd(&a.dp, "mc_pods"), mc_dp_map_fd(&a.dp, "mc_pod_ips"));
+	mc_registry_init(&a.reg, mc_dp_map_fd(&a.dp, "mc_pods"), mc_dp_map_fd(&a.dp, "mc_pod_ips"),
+			 mc_dp_map_fd(&a.dp, "mc_pod_life"));
 	if (mc_tc_init(&a))
 		pr_warn("cross-node shortcut unavailable: pods keep the host path");
 	if (mc_monitor_init(&a))
 		pr_warn("latency monitor unavailable");
-	if (a.dp.adopted && (err = mc_podwatch_reconcile(&a)) > 0)
-		pr_info("reconciled: %d pods were deleted while no agent ran", err);
+	/* also checks every registration once: pods deleted while no agent ran */
 	if ((err = mc_podwatch_start(&a)))
 		pr_warn("pod deletions will not be noticed (%s): deregister pods explicitly",
 			strerror(-err));
@@ -358,7 +358,7 @@ out:
 	ring_buffer__free(rb);
 	mc_api_stop(tcp_api);
 	mc_api_stop(api);
-	mc_podwatch_stop();
+	mc_podwatch_stop(&a);
 	mc_monitor_fini(&a);
 	mc_tc_fini(&a);
 	mc_drainer_free(&a.drainer);

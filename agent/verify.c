@@ -31,7 +31,10 @@
  *  6. netns_cookie: must be the caller's (the registry checks it too).
  * A failed claim is a 403 whose message names the claim and why; a failure to
  * look (netlink, missing privilege) is a 500. Which pod owns an IP (409) and
- * idempotent re-registration stay the registry's job.
+ * idempotent re-registration stay the registry's job. The netnsid of step 2
+ * is handed back: the registry records it, and podwatch.c learns from it when
+ * the namespace is gone. mc_verify_carries() runs steps 3 and 5 again later,
+ * by that netnsid, to tell whether it still names the pod's namespace.
  *
  * Privileges (what the chart must grant, and nothing more for this):
  *  - CAP_NET_ADMIN over the caller's network namespace (for pods: in the
@@ -81,7 +84,8 @@ struct claim {
 	int family;
 	char text[INET6_ADDRSTRLEN];
 	int ifindex[MAX_CARRIERS];
-	int n;
+	int n;    /* carriers that are not loopback devices */
+	int seen; /* carriers found, loopback included */
 	bool overflow;
 };
 
@@ -151,6 +155,61 @@ static bool carries(const struct claim *c, int ifindex)
 	return false;
 }
 
+static void claim_init(struct claim *c, const struct mc_addr *ip)
+{
+	memset(c, 0, sizeof(*c));
+	c->ip = ip;
+	c->family = mc_addr_v4(ip) ? AF_INET : AF_INET6;
+	mc_format_ip(ip, c->text, sizeof(c->text));
+}
+
+/* the interfaces of namespace nsid that carry c->ip, loopback devices left
+ * out (lo is no pod's network interface): 0 or -errno */
+static int find_carriers(int nsid, struct claim *c)
+{
+	struct mc_link l;
+	int err, j;
+
+	err = mc_nl_get_addrs(nsid, c->family, collect_carrier, c);
+	if (err)
+		return err;
+	c->seen = c->n;
+	for (j = 0; j < c->n;) {
+		err = mc_nl_get_link_in(nsid, NULL, c->ifindex[j], &l);
+		if (err == 0 && !(l.flags & IFF_LOOPBACK)) {
+			j++;
+			continue;
+		}
+		if (err && err != -ENODEV)
+			return err;
+		c->ifindex[j] = c->ifindex[--c->n];
+	}
+	return 0;
+}
+
+/* is one interface carrying every claimed address the one with this MAC?
+ * 1 yes, 0 no, -errno */
+static int mac_carrier(int nsid, const struct claim *claims, int n, const uint8_t *mac)
+{
+	struct mc_link l;
+	int i, j, err;
+
+	for (j = 0; j < claims[0].n; j++) {
+		bool all = true;
+
+		for (i = 1; i < n; i++)
+			all = all && carries(&claims[i], claims[0].ifindex[j]);
+		if (!all)
+			continue;
+		err = mc_nl_get_link_in(nsid, NULL, claims[0].ifindex[j], &l);
+		if (err && err != -ENODEV)
+			return err;
+		if (!err && l.has_mac && !memcmp(l.mac, mac, 6))
+			return 1;
+	}
+	return 0;
+}
+
 /* the caller's own namespace is not the agent's (do_register checks the
  * cookie too; this compares the namespace files themselves) */
 static bool is_own_netns(int nsfd)
@@ -163,14 +222,14 @@ static bool is_own_netns(int nsfd)
 }
 
 int mc_verify_registration(int conn_fd, uint64_t caller_netns, const struct mc_registration *r,
-			   char *msg, size_t msglen)
+			   int *nsid_out, char *msg, size_t msglen)
 {
 	struct claim claims[2];
 	struct mc_link host, peer;
 	char mac_s[24], have_s[24];
 	uint64_t cookie = 0;
 	socklen_t len = sizeof(cookie);
-	int nsfd = -1, nsid, n = 0, rc = 0, err, i, j;
+	int nsfd = -1, nsid = -1, n = 0, rc = 0, err, i;
 
 	snprintf(msg, msglen, "verified");
 	if (r->has_netns_cookie && r->netns_cookie != caller_netns)
@@ -205,29 +264,16 @@ int mc_verify_registration(int conn_fd, uint64_t caller_netns, const struct mc_r
 
 		if (mc_addr_zero(ip))
 			continue;
-		memset(c, 0, sizeof(*c));
-		c->ip = ip;
-		c->family = mc_addr_v4(ip) ? AF_INET : AF_INET6;
-		mc_format_ip(ip, c->text, sizeof(c->text));
+		claim_init(c, ip);
 		if ((why = not_a_pod_ip(ip)))
 			REFUSE(403, "ips: %s is %s, not a pod IP", c->text, why);
-		err = mc_nl_get_addrs(nsid, c->family, collect_carrier, c);
+		err = find_carriers(nsid, c);
 		if (err)
-			REFUSE(500, "cannot read the caller's addresses: %s", strerror(-err));
-		if (c->n == 0)
+			REFUSE(500, "cannot read the caller's addresses and interfaces: %s",
+			       strerror(-err));
+		if (c->seen == 0)
 			REFUSE(403, "ips: %s is not configured in the caller's network namespace",
 			       c->text);
-		/* drop loopback carriers: lo is no pod's network interface */
-		for (j = 0; j < c->n;) {
-			err = mc_nl_get_link_in(nsid, NULL, c->ifindex[j], &peer);
-			if (err == 0 && !(peer.flags & IFF_LOOPBACK)) {
-				j++;
-				continue;
-			}
-			if (err && err != -ENODEV)
-				REFUSE(500, "cannot read the caller's interfaces: %s", strerror(-err));
-			c->ifindex[j] = c->ifindex[--c->n];
-		}
 		if (c->n == 0)
 			REFUSE(403, "ips: %s is configured only on a loopback interface in the caller's "
 				    "network namespace, not on its network interface", c->text);
@@ -276,21 +322,10 @@ int mc_verify_registration(int conn_fd, uint64_t caller_netns, const struct mc_r
 		}
 	} else if (r->has_mac) {
 		/* 5. without a veth claim: an interface that carries the IPs */
-		bool found = false;
-
-		for (j = 0; j < claims[0].n && !found; j++) {
-			bool all = true;
-
-			for (i = 1; i < n; i++)
-				all = all && carries(&claims[i], claims[0].ifindex[j]);
-			if (!all)
-				continue;
-			err = mc_nl_get_link_in(nsid, NULL, claims[0].ifindex[j], &peer);
-			if (err && err != -ENODEV)
-				REFUSE(500, "cannot read the caller's interfaces: %s", strerror(-err));
-			found = !err && peer.has_mac && !memcmp(peer.mac, r->mac, 6);
-		}
-		if (!found) {
+		err = mac_carrier(nsid, claims, n, r->mac);
+		if (err < 0)
+			REFUSE(500, "cannot read the caller's interfaces: %s", strerror(-err));
+		if (err == 0) {
 			fmt_mac(r->mac, mac_s, sizeof(mac_s));
 			REFUSE(403, "mac: %s is not the MAC of an interface carrying %s in the "
 				    "caller's network namespace", mac_s, claims[0].text);
@@ -300,5 +335,45 @@ int mc_verify_registration(int conn_fd, uint64_t caller_netns, const struct mc_r
 out:
 	if (nsfd >= 0)
 		close(nsfd);
+	if (nsid_out)
+		*nsid_out = rc ? -1 : nsid;
 	return rc;
+}
+
+int mc_verify_carries(int nsid, const struct mc_pod *pod, char *why, size_t len)
+{
+	static const uint8_t no_mac[6];
+	struct claim claims[2];
+	char mac_s[24];
+	int n = 0, i, err;
+
+	for (i = 0; i < 2; i++) {
+		const struct mc_addr *ip = i == 0 ? &pod->ip4 : &pod->ip6;
+
+		if (mc_addr_zero(ip))
+			continue;
+		claim_init(&claims[n], ip);
+		err = find_carriers(nsid, &claims[n]);
+		if (err)
+			return err;
+		if (claims[n].n == 0) {
+			snprintf(why, len, "netnsid %d does not carry %s on a network interface", nsid,
+				 claims[n].text);
+			return 0;
+		}
+		n++;
+	}
+	if (n == 0) {
+		snprintf(why, len, "it has no IP");
+		return 0;
+	}
+	if (!memcmp(pod->mac, no_mac, 6))
+		return 1;
+	err = mac_carrier(nsid, claims, n, pod->mac);
+	if (err == 0) {
+		fmt_mac(pod->mac, mac_s, sizeof(mac_s));
+		snprintf(why, len, "netnsid %d has no interface with MAC %s carrying %s", nsid, mac_s,
+			 claims[0].text);
+	}
+	return err;
 }

@@ -21,6 +21,16 @@
  * netlink reads by netnsid) and over the agent's (RTM_NEWNSID); no PID is
  * used, so no CAP_SYS_PTRACE or hostPID. Thread-safe. See verify.c. */
 int mc_verify_registration(int conn_fd, uint64_t caller_netns, const struct mc_registration *r,
-			   char *msg, size_t msglen);
+			   int *nsid, char *msg, size_t msglen);
+/* (*nsid: the netnsid under which the agent's namespace knows the caller's,
+ * assigned if it had none; -1 when refused) */
+
+/* Does the namespace known here as nsid still carry what pod registered: each
+ * of its IPs on an interface that is not a loopback device, and (when it
+ * registered one) its MAC on an interface carrying them? 1 yes, 0 no (why
+ * says what is missing), -errno when it cannot be read (an nsid nobody has:
+ * -EINVAL). How the agent tells a namespace that took a dead pod's nsid, or a
+ * namespace whose network is torn down, from the pod itself. */
+int mc_verify_carries(int nsid, const struct mc_pod *pod, char *why, size_t len);
 
 #endif

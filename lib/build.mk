@@ -4,3 +4,4 @@ LIB_OBJS := $(BUILD)/obj/lib/log.o $(BUILD)/obj/lib/addr.o $(BUILD)/obj/lib/netl
             $(BUILD)/obj/lib/fsutil.o
 LIB_CLIENT_OBJS := $(BUILD)/obj/lib/agent_client.o
 UNIT_OBJS_test_addr := $(BUILD)/obj/lib/addr.o
+UNIT_OBJS_test_netlink_nsid := $(BUILD)/obj/lib/netlink.o

@@ -262,23 +262,31 @@ int mc_nl_get_link(const char *name, int ifindex, struct mc_link *out)
 
 /* ---------------------------------------------------------------- netnsid */
 
-static int nsid_reply(struct nlmsghdr *nh, void *vctx)
+int mc_nl_nsid_of(const struct nlmsghdr *nh, int *nsid)
 {
-	int *nsid = vctx;
-	struct rtattr *a;
+	const struct rtattr *a;
 	int32_t v;
 	int len;
 
-	if (nh->nlmsg_type != RTM_NEWNSID)
-		return 0;
-	if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct rtgenmsg)))
+	if (nh->nlmsg_len < NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct rtgenmsg))))
 		return -EPROTO;
 	len = (int)(nh->nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct rtgenmsg))));
-	a = (struct rtattr *)((char *)NLMSG_DATA(nh) + NLMSG_ALIGN(sizeof(struct rtgenmsg)));
-	for (; RTA_OK(a, len); a = RTA_NEXT(a, len))
-		if (a->rta_type == NETNSA_NSID && rta_s32(a, &v))
+	a = (const struct rtattr *)((const char *)NLMSG_DATA(nh) +
+				    NLMSG_ALIGN(sizeof(struct rtgenmsg)));
+	for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (a->rta_type == NETNSA_NSID && rta_s32(a, &v)) {
 			*nsid = v;
-	return 0;
+			return 0;
+		}
+	}
+	return -EPROTO;
+}
+
+static int nsid_reply(struct nlmsghdr *nh, void *vctx)
+{
+	if (nh->nlmsg_type != RTM_NEWNSID)
+		return 0;
+	return mc_nl_nsid_of(nh, vctx);
 }
 
 static int get_nsid(int nsfd, int *nsid)
@@ -316,6 +324,34 @@ int mc_nl_netnsid(int nsfd, bool alloc, int *nsid)
 	if (rc && rc != -EEXIST)
 		return rc;
 	return get_nsid(nsfd, nsid);
+}
+
+struct nsids_ctx {
+	int (*fn)(int nsid, void *ctx);
+	void *ctx;
+};
+
+static int nsids_reply(struct nlmsghdr *nh, void *vctx)
+{
+	struct nsids_ctx *c = vctx;
+	int nsid, err;
+
+	if (nh->nlmsg_type != RTM_NEWNSID)
+		return 0;
+	err = mc_nl_nsid_of(nh, &nsid);
+	return err ? err : c->fn(nsid, c->ctx);
+}
+
+int mc_nl_nsids(int (*fn)(int nsid, void *ctx), void *ctx)
+{
+	struct nsids_ctx c = {.fn = fn, .ctx = ctx};
+	struct mc_nl_req req;
+
+	if (!fn)
+		return -EINVAL;
+	mc_nl_req_init(&req, RTM_GETNSID, NLM_F_DUMP, sizeof(req.rtg));
+	req.rtg.rtgen_family = AF_UNSPEC;
+	return mc_nl_talk(&req, true, nsids_reply, &c);
 }
 
 /* ---------------------------------------------------------------- addresses */

@@ -67,6 +67,18 @@ int mc_nl_get_link_in(int netnsid, const char *name, int ifindex, struct mc_link
  * namespace with no id gives -ENOENT. */
 int mc_nl_netnsid(int nsfd, bool alloc, int *nsid);
 
+/* Every netnsid our network namespace has given to another namespace
+ * (RTM_GETNSID dump): fn is called for each; a non-zero return stops the walk
+ * and is returned. An id is listed for as long as its namespace lives: the
+ * kernel frees it (and announces RTM_DELNSID on RTNLGRP_NSID) when that
+ * namespace dies, and gives it to the next namespace that needs one (lowest
+ * free id first). */
+int mc_nl_nsids(int (*fn)(int nsid, void *ctx), void *ctx);
+
+/* the NETNSA_NSID of an RTM_NEWNSID/RTM_DELNSID message (a reply or an
+ * RTNLGRP_NSID notification): 0, or -EPROTO when it has none */
+int mc_nl_nsid_of(const struct nlmsghdr *nh, int *nsid);
+
 struct mc_nl_addr {
 	int ifindex;
 	int family;        /* AF_INET or AF_INET6 */

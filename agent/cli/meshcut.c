@@ -6,9 +6,16 @@
  *   meshcut [--socket PATH] stats [--json]
  *   meshcut [--socket PATH] mode MODES      full|off|intra|node|cross|outbound|inbound[,...]
  *   meshcut [--socket PATH] backlog-limit BYTES   redirected bytes one reader may hold
+ *   meshcut [--socket PATH] deregister NAMESPACE/NAME [--netns COOKIE]
+ *
+ * Admin commands (mode, backlog-limit, monitor, deregister, and pods for
+ * every pod) are served only to root in the agent's own network namespace:
+ * run them in the agent's pod (kubectl exec). Elsewhere the agent answers
+ * 403; in a pod, `pods` lists the pod's own registration.
  *
  * Exit codes: 0 ok, 1 the agent refused or failed, 2 usage, 3 agent unreachable.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -27,7 +34,11 @@ static void usage(FILE *f)
 		   "       meshcut [--socket PATH] mode MODES   (full, off, intra, node, cross,\n"
 		   "                                             outbound, inbound; comma-separated)\n"
 		   "       meshcut [--socket PATH] backlog-limit BYTES\n"
-		   "       meshcut [--socket PATH] monitor [--duration S] [--json] [--compare] ...  (see monitor --help)\n");
+		   "       meshcut [--socket PATH] deregister NAMESPACE/NAME [--netns COOKIE]\n"
+		   "         (a name is a label: two pods may carry one; --netns names the one\n"
+		   "          to remove, as `meshcut pods` lists its NETNS)\n"
+		   "       meshcut [--socket PATH] monitor [--duration S] [--json] [--compare] ...  (see monitor --help)\n"
+		   "Admin commands (all but status and stats) run as root in the agent's pod.\n");
 }
 
 /* GET/PUT and parse; prints the agent's error and returns the exit code */
@@ -166,6 +177,46 @@ static int cmd_backlog_limit(const char *bytes)
 	return rc;
 }
 
+/* "namespace/name" of Kubernetes names: nothing to escape in a URL */
+static bool pod_key_ok(const char *k)
+{
+	const char *slash = strchr(k, '/');
+	const char *p;
+
+	if (!slash || slash == k || !slash[1] || strchr(slash + 1, '/') || strlen(k) > 317)
+		return false;
+	for (p = k; *p; p++)
+		if (*p != '/' && !isalnum((unsigned char)*p) && *p != '-' && *p != '.' && *p != '_')
+			return false;
+	return true;
+}
+
+static int cmd_deregister(const char *key, const char *netns)
+{
+	char path[400], *end;
+	json_t *ans;
+	long status;
+	int rc;
+
+	if (!pod_key_ok(key)) {
+		fprintf(stderr, "meshcut: deregister: NAMESPACE/NAME (letters, digits, '-', '.', '_')\n");
+		return 2;
+	}
+	if (netns && (strtoull(netns, &end, 10) == 0 || *end || !isdigit((unsigned char)*netns))) {
+		fprintf(stderr, "meshcut: deregister: --netns takes a netns cookie (a number)\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "/v1/pods/%s%s%s", key, netns ? "?netns=" : "", netns ? netns : "");
+	rc = mc_cli_call(socket_path, "DELETE", path, NULL, 10, &status, &ans);
+	if (!rc)
+		printf("%s\n", str(ans, "message"));
+	else if (status == 409)
+		fprintf(stderr, "meshcut: name the registration to remove: meshcut deregister %s --netns "
+				"COOKIE (`meshcut pods` lists each one's NETNS)\n", key);
+	json_decref(ans);
+	return rc;
+}
+
 static int cmd_mode(const char *modes)
 {
 	json_t *req = json_pack("{s:s}", "mode", modes), *ans;
@@ -219,6 +270,14 @@ int main(int argc, char **argv)
 	while (optind < argc && !strcmp(argv[optind], "--json")) {
 		as_json = true;
 		optind++;
+	}
+	if (!strcmp(cmd, "deregister")) {
+		if (optind + 1 == argc)
+			return cmd_deregister(argv[optind], NULL);
+		if (optind + 3 == argc && !strcmp(argv[optind + 1], "--netns"))
+			return cmd_deregister(argv[optind], argv[optind + 2]);
+		usage(stderr);
+		return 2;
 	}
 	if (!strcmp(cmd, "mode") || !strcmp(cmd, "backlog-limit")) {
 		if (optind + 1 != argc) {

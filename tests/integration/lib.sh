@@ -52,7 +52,26 @@ node_sock() { "$VC" status --json | jq -r --arg n "$1" '.nodes[] | select(.name 
 pod_ip() { "$VC" status --json | jq -r --arg p "$1" '.pods[] | select(.name == $p) | .ip'; }
 pod_netns() { "$VC" status --json | jq -r --arg p "$1" '.pods[] | select(.name == $p) | .netns'; }
 svc_addr() { "$VC" status --json | jq -r --arg s "$1" '.services[] | select(.name == $s) | "\(.vip):\(.port)"'; }
-stats_json() { "$MESHCUT" --socket "$(node_sock "${1:-node1}")" stats --json; }
+node_netns() { "$VC" status --json | jq -r --arg n "$1" '.nodes[] | select(.name == $n) | .netns'; }
+# Admin calls (mode, backlog-limit, monitor, every pod's registration) are
+# served only to uid 0 in the agent's own network namespace, where an operator
+# runs the CLI (kubectl exec into the agent's pod). The host's namespace is not
+# the node's here: from it, these calls get 403.
+#   mc_admin NODE ARGS...      the CLI on NODE's agent, from NODE's namespace
+#   mc_admin_cmd NODE          the same as a command prefix for `sh -c "..."` strings
+#   mc_admin_curl NODE ARGS... curl on NODE's agent socket, from NODE's namespace
+mc_admin() { # NODE ARGS...
+  local n=$1; shift
+  nsenter --net="/run/netns/$(node_netns "$n")" -- "$MESHCUT" --socket "$(node_sock "$n")" "$@"
+}
+mc_admin_cmd() { # NODE
+  printf "nsenter --net='/run/netns/%s' -- '%s' --socket '%s'" "$(node_netns "$1")" "$MESHCUT" "$(node_sock "$1")"
+}
+mc_admin_curl() { # NODE CURL-ARGS... (URLs http://meshcut-agent/...)
+  local n=$1; shift
+  nsenter --net="/run/netns/$(node_netns "$n")" -- curl -s --unix-socket "$(node_sock "$n")" "$@"
+}
+stats_json() { mc_admin "${1:-node1}" stats --json; }
 # packets kube-proxy's INVALID drop (the vcluster's KUBE-FORWARD rule) dropped
 # on NODE so far ("none": the node has no such rule)
 invalid_drops() {

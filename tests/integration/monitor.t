@@ -22,8 +22,10 @@ front="http://$(svc_addr front)/"
 slow="http://$(svc_addr slow)/"
 plain="http://$(svc_addr plain)/"
 
-mon() { "$MESHCUT" --socket "$sock" monitor "$@"; }
-api() { curl -s --unix-socket "$sock" "$@"; }
+# the monitor is an admin's tool: root in the agent's network namespace (a
+# pod, or the host's namespace, gets 403: security.t)
+mon() { mc_admin node1 monitor "$@"; }
+api() { mc_admin_curl node1 "$@"; }
 mon_progs() { bpftool prog show -j | jq '[.[] | select(.name | startswith("mc_mon_"))] | length'; }
 no_mon_progs() { [ "$(mon_progs)" = 0 ]; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$agent_pid/status"; }
@@ -123,7 +125,7 @@ PIN=(taskset -c "$pin_cpu")
 for round in $(seq $ROUNDS); do
   order="off full"; [ $((round % 2)) = 0 ] && order="full off"
   for mode in $order; do
-    "$MESHCUT" --socket "$sock" mode "$mode" >/dev/null
+    mc_admin node1 mode "$mode" >/dev/null
     "$VC" restart >/dev/null 2>&1
     pin_chain || not_ok "pin the chain's processes to CPU $pin_cpu ($mode, round $round)"
     r0=$(redirected)
@@ -204,7 +206,7 @@ api http://x/metrics >"$TEST_TMP/metrics"
 check "/metrics has the monitor's histograms" sh -c \
   "grep -q '^meshcut_monitor_request_seconds_bucket{category=\"kernel\",le=\"0.0001\"}' '$TEST_TMP/metrics' && awk '/^meshcut_monitor_request_seconds_count\\{category=\"total\"\\}/ { exit !(\$2 > 0) }' '$TEST_TMP/metrics'"
 
-"$MESHCUT" --socket "$sock" mode full >/dev/null
+mc_admin node1 mode full >/dev/null
 "$VC" restart >/dev/null 2>&1
 vcx client -- "$BUILD/tests/meshload" --url "$front" -c 1 -d 4 --warmup 0.3 --json >/dev/null &
 load=$!
@@ -238,6 +240,6 @@ else
   not_ok "--compare: both sessions split their time (nothing left unattributed)"
   diag "$(jq -c '[.off, .full][] | {reconstruction, pods, hops: [.hops[] | {client, server, service, calls}]}' "$TEST_TMP/compare.json")"
 fi
-expect_eq "--compare restored the mode" full "$("$MESHCUT" --socket "$sock" status --json | jq -r .mode)"
+expect_eq "--compare restored the mode" full "$(mc_admin node1 status --json | jq -r .mode)"
 check "no monitor program is left loaded" wait_for 30 no_mon_progs
 tap_done

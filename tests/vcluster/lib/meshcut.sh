@@ -41,6 +41,22 @@ vc_meshcut_restart_agents() { # SIGNAL [AGENT-BINARY]
   vc_meshcut_up "" "$agent" # keep the mode that is pinned
 }
 
+# the CLI on NODE's agent (every node's one after the other: all), from the
+# node's network namespace: an operator's kubectl exec into the agent's pod.
+# Admin calls (mode, backlog-limit, monitor, pods, deregister) from anywhere
+# else get 403.
+vc_meshcut_cli() { # NODE|all ARGS...
+  local want=$1 name ns sock rc=0 found=
+  shift
+  while read -r name ns sock; do
+    [ "$want" = all ] || [ "$want" = "$name" ] || continue
+    found=1
+    nsenter --net="/run/netns/$ns" -- "$VC_BUILD/meshcut" --socket "$sock" "$@" || rc=$?
+  done < <(vc_q '.nodes[] | "\(.name) \(.netns) \(.agent_socket)"')
+  [ -n "$found" ] || vc_die "no node named $want"
+  return $rc
+}
+
 vc_meshcut_register() { # POD-INDEX
   local i=$1 pod ns cg ip sock inb incl outb cidrs appsock args
   # one jq for all of it; empty lists come out as "-" so that read keeps the fields apart.
