@@ -167,7 +167,7 @@ ip_of() { jq -r --arg p "$1" '.pods[] | select(.name == $p) | .ip' <<<"$ST"; }
 pns() { jq -r --arg p "$1" '.pods[] | select(.name == $p) | .netns' <<<"$ST"; }
 ipt() { local n=$1; shift; ip netns exec "$(node_ns "$n")" iptables -w "$@"; }
 both() { "$@" node1 && "$@" node2; }
-mode_all() { local n; for n in node1 node2; do "$MESHCUT" --socket "$(node_sock $n)" mode "$1" >/dev/null; done; }
+mode_all() { local n; for n in node1 node2; do mc_admin "$n" mode "$1" >/dev/null; done; }
 cross() { stats_json "$1" | jq -r ".cross$2"; }               # NODE JQ-PATH
 redir() { cross "$1" ".programs.$2.redirected"; }            # NODE from_pod|from_overlay
 flows() { cross "$1" ".programs.$2.flows"; }
@@ -443,7 +443,7 @@ pod_restart_checks() { # LABEL: stream-remote's veth again, new ifindex and MAC
   vcx stream-remote -- "$BUILD/meshcut-init" --socket "$(node_sock node2)" --pod-name stream-remote \
     --pod-namespace default --pod-ips "$sr" --required >"$TEST_TMP/reinit.log" 2>&1
   expect_eq "$label: the registration has the new veth and MAC" "$new_if $new_mac" \
-    "$("$MESHCUT" --socket "$(node_sock node2)" pods --json 2>/dev/null | jq -r '.[] | select(.pod == "default/stream-remote") | "\(.host_ifindex) \(.mac)"')"
+    "$(mc_admin node2 pods --json 2>/dev/null | jq -r '.[] | select(.pod == "default/stream-remote") | "\(.host_ifindex) \(.mac)"')"
   check "$label: meshcut's program is on the new veth" sh -c "nsenter --net=/run/netns/$n2 $PY $TEST_TMP/tcx.py progs v-stream-remote | grep -q . || ip netns exec $n2 tc filter show dev v-stream-remote ingress | grep -q mc_tc_from_pod"
   o2=$(redir node2 from_overlay); p2=$(redir node2 from_pod)
   stream "$TEST_TMP/after-restart.json" --mode sink --bytes 16M --seed 21

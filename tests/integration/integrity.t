@@ -12,7 +12,7 @@ TEST_TMP=$(mktemp -d)
 VC_AGENT_ARGS="--max-pairs 96" "$VC" up --topology "$ROOT/tests/topologies/edge.json" --meshcut \
   >"$TEST_TMP/up.log" 2>&1 || { echo "1..0 # SKIP cluster did not come up"; sed 's/^/# /' "$TEST_TMP/up.log"; exit 1; }
 sock=$(node_sock node1)
-mc() { "$MESHCUT" --socket "$sock" "$@"; }
+mc() { mc_admin node1 "$@"; }
 stream=$(svc_addr stream)
 reason() { stats_json | jq "[.kinds[].to_tcp.$1] | add"; }
 

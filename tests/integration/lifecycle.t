@@ -17,7 +17,7 @@ pin_root=$("$VC" status --json | jq -r '.pin_root')
 cgroot=$("$VC" status --json | jq -r '.cgroup_root')
 http=http://$(svc_addr ds)/
 stream=$(svc_addr stream)
-mc() { "$MESHCUT" --socket "$sock" "$@"; }
+mc() { mc_admin node1 "$@"; }
 
 # the layout-changed build the upgrade uses (same code, the next map layout)
 cur=$(sed -n 's/^#define MC_LAYOUT_VERSION \([0-9]*\)$/\1/p' "$ROOT/bpf/control.h")
@@ -87,15 +87,15 @@ t0=$(date +%s)
 "$VC" pod-create ds >"$TEST_TMP/create.log" 2>&1
 wait "$RESTART"
 check "a pod created while the agent was down registered once it came back ($(( $(date +%s) - t0 )) s)" \
-  sh -c "'$MESHCUT' --socket '$sock' pods | grep -q 'default/ds '"
+  sh -c "$(mc_admin_cmd node1) pods | grep -q 'default/ds '"
 check "... its init container said it was waiting" grep -q 'waiting up to' /run/meshcut-vc/mclife/logs/ds.init.log
 
 # a pod goes and comes back with the same IP
 "$VC" pod-delete ds >/dev/null 2>&1
-wait_for 50 sh -c "! '$MESHCUT' --socket '$sock' pods | grep -q 'default/ds '"
-check "a deleted pod's registration goes (its host veth disappeared)" sh -c "! '$MESHCUT' --socket '$sock' pods | grep -q 'default/ds '"
+wait_for 50 sh -c "! $(mc_admin_cmd node1) pods | grep -q 'default/ds '"
+check "a deleted pod's registration goes (its host veth disappeared)" sh -c "! $(mc_admin_cmd node1) pods | grep -q 'default/ds '"
 "$VC" pod-create ds >/dev/null 2>&1
-check "the pod re-created with the same IP registers again" sh -c "'$MESHCUT' --socket '$sock' pods | grep -q 'default/ds '"
+check "the pod re-created with the same IP registers again" sh -c "$(mc_admin_cmd node1) pods | grep -q 'default/ds '"
 r0=$(stats_json | jq .redirected.inbound)
 m=$("$VC" exec client -- "$BUILD/tests/meshload" --url "$http" -c 2 -d 1 --json)
 check "the re-created pod serves requests ($(jq -c '{requests, errors}' <<<"$m")) through the shortcut" \

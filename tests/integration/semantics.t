@@ -154,7 +154,7 @@ check "app-sockets tcp: client -> ds-tcp: the sidecar pair (3<->4) is redirected
 check "app-sockets tcp: ... so is the client pod's own app pair (1<->2: $(d outbound))" test "$(d outbound)" -ge "$n"
 expect_eq "app-sockets tcp: ... ds-tcp's app pair (5<->6) is not" 0 "$(d inbound)"
 expect_eq "meshcut pods shows the pod's choice" tcp \
-  "$("$MESHCUT" --socket "$(node_sock node1)" pods --json | jq -r '.[] | select(.pod == "default/ds-tcp") | .app_sockets')"
+  "$(mc_admin node1 pods --json | jq -r '.[] | select(.pod == "default/ds-tcp") | .app_sockets')"
 
 skip "kTLS (a ULP) makes a socket leave the shortcut: this kernel has no CONFIG_TLS (tcp_available_ulp: $(cat /proc/sys/net/ipv4/tcp_available_ulp))"
 tap_done

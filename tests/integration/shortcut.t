@@ -165,7 +165,7 @@ ip -n "$ns" addr add fd00:10:244:1::99/64 dev eth0 nodad
 ip -n "$ns" addr add ::6/128 dev lo
 vcx ds -- "$BUILD/meshcut-init" --socket "$(node_sock node1)" --pod-name ds --pod-namespace default \
   --pod-ips "$(pod_ip ds),fd00:10:244:1::99" --required >/dev/null 2>&1
-check "a pod registers an IPv4 and an IPv6 address" sh -c "'$MESHCUT' --socket '$(node_sock node1)' pods --json | jq -e '.[] | select(.pod == \"default/ds\") | .ips | length == 2' >/dev/null"
+check "a pod registers an IPv4 and an IPv6 address" sh -c "$(mc_admin_cmd node1) pods --json | jq -e '.[] | select(.pod == \"default/ds\") | .ips | length == 2' >/dev/null"
 read -r o0 n0 i0 <<<"$(kinds node1)"
 r6=$(vcx ds -- "$BUILD/tests/sockcompat" --scenario echo --addr fd00:10:244:1::99 --src ::6 --app-reads)
 read -r o1 n1 i1 <<<"$(kinds node1)"
@@ -197,7 +197,7 @@ check "the same calls from a client without the exclusion send no TCP data ($seg
 sock=$(node_sock node1)
 "$VC" restart >/dev/null 2>&1
 vcx plain -- "$BUILD/meshcut-init" --socket "$sock" --pod-name plain --pod-namespace default --deregister >/dev/null 2>&1
-check "meshcut pods no longer lists the deregistered pod" sh -c "! '$MESHCUT' --socket '$sock' pods | grep -q default/plain"
+check "meshcut pods no longer lists the deregistered pod" sh -c "! $(mc_admin_cmd node1) pods | grep -q default/plain"
 p_url="http://$(svc_addr plain)/"
 d0=$(pod_data_segs plain)
 n=$(load "$p_url" 1)
@@ -205,7 +205,7 @@ d1=$(pod_data_segs plain)
 check "unregistered pod: its sidecar and app talk TCP ($((d1 - d0)) segments for $n requests)" test $((d1 - d0)) -ge $((2 * n))
 
 # modes switch at run time: new connections take the new mode at once
-"$MESHCUT" --socket "$sock" mode intra >/dev/null
+mc_admin node1 mode intra >/dev/null
 "$VC" restart >/dev/null 2>&1
 load "$ds_url" 0.2 >/dev/null
 read -r o0 n0 i0 <<<"$(kinds node1)"
@@ -213,13 +213,13 @@ n=$(load "$ds_url" 1)
 read -r o1 n1 i1 <<<"$(kinds node1)"
 check "mode intra: outbound and inbound pairs redirect" test $((o1 - o0)) -gt 0 -a $((i1 - i0)) -gt 0
 expect_eq "mode intra: sidecar-to-sidecar pairs stay on TCP" 0 $((n1 - n0))
-"$MESHCUT" --socket "$sock" mode node >/dev/null
+mc_admin node1 mode node >/dev/null
 "$VC" restart >/dev/null 2>&1
 load "$ds_url" 0.2 >/dev/null
 read -r o0 n0 i0 <<<"$(kinds node1)"
 n=$(load "$ds_url" 1)
 read -r o1 n1 i1 <<<"$(kinds node1)"
 check "mode node: only sidecar-to-sidecar pairs redirect" test $((n1 - n0)) -gt 0 -a $((o1 - o0)) = 0 -a $((i1 - i0)) = 0
-check "an unknown mode is refused with a message" sh -c "'$MESHCUT' --socket '$sock' mode turbo 2>&1 | grep -q 'unknown mode'"
+check "an unknown mode is refused with a message" sh -c "$(mc_admin_cmd node1) mode turbo 2>&1 | grep -q 'unknown mode'"
 check "a pod cannot change the mode (403)" sh -c "'$VC' exec client -- '$MESHCUT' --socket '$sock' mode off 2>&1 | grep -q 'admin'"
 tap_done
