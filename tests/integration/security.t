@@ -142,6 +142,8 @@ A_MAC=$(ip -n "$(pod_netns $A)" -j link show eth0 | jq -r '.[0].address')
 A_ETH0=$(ip -n "$(pod_netns $A)" -j link show eth0 | jq '.[0].ifindex')
 A_EXCL=$("$VC" status --json | jq -r --arg p $A '.pods[] | select(.name == $p) | .exclude_outbound_ports | map(tostring) | join(",")')
 A_before=$(pod_entry $A) B_before=$(pod_entry $B)
+# the inbound ports A's registration excludes (Istio's own, as meshcut-init sent them)
+A_EXCL_IN=$(jq -r '.exclude_inbound_ports | map(tostring) | join(",")' <<<"$A_before")
 A_COOKIE=$(jq .netns_cookie <<<"$A_before") B_COOKIE=$(jq .netns_cookie <<<"$B_before")
 diag "attacker $A ($A_IP, veth $A_VETH, netns $A_COOKIE); victim $B ($B_IP, veth $B_VETH, netns $B_COOKIE)"
 expect_eq "the victim is registered with its own veth" "$B_VETH" "$(jq .host_ifindex <<<"$B_before")"
@@ -235,7 +237,7 @@ check "... the child really ran in B's namespace" grep -qF "child in $(nsenter -
 # and A's own claim (as meshcut-init made it), sent from B's namespace on A's
 # socket, refreshes A (not B)
 http_req "$TEST_TMP/claim-a.http" POST /v1/pods \
-  "$(a_body "\"host_ifindex\": $A_VETH, \"mac\": \"$A_MAC\", \"exclude_outbound_ports\": \"$A_EXCL\", \"netns_cookie\": $A_COOKIE")"
+  "$(a_body "\"host_ifindex\": $A_VETH, \"mac\": \"$A_MAC\", \"exclude_outbound_ports\": \"$A_EXCL\", \"exclude_inbound_ports\": \"$A_EXCL_IN\", \"netns_cookie\": $A_COOKIE")"
 rm -f "$TEST_TMP/handover.out"
 vcx $A -- perl "$TEST_TMP/sock.pl" hand-over "$SOCK" "$B_NS" "$TEST_TMP/claim-a.http" "$TEST_TMP/handover.out" >/dev/null
 wait_for 100 grep -qs "^RESULT" "$TEST_TMP/handover.out"
