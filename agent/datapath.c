@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "sock_shortcut.skel.h"
+#include "testhooks.h"
 
 #define DEFAULT_BACKLOG_LIMIT (4u << 20) /* 4 MiB per receiver, see README */
 
@@ -246,9 +247,12 @@ static int fill_free_slots(struct mc_datapath *dp)
 	int fd = bpf_map__fd(dp->skel->maps.mc_free_slots);
 	__u32 i;
 
-	for (i = 0; i < dp->max_pairs; i++)
+	for (i = 0; i < dp->max_pairs; i++) {
+		if (i == dp->max_pairs / 2)
+			mc_test_point("first-load-half-filled");
 		if (bpf_map_update_elem(fd, NULL, &i, BPF_ANY))
 			return -errno;
+	}
 	return 0;
 }
 
@@ -406,6 +410,7 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 	}
 	dp->adopted = !fresh;
 	if (fresh) {
+		mc_test_point("first-load-loaded");
 		err = fill_free_slots(dp);
 		if (err) {
 			pr_err("fill free pair slots: %s", strerror(-err));
