@@ -137,12 +137,63 @@ static void report_layouts(const char *pin_dir)
 	}
 }
 
+/*
+ * The first load of a layout must look atomic to the next start: "fresh" is
+ * decided by whether mc_pairs is pinned, and mc_pairs is pinned last, once
+ * the free-slot queue is full and the registrations are migrated. A start that
+ * dies before that (a crash, an OOM kill) leaves no mc_pairs, and the next one
+ * starts over: it removes what the interrupted one pinned (no program of it
+ * was attached yet: attaching comes after) and loads afresh. Rebuilding the
+ * queue of a pinned layout instead would race its attached programs (sockops
+ * pops a slot before it sets refs): one slot for two connections.
+ */
+#define FRESH_MARKER "mc_pairs"
+
+/* an interrupted first load left maps but never attached anything: remove
+ * them; refuse when there is anything else (a link, a program) */
+static int remove_unfinished_load(const char *layout_dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(layout_dir);
+	int n = 0, err = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d))) {
+		char path[PATH_MAX];
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (strncmp(e->d_name, "mc_", 3)) {
+			pr_err("%s/%s is pinned but %s is not: not a first load this agent left; "
+			       "uninstall first", layout_dir, e->d_name, FRESH_MARKER);
+			err = -EEXIST;
+			break;
+		}
+		snprintf(path, sizeof(path), "%s/%s", layout_dir, e->d_name);
+		if (unlink(path) && errno != ENOENT) {
+			err = -errno;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (!err && n)
+		pr_warn("%s: an earlier start died during its first load: removed the %d maps it "
+			"pinned, loading afresh", layout_dir, n);
+	return err;
+}
+
 static int pin_maps(struct mc_datapath *dp, bool *fresh)
 {
 	char path[PATH_MAX];
 	struct bpf_map *m;
+	int err;
 
-	*fresh = true;
+	snprintf(path, sizeof(path), "%s/%s", dp->layout_dir, FRESH_MARKER);
+	*fresh = !path_exists(path);
+	if (*fresh && (err = remove_unfinished_load(dp->layout_dir)))
+		return err;
 	bpf_object__for_each_map(m, dp->skel->obj) {
 		const char *name = bpf_map__name(m);
 		int r;
@@ -155,12 +206,22 @@ static int pin_maps(struct mc_datapath *dp, bool *fresh)
 			continue; /* .bss/.rodata: not shared state */
 		if (r >= (int)sizeof(path))
 			return -ENAMETOOLONG;
-		if (!strcmp(name, "mc_pairs") && path_exists(path))
-			*fresh = false;
+		/* the marker of a first load is pinned by hand, last */
+		if (*fresh && !strcmp(name, FRESH_MARKER))
+			continue;
 		if (bpf_map__set_pin_path(m, path))
 			return -errno;
 	}
 	return 0;
+}
+
+/* the first load is complete: from now on a start adopts it */
+static int pin_marker(struct mc_datapath *dp)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dp->layout_dir, FRESH_MARKER);
+	return bpf_map__pin(dp->skel->maps.mc_pairs, path) ? -errno : 0;
 }
 
 static int init_control(struct mc_datapath *dp, const struct mc_dp_opts *o)
@@ -417,6 +478,12 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 			goto fail;
 		}
 		migrate_registrations(dp);
+		mc_test_point("first-load-filled");
+		err = pin_marker(dp);
+		if (err) {
+			pr_err("pin %s/%s: %s", dp->layout_dir, FRESH_MARKER, strerror(-err));
+			goto fail;
+		}
 	}
 	dp->pairs_len = ((size_t)dp->max_pairs * sizeof(struct mc_pair) + (size_t)page - 1) &
 			~((size_t)page - 1);
