@@ -242,6 +242,11 @@ static int init_control(struct mc_datapath *dp, const struct mc_dp_opts *o)
 		c.modes = (uint32_t)o->modes;
 	if (o->backlog_limit)
 		c.backlog_limit = o->backlog_limit;
+	if (o->pod_pairs_max >= 0)
+		c.pod_pairs_max = (uint32_t)o->pod_pairs_max;
+	else if (!(c.set & MC_CONTROL_SET_POD_PAIRS_MAX)) /* a map made before the field */
+		c.pod_pairs_max = MC_DEFAULT_POD_PAIRS_MAX;
+	c.set |= MC_CONTROL_SET_POD_PAIRS_MAX;
 	c.active_layout = MC_LAYOUT_VERSION; /* from now on, our programs insert */
 	c.generation++;
 	return bpf_map_update_elem(fd, &zero, &c, BPF_ANY) ? -errno : 0;
@@ -590,6 +595,22 @@ int mc_dp_set_backlog_limit(struct mc_datapath *dp, uint32_t limit)
 	if (err)
 		return err;
 	c.backlog_limit = limit;
+	c.generation++;
+	return bpf_map_update_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, &c, BPF_ANY)
+		       ? -errno
+		       : 0;
+}
+
+int mc_dp_set_pod_pairs_max(struct mc_datapath *dp, uint32_t max)
+{
+	struct mc_control c;
+	__u32 zero = 0;
+	int err = mc_dp_read_control(dp, &c);
+
+	if (err)
+		return err;
+	c.pod_pairs_max = max;
+	c.set |= MC_CONTROL_SET_POD_PAIRS_MAX;
 	c.generation++;
 	return bpf_map_update_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, &c, BPF_ANY)
 		       ? -errno
