@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -421,6 +423,51 @@ static int attach_sk_msg(struct mc_datapath *dp)
 	return bpf_obj_pin(prog_fd, path) ? -errno : 0;
 }
 
+/* Before anything is loaded or created: the pin directory must be on a bpffs
+ * (pins elsewhere fail deep inside libbpf), the cgroup a cgroup v2 directory
+ * (a v1 one fails only when the links attach). Says what to do instead. */
+static int check_pin_dir(const char *pin_dir)
+{
+	char near[PATH_MAX];
+	long type;
+	int err = mc_fs_type(pin_dir, &type, near, sizeof(near));
+
+	if (err) {
+		pr_err("--pin-dir %s: %s", pin_dir, strerror(-err));
+		return err;
+	}
+	if ((unsigned long)type != BPF_FS_MAGIC) {
+		pr_err("--pin-dir %s is not on a bpffs (%s is %s): mount one there (mount -t bpf bpf "
+		       "/sys/fs/bpf; in a pod, mount the host's /sys/fs/bpf with Bidirectional or "
+		       "HostToContainer propagation) or pass a directory on one",
+		       pin_dir, near, mc_fs_name(type));
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+static int check_cgroup(const char *cgroup)
+{
+	const char *cg2 = mc_cgroup2_mount();
+	struct statfs st;
+
+	if (statfs(cgroup, &st)) {
+		pr_err("--cgroup %s: %s", cgroup, strerror(errno));
+		return -errno;
+	}
+	if ((unsigned long)st.f_type != CGROUP2_SUPER_MAGIC) {
+		pr_err("--cgroup %s is not a cgroup v2 directory (it is on %s): meshcut attaches to "
+		       "cgroup v2 only; pass %s%s",
+		       cgroup, mc_fs_name((long)st.f_type),
+		       cg2 ? "the cgroup2 mount or a directory under it, here " : "a cgroup2 "
+										"directory (this machine has no cgroup2 mount: "
+										"mount -t cgroup2 none DIR)",
+		       cg2 ? cg2 : "");
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
 int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 {
 	int err, cgroup_fd = -1;
@@ -435,6 +482,8 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 	    snprintf(dp->cgroup, sizeof(dp->cgroup), "%s", o->cgroup) >= (int)sizeof(dp->cgroup))
 		return -ENAMETOOLONG;
 	dp->max_pairs = o->max_pairs;
+	if ((err = check_pin_dir(dp->pin_dir)) || (err = check_cgroup(dp->cgroup)))
+		return err;
 
 	report_layouts(dp->pin_dir);
 	err = cgroup_id_of(dp->cgroup, &dp->cgroup_id);
@@ -785,6 +834,8 @@ int mc_uninstall(const char *pin_dir, double timeout_s, struct mc_uninstall_repo
 		pr_info("uninstall: nothing pinned at %s", pin_dir);
 		return 0;
 	}
+	if ((rc = check_pin_dir(pin_dir)))
+		return rc;
 	snprintf(layout_dir, sizeof(layout_dir), "%s/v%d", pin_dir, MC_LAYOUT_VERSION);
 	/* 1. every program of every version: no new sockets, no new redirects */
 	fd = open_pinned(pin_dir, "control");

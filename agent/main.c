@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "api.h"
 #include "layouts.h"
+#include "fsutil.h"
 #include "log.h"
 #include "monitor.h"
 #include "podwatch.h"
@@ -86,25 +87,6 @@ static void usage(FILE *f)
 		"  --drain-timeout S    bound for --uninstall (30)\n"
 		"  --log-format text|json\n"
 		"  -v, --verbose        debug logs (libbpf included)\n");
-}
-
-static const char *default_cgroup(void)
-{
-	static char path[256];
-	char line[512], dev[64], mnt[256], type[64];
-	FILE *f = fopen("/proc/mounts", "r");
-
-	if (!f)
-		return NULL;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%63s %255s %63s", dev, mnt, type) == 3 && !strcmp(type, "cgroup2")) {
-			snprintf(path, sizeof(path), "%s", mnt);
-			fclose(f);
-			return path;
-		}
-	}
-	fclose(f);
-	return NULL;
 }
 
 static uint64_t own_netns_cookie(void)
@@ -288,7 +270,7 @@ int main(int argc, char **argv)
 	}
 
 	if (!dopts.cgroup)
-		dopts.cgroup = default_cgroup();
+		dopts.cgroup = mc_cgroup2_mount();
 	if (!dopts.cgroup) {
 		pr_err("no cgroup v2 mount found: pass --cgroup");
 		return 1;

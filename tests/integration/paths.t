@@ -34,7 +34,7 @@ check "... saying so and how to mount one" grep -q "not on a bpffs.*mount -t bpf
 check "... before creating anything there" test ! -e "$TEST_TMP/pins"
 
 rc=$(agent --pin-dir "$pins" --cgroup "$TEST_TMP")
-expect_eq "a --cgroup that is no cgroup at all (tmpfs): exit 1" 1 "$rc"
+expect_eq "a --cgroup that is no cgroup at all (a plain directory): exit 1" 1 "$rc"
 check "... with the same message" grep -q "is not a cgroup v2 directory" "$TEST_TMP/out"
 check "... and nothing pinned" test ! -e "$pins"
 tap_done
