@@ -223,25 +223,42 @@ static enum MHD_Result do_config(struct mc_api *api, struct MHD_Connection *c,
 	json_error_t jerr;
 	json_t *root, *v;
 	json_int_t limit;
+	const char *key;
 	char msg[120];
 	int err;
 
 	root = json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, &jerr);
-	v = root ? json_object_get(root, "backlog_limit") : NULL;
-	if (!root || !json_is_object(root) || json_object_size(root) != 1 || !json_is_integer(v)) {
+	key = root && json_is_object(root) && json_object_size(root) == 1
+		      ? json_object_iter_key(json_object_iter(root))
+		      : NULL;
+	v = key ? json_object_get(root, key) : NULL;
+	if (!v || !json_is_integer(v) ||
+	    (strcmp(key, "backlog_limit") && strcmp(key, "pod_pairs_max"))) {
 		json_decref(root);
-		return reply_msg(c, 400, "expected {\"backlog_limit\": BYTES}");
+		return reply_msg(c, 400, "expected {\"backlog_limit\": BYTES} or {\"pod_pairs_max\": SLOTS}");
 	}
 	limit = json_integer_value(v);
-	json_decref(root);
-	if (limit < 4096 || limit > 0x7fffffff)
+	if (!strcmp(key, "backlog_limit") && (limit < 4096 || limit > 0x7fffffff)) {
+		json_decref(root);
 		return reply_msg(c, 400, "backlog_limit: 4096 .. 2147483647 bytes");
+	}
+	if (!strcmp(key, "pod_pairs_max") && (limit < 0 || limit > 0x7fffffff)) {
+		json_decref(root);
+		return reply_msg(c, 400, "pod_pairs_max: 0 (no limit) .. 2147483647 pair slots");
+	}
 	pthread_mutex_lock(&a->lock);
-	err = mc_dp_set_backlog_limit(&a->dp, (uint32_t)limit);
+	if (!strcmp(key, "backlog_limit")) {
+		err = mc_dp_set_backlog_limit(&a->dp, (uint32_t)limit);
+		snprintf(msg, sizeof(msg), "backlog limit %lld bytes", (long long)limit);
+	} else {
+		err = mc_dp_set_pod_pairs_max(&a->dp, (uint32_t)limit);
+		snprintf(msg, sizeof(msg), "pod pairs max %lld slots%s", (long long)limit,
+			 limit ? "" : " (no limit)");
+	}
 	pthread_mutex_unlock(&a->lock);
+	json_decref(root);
 	if (err)
 		return reply_msg(c, 500, strerror(-err));
-	snprintf(msg, sizeof(msg), "backlog limit %lld bytes", (long long)limit);
 	pr_info("%s", msg);
 	return reply_msg(c, 200, msg);
 }

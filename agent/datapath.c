@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -20,6 +22,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "sock_shortcut.skel.h"
+#include "testhooks.h"
 
 #define DEFAULT_BACKLOG_LIMIT (4u << 20) /* 4 MiB per receiver, see README */
 
@@ -136,12 +139,63 @@ static void report_layouts(const char *pin_dir)
 	}
 }
 
+/*
+ * The first load of a layout must look atomic to the next start: "fresh" is
+ * decided by whether mc_pairs is pinned, and mc_pairs is pinned last, once
+ * the free-slot queue is full and the registrations are migrated. A start that
+ * dies before that (a crash, an OOM kill) leaves no mc_pairs, and the next one
+ * starts over: it removes what the interrupted one pinned (no program of it
+ * was attached yet: attaching comes after) and loads afresh. Rebuilding the
+ * queue of a pinned layout instead would race its attached programs (sockops
+ * pops a slot before it sets refs): one slot for two connections.
+ */
+#define FRESH_MARKER "mc_pairs"
+
+/* an interrupted first load left maps but never attached anything: remove
+ * them; refuse when there is anything else (a link, a program) */
+static int remove_unfinished_load(const char *layout_dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(layout_dir);
+	int n = 0, err = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d))) {
+		char path[PATH_MAX];
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (strncmp(e->d_name, "mc_", 3)) {
+			pr_err("%s/%s is pinned but %s is not: not a first load this agent left; "
+			       "uninstall first", layout_dir, e->d_name, FRESH_MARKER);
+			err = -EEXIST;
+			break;
+		}
+		snprintf(path, sizeof(path), "%s/%s", layout_dir, e->d_name);
+		if (unlink(path) && errno != ENOENT) {
+			err = -errno;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (!err && n)
+		pr_warn("%s: an earlier start died during its first load: removed the %d maps it "
+			"pinned, loading afresh", layout_dir, n);
+	return err;
+}
+
 static int pin_maps(struct mc_datapath *dp, bool *fresh)
 {
 	char path[PATH_MAX];
 	struct bpf_map *m;
+	int err;
 
-	*fresh = true;
+	snprintf(path, sizeof(path), "%s/%s", dp->layout_dir, FRESH_MARKER);
+	*fresh = !path_exists(path);
+	if (*fresh && (err = remove_unfinished_load(dp->layout_dir)))
+		return err;
 	bpf_object__for_each_map(m, dp->skel->obj) {
 		const char *name = bpf_map__name(m);
 		int r;
@@ -154,12 +208,22 @@ static int pin_maps(struct mc_datapath *dp, bool *fresh)
 			continue; /* .bss/.rodata: not shared state */
 		if (r >= (int)sizeof(path))
 			return -ENAMETOOLONG;
-		if (!strcmp(name, "mc_pairs") && path_exists(path))
-			*fresh = false;
+		/* the marker of a first load is pinned by hand, last */
+		if (*fresh && !strcmp(name, FRESH_MARKER))
+			continue;
 		if (bpf_map__set_pin_path(m, path))
 			return -errno;
 	}
 	return 0;
+}
+
+/* the first load is complete: from now on a start adopts it */
+static int pin_marker(struct mc_datapath *dp)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dp->layout_dir, FRESH_MARKER);
+	return bpf_map__pin(dp->skel->maps.mc_pairs, path) ? -errno : 0;
 }
 
 static int init_control(struct mc_datapath *dp, const struct mc_dp_opts *o)
@@ -180,6 +244,11 @@ static int init_control(struct mc_datapath *dp, const struct mc_dp_opts *o)
 		c.modes = (uint32_t)o->modes;
 	if (o->backlog_limit)
 		c.backlog_limit = o->backlog_limit;
+	if (o->pod_pairs_max >= 0)
+		c.pod_pairs_max = (uint32_t)o->pod_pairs_max;
+	else if (!(c.set & MC_CONTROL_SET_POD_PAIRS_MAX)) /* a map made before the field */
+		c.pod_pairs_max = MC_DEFAULT_POD_PAIRS_MAX;
+	c.set |= MC_CONTROL_SET_POD_PAIRS_MAX;
 	c.active_layout = MC_LAYOUT_VERSION; /* from now on, our programs insert */
 	c.generation++;
 	return bpf_map_update_elem(fd, &zero, &c, BPF_ANY) ? -errno : 0;
@@ -246,9 +315,12 @@ static int fill_free_slots(struct mc_datapath *dp)
 	int fd = bpf_map__fd(dp->skel->maps.mc_free_slots);
 	__u32 i;
 
-	for (i = 0; i < dp->max_pairs; i++)
+	for (i = 0; i < dp->max_pairs; i++) {
+		if (i == dp->max_pairs / 2)
+			mc_test_point("first-load-half-filled");
 		if (bpf_map_update_elem(fd, NULL, &i, BPF_ANY))
 			return -errno;
+	}
 	return 0;
 }
 
@@ -351,6 +423,51 @@ static int attach_sk_msg(struct mc_datapath *dp)
 	return bpf_obj_pin(prog_fd, path) ? -errno : 0;
 }
 
+/* Before anything is loaded or created: the pin directory must be on a bpffs
+ * (pins elsewhere fail deep inside libbpf), the cgroup a cgroup v2 directory
+ * (a v1 one fails only when the links attach). Says what to do instead. */
+static int check_pin_dir(const char *pin_dir)
+{
+	char near[PATH_MAX];
+	long type;
+	int err = mc_fs_type(pin_dir, &type, near, sizeof(near));
+
+	if (err) {
+		pr_err("--pin-dir %s: %s", pin_dir, strerror(-err));
+		return err;
+	}
+	if ((unsigned long)type != BPF_FS_MAGIC) {
+		pr_err("--pin-dir %s is not on a bpffs (%s is %s): mount one there (mount -t bpf bpf "
+		       "/sys/fs/bpf; in a pod, mount the host's /sys/fs/bpf with Bidirectional or "
+		       "HostToContainer propagation) or pass a directory on one",
+		       pin_dir, near, mc_fs_name(type));
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+static int check_cgroup(const char *cgroup)
+{
+	const char *cg2 = mc_cgroup2_mount();
+	struct statfs st;
+
+	if (statfs(cgroup, &st)) {
+		pr_err("--cgroup %s: %s", cgroup, strerror(errno));
+		return -errno;
+	}
+	if ((unsigned long)st.f_type != CGROUP2_SUPER_MAGIC) {
+		pr_err("--cgroup %s is not a cgroup v2 directory (it is on %s): meshcut attaches to "
+		       "cgroup v2 only; pass %s%s",
+		       cgroup, mc_fs_name((long)st.f_type),
+		       cg2 ? "the cgroup2 mount or a directory under it, here " : "a cgroup2 "
+										"directory (this machine has no cgroup2 mount: "
+										"mount -t cgroup2 none DIR)",
+		       cg2 ? cg2 : "");
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
 int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 {
 	int err, cgroup_fd = -1;
@@ -365,6 +482,8 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 	    snprintf(dp->cgroup, sizeof(dp->cgroup), "%s", o->cgroup) >= (int)sizeof(dp->cgroup))
 		return -ENAMETOOLONG;
 	dp->max_pairs = o->max_pairs;
+	if ((err = check_pin_dir(dp->pin_dir)) || (err = check_cgroup(dp->cgroup)))
+		return err;
 
 	report_layouts(dp->pin_dir);
 	err = cgroup_id_of(dp->cgroup, &dp->cgroup_id);
@@ -406,12 +525,19 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 	}
 	dp->adopted = !fresh;
 	if (fresh) {
+		mc_test_point("first-load-loaded");
 		err = fill_free_slots(dp);
 		if (err) {
 			pr_err("fill free pair slots: %s", strerror(-err));
 			goto fail;
 		}
 		migrate_registrations(dp);
+		mc_test_point("first-load-filled");
+		err = pin_marker(dp);
+		if (err) {
+			pr_err("pin %s/%s: %s", dp->layout_dir, FRESH_MARKER, strerror(-err));
+			goto fail;
+		}
 	}
 	dp->pairs_len = ((size_t)dp->max_pairs * sizeof(struct mc_pair) + (size_t)page - 1) &
 			~((size_t)page - 1);
@@ -518,6 +644,22 @@ int mc_dp_set_backlog_limit(struct mc_datapath *dp, uint32_t limit)
 	if (err)
 		return err;
 	c.backlog_limit = limit;
+	c.generation++;
+	return bpf_map_update_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, &c, BPF_ANY)
+		       ? -errno
+		       : 0;
+}
+
+int mc_dp_set_pod_pairs_max(struct mc_datapath *dp, uint32_t max)
+{
+	struct mc_control c;
+	__u32 zero = 0;
+	int err = mc_dp_read_control(dp, &c);
+
+	if (err)
+		return err;
+	c.pod_pairs_max = max;
+	c.set |= MC_CONTROL_SET_POD_PAIRS_MAX;
 	c.generation++;
 	return bpf_map_update_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, &c, BPF_ANY)
 		       ? -errno
@@ -692,6 +834,8 @@ int mc_uninstall(const char *pin_dir, double timeout_s, struct mc_uninstall_repo
 		pr_info("uninstall: nothing pinned at %s", pin_dir);
 		return 0;
 	}
+	if ((rc = check_pin_dir(pin_dir)))
+		return rc;
 	snprintf(layout_dir, sizeof(layout_dir), "%s/v%d", pin_dir, MC_LAYOUT_VERSION);
 	/* 1. every program of every version: no new sockets, no new redirects */
 	fd = open_pinned(pin_dir, "control");

@@ -35,6 +35,8 @@ struct mc_dp_opts {
 	uint32_t max_pairs;     /* paired connections per node */
 	int modes;              /* MC_MODE_* to set, or -1 to keep what is pinned */
 	uint32_t backlog_limit; /* 0: keep pinned (or the default) */
+	int64_t pod_pairs_max;  /* pair slots per pod (0: no limit); -1: keep what an
+				 * agent set, or MC_DEFAULT_POD_PAIRS_MAX */
 };
 
 struct mc_datapath {
@@ -56,6 +58,7 @@ void mc_dp_close(struct mc_datapath *dp);
 int mc_dp_read_control(struct mc_datapath *dp, struct mc_control *c);
 int mc_dp_set_modes(struct mc_datapath *dp, uint32_t modes);
 int mc_dp_set_backlog_limit(struct mc_datapath *dp, uint32_t limit);
+int mc_dp_set_pod_pairs_max(struct mc_datapath *dp, uint32_t max);
 
 /* per-kind counters summed over CPUs */
 int mc_dp_read_stats(struct mc_datapath *dp, struct mc_kind_stats out[MC_KIND_MAX]);

@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "api.h"
 #include "layouts.h"
+#include "fsutil.h"
 #include "log.h"
 #include "monitor.h"
 #include "podwatch.h"
@@ -77,6 +78,8 @@ static void usage(FILE *f)
 		"  --max-pairs N        paired connections per node (65536)\n"
 		"  --backlog-limit B    redirected bytes one reader may hold before its sender\n"
 		"                       leaves the shortcut (4194304)\n"
+		"  --pod-pairs-max N    pair slots one pod's connections may hold, so no pod takes\n"
+		"                       them all (8192; 0: no limit; default: keep what is pinned)\n"
 		"  --reg-burst N        registration requests a pod may make at once (20)\n"
 		"  --reg-rate N/s|N/m|N/h  then this many per second, minute or hour (5/s)\n"
 		"  --uninstall          drain every redirected byte, then detach and unpin all of\n"
@@ -84,25 +87,6 @@ static void usage(FILE *f)
 		"  --drain-timeout S    bound for --uninstall (30)\n"
 		"  --log-format text|json\n"
 		"  -v, --verbose        debug logs (libbpf included)\n");
-}
-
-static const char *default_cgroup(void)
-{
-	static char path[256];
-	char line[512], dev[64], mnt[256], type[64];
-	FILE *f = fopen("/proc/mounts", "r");
-
-	if (!f)
-		return NULL;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%63s %255s %63s", dev, mnt, type) == 3 && !strcmp(type, "cgroup2")) {
-			snprintf(path, sizeof(path), "%s", mnt);
-			fclose(f);
-			return path;
-		}
-	}
-	fclose(f);
-	return NULL;
 }
 
 static uint64_t own_netns_cookie(void)
@@ -135,7 +119,7 @@ static int mkdir_parent(const char *path)
 int main(int argc, char **argv)
 {
 	enum { O_PIN = 256, O_CGROUP, O_SOCKET, O_HTTP, O_MODE, O_MAXPAIRS, O_BACKLOG, O_UNINSTALL,
-	       O_DRAIN_TIMEOUT, O_LOGFMT, O_REG_BURST, O_REG_RATE };
+	       O_DRAIN_TIMEOUT, O_LOGFMT, O_REG_BURST, O_REG_RATE, O_POD_PAIRS };
 	static const struct option opts[] = {
 		{"pin-dir", required_argument, 0, O_PIN},
 		{"cgroup", required_argument, 0, O_CGROUP},
@@ -144,6 +128,7 @@ int main(int argc, char **argv)
 		{"mode", required_argument, 0, O_MODE},
 		{"max-pairs", required_argument, 0, O_MAXPAIRS},
 		{"backlog-limit", required_argument, 0, O_BACKLOG},
+		{"pod-pairs-max", required_argument, 0, O_POD_PAIRS},
 		{"reg-burst", required_argument, 0, O_REG_BURST},
 		{"reg-rate", required_argument, 0, O_REG_RATE},
 		{"uninstall", no_argument, 0, O_UNINSTALL},
@@ -157,6 +142,7 @@ int main(int argc, char **argv)
 		.pin_dir = "/sys/fs/bpf/meshcut",
 		.max_pairs = 65536,
 		.modes = -1,
+		.pod_pairs_max = -1,
 	};
 	const char *socket_path = "/var/run/meshcut/agent.sock", *http = NULL;
 	bool uninstall = false, json_logs = false;
@@ -199,6 +185,14 @@ int main(int argc, char **argv)
 			dopts.max_pairs = (uint32_t)strtoul(optarg, &end, 10);
 			if (*end || dopts.max_pairs < 16 || dopts.max_pairs > (1u << 22)) {
 				fprintf(stderr, "meshcut-agent: --max-pairs: 16..4194304\n");
+				return 2;
+			}
+			break;
+		case O_POD_PAIRS:
+			dopts.pod_pairs_max = (int64_t)strtoll(optarg, &end, 10);
+			if (*end || !*optarg || dopts.pod_pairs_max < 0 ||
+			    dopts.pod_pairs_max > 0x7fffffff) {
+				fprintf(stderr, "meshcut-agent: --pod-pairs-max: 0 (no limit) .. 2147483647 pair slots\n");
 				return 2;
 			}
 			break;
@@ -276,7 +270,7 @@ int main(int argc, char **argv)
 	}
 
 	if (!dopts.cgroup)
-		dopts.cgroup = default_cgroup();
+		dopts.cgroup = mc_cgroup2_mount();
 	if (!dopts.cgroup) {
 		pr_err("no cgroup v2 mount found: pass --cgroup");
 		return 1;
@@ -292,8 +286,11 @@ int main(int argc, char **argv)
 	err = mc_dp_open(&a.dp, &dopts);
 	if (err)
 		return 1;
-	mc_registry_init(&a.reg, mc_dp_map_fd(&a.dp, "mc_pods"), mc_dp_map_fd(&a.dp, "mc_pod_ips"),
-			 mc_dp_map_fd(&a.dp, "mc_pod_life"));
+	mc_registry_init(&a.reg, &(struct mc_registry_maps){
+					 .pods = mc_dp_map_fd(&a.dp, "mc_pods"),
+					 .ips = mc_dp_map_fd(&a.dp, "mc_pod_ips"),
+					 .life = mc_dp_map_fd(&a.dp, "mc_pod_life"),
+					 .pod_pairs = mc_dp_map_fd(&a.dp, "mc_pod_pairs")});
 	if (mc_tc_init(&a))
 		pr_warn("cross-node shortcut unavailable: pods keep the host path");
 	if (mc_monitor_init(&a))

@@ -25,12 +25,13 @@ static int max_id(__u64 netns, struct mc_pod *pod, const struct mc_pod_life *lif
 	return 0;
 }
 
-void mc_registry_init(struct mc_registry *reg, int pods_fd, int ips_fd, int life_fd)
+void mc_registry_init(struct mc_registry *reg, const struct mc_registry_maps *maps)
 {
 	pthread_mutex_init(&reg->lock, NULL);
-	reg->pods_fd = pods_fd;
-	reg->ips_fd = ips_fd;
-	reg->life_fd = life_fd;
+	reg->pods_fd = maps->pods;
+	reg->ips_fd = maps->ips;
+	reg->life_fd = maps->life;
+	reg->pod_pairs_fd = maps->pod_pairs;
 	reg->next_id = 1;
 	each_pod(reg, max_id, &reg->next_id); /* adopted registrations keep their ids */
 }
@@ -108,6 +109,10 @@ static void drop(struct mc_registry *reg, const struct mc_pod *pod, __u64 netns)
 	bpf_map_delete_elem(reg->pods_fd, &netns);
 	if (reg->life_fd >= 0)
 		bpf_map_delete_elem(reg->life_fd, &netns);
+	/* its connections' slots are given back as they close; a gone pod's
+	 * namespace never connects again (cookies are not reused) */
+	if (reg->pod_pairs_fd >= 0)
+		bpf_map_delete_elem(reg->pod_pairs_fd, &netns);
 }
 
 static int ip_owner(struct mc_registry *reg, const struct mc_addr *ip, __u64 *owner)

@@ -18,13 +18,20 @@
 #include <stdint.h>
 #include "registration.h"
 
+/* the pinned maps that hold registrations (a negative fd: that map is not kept) */
+struct mc_registry_maps {
+	int pods, ips;
+	int life;      /* mc_pod_life: when each pod's namespace goes */
+	int pod_pairs; /* mc_pod_pairs: slots each pod holds (the datapath counts) */
+};
+
 struct mc_registry {
 	pthread_mutex_t lock;
-	int pods_fd, ips_fd, life_fd; /* life_fd < 0: no lifetimes are kept */
+	int pods_fd, ips_fd, life_fd, pod_pairs_fd;
 	uint32_t next_id;
 };
 
-void mc_registry_init(struct mc_registry *reg, int pods_fd, int ips_fd, int life_fd);
+void mc_registry_init(struct mc_registry *reg, const struct mc_registry_maps *maps);
 
 /* Register (or refresh) the pod in caller_netns, whose netnsid (as the
  * agent's namespace knows it) is nsid (-1: unknown). Returns an HTTP status

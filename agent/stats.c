@@ -24,13 +24,13 @@ json_t *mc_status_json(struct mc_agent *a)
 	mc_dp_read_control(&a->dp, &c);
 	mc_dp_fill(&a->dp, &f);
 	pthread_mutex_lock(&a->lock);
-	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:I, s:i, s:I, "
+	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:I, s:i, s:I, s:I, "
 		      "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:I, s:I}}",
 		      "version", MESHCUT_VERSION, "layout", MC_LAYOUT_VERSION, "libbpf",
 		      LIBBPF_VERSION_STRING, "mode", mc_mode_string(c.modes, modes, sizeof(modes)),
 		      "pin_dir", a->dp.pin_dir, "cgroup", a->dp.cgroup, "adopted", a->dp.adopted,
 		      "started", (json_int_t)a->started, "pods", (int)f.pods, "backlog_limit",
-		      (json_int_t)c.backlog_limit, "maps", "pairs_used", (int)f.pairs_used,
+		      (json_int_t)c.backlog_limit, "pod_pairs_max", (json_int_t)c.pod_pairs_max, "maps", "pairs_used", (int)f.pairs_used,
 		      "pairs_max", (int)f.pairs_max, "pending", (int)f.pending, "pods", (int)f.pods,
 		      "pods_max", (int)f.pods_max, "sockhash_max", (int)(2 * f.pairs_max), "sockhash",
 		      (int)f.sockets, "drain",
@@ -93,7 +93,7 @@ json_t *mc_stats_json(struct mc_agent *a)
 			json_object_set_new(reasons_k, reason_names[r],
 					    json_integer((json_int_t)s[k].to_tcp[r]));
 		}
-		fallback += s[k].insert_fail + s[k].no_slot;
+		fallback += s[k].insert_fail + s[k].no_slot + s[k].quota;
 		sockets += s[k].sockets;
 		json_object_set_new(
 			kinds, name,
@@ -104,6 +104,8 @@ json_t *mc_stats_json(struct mc_agent *a)
 				  (json_int_t)s[k].insert_fail, "no_slot", (json_int_t)s[k].no_slot,
 				  "fin_held", (json_int_t)s[k].fin_held, "rst_unread",
 				  (json_int_t)s[k].rst_unread));
+		json_object_set_new(json_object_get(kinds, name), "quota",
+				    json_integer((json_int_t)s[k].quota));
 		json_object_set_new(json_object_get(kinds, name), "early_tcp",
 				    json_integer((json_int_t)s[k].early_tcp));
 		json_object_set_new(json_object_get(kinds, name), "promoted",
@@ -183,6 +185,8 @@ char *mc_metrics_text(struct mc_agent *a)
 			mc_kind_name(k), (unsigned long long)s[k].insert_fail);
 		fprintf(b, "meshcut_fallback_total{pair=\"%s\",reason=\"no_slot\"} %llu\n",
 			mc_kind_name(k), (unsigned long long)s[k].no_slot);
+		fprintf(b, "meshcut_fallback_total{pair=\"%s\",reason=\"pod_quota\"} %llu\n",
+			mc_kind_name(k), (unsigned long long)s[k].quota);
 	}
 	{
 		char *parts[2] = {mc_tc_metrics_text(a), mc_monitor_metrics_text(a)};

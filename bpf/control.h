@@ -47,7 +47,16 @@ struct mc_control {
 	__u32 active_layout; /* only programs built for this map layout insert new
 			      * sockets; older ones keep serving what they hold */
 	__u64 generation;    /* bumped by the agent at every change */
-	__u64 reserved[13];  /* 128 bytes in all; never shrink, never reorder */
+	__u32 pod_pairs_max; /* pair slots one pod's connections may hold (charged
+			      * to the connecting pod); 0: no limit */
+	__u32 set;           /* MC_CONTROL_SET_*: fields an agent has set (a field
+			      * added later reads 0 in a map an older agent made) */
+	__u64 reserved[12];  /* 128 bytes in all; never shrink, never reorder */
 };
+
+#define MC_CONTROL_SET_POD_PAIRS_MAX (1u << 0)
+/* what a node gets unless the operator says otherwise: one pod may hold an
+ * eighth of the default table, so no pod takes every slot from the others */
+#define MC_DEFAULT_POD_PAIRS_MAX 8192
 
 #endif

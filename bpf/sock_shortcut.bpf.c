@@ -70,6 +70,15 @@ struct {
 	__type(value, struct mc_sock);
 } mc_sock_state SEC(".maps");
 
+/* netns cookie -> pair slots held by that pod's connections (the client's
+ * pod); the agent deletes an entry when its pod goes */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MC_MAX_PODS);
+	__type(key, __u64);
+	__type(value, __u32);
+} mc_pod_pairs SEC(".maps");
+
 /* netns cookie -> what tells the agent that the pod's namespace is gone
  * (pods.h); only the agent reads and writes it */
 struct {
@@ -244,6 +253,37 @@ static __always_inline __u32 classify(struct bpf_sock_ops *ops, const struct mc_
 	return MC_KIND_NONE;
 }
 
+/* Charge a new slot to the connecting pod, within control.pod_pairs_max.
+ * Returns false when the pod holds its share already. A pod whose counter
+ * cannot be made (more pods than the map holds) is not limited: fail open. */
+static __always_inline bool pod_pairs_charge(const struct mc_control *ctl, __u64 netns)
+{
+	__u32 zero = 0, *used;
+
+	if (!ctl->pod_pairs_max)
+		return true;
+	used = bpf_map_lookup_elem(&mc_pod_pairs, &netns);
+	if (!used) {
+		bpf_map_update_elem(&mc_pod_pairs, &netns, &zero, BPF_NOEXIST);
+		used = bpf_map_lookup_elem(&mc_pod_pairs, &netns);
+		if (!used)
+			return true;
+	}
+	if (__sync_fetch_and_add(used, 1) >= ctl->pod_pairs_max) {
+		__sync_fetch_and_add(used, -1);
+		return false;
+	}
+	return true;
+}
+
+static __always_inline void pod_pairs_uncharge(__u64 netns)
+{
+	__u32 *used = bpf_map_lookup_elem(&mc_pod_pairs, &netns);
+
+	if (used)
+		__sync_fetch_and_add(used, -1);
+}
+
 /* drop one reference to a slot; the last holder returns it to the free queue */
 static __always_inline void slot_put(__u32 slot)
 {
@@ -267,6 +307,8 @@ static __always_inline void slot_put(__u32 slot)
 	if (refs != 1)
 		return;
 	/* last holder: nothing may point at this slot any more */
+	if (p->flags & MC_PAIR_CHARGED)
+		pod_pairs_uncharge(p->id.client_netns);
 	bpf_map_delete_elem(&mc_pending, &p->id);
 	k.slot = slot;
 	k.side = MC_SIDE_CLIENT;
@@ -307,9 +349,11 @@ static __always_inline int slot_join(const struct mc_conn_id *id, __u32 slot)
 	return 0;
 }
 
-/* Find this connection's pair slot: join the other end's, or take a new one.
- * Returns the slot, or -1 (no slot: the connection stays on TCP). */
-static __always_inline long slot_for(const struct mc_conn_id *id, bool *joined)
+/* Find this connection's pair slot: join the other end's, or take a new one
+ * (charged to the connecting pod). Returns the slot, or -1 (no slot: the
+ * connection stays on TCP; *over_quota says whether its pod's share was why). */
+static __always_inline long slot_for(const struct mc_control *ctl, const struct mc_conn_id *id,
+				     bool *joined, bool *over_quota)
 {
 	struct mc_pair *p;
 	__u32 *found, slot;
@@ -320,11 +364,21 @@ static __always_inline long slot_for(const struct mc_conn_id *id, bool *joined)
 		*joined = true;
 		return slot_join(id, slot) ? -1 : slot;
 	}
-	if (bpf_map_pop_elem(&mc_free_slots, &slot))
+	if (!pod_pairs_charge(ctl, id->client_netns)) {
+		*over_quota = true;
 		return -1;
+	}
+	if (bpf_map_pop_elem(&mc_free_slots, &slot)) {
+		if (ctl->pod_pairs_max)
+			pod_pairs_uncharge(id->client_netns);
+		return -1;
+	}
 	p = bpf_map_lookup_elem(&mc_pairs, &slot);
-	if (!p)
+	if (!p) {
+		if (ctl->pod_pairs_max)
+			pod_pairs_uncharge(id->client_netns);
 		return -1;
+	}
 	p->id = *id;
 	p->sent[0] = p->sent[1] = 0;
 	p->consumed[0] = p->consumed[1] = 0;
@@ -336,7 +390,7 @@ static __always_inline long slot_for(const struct mc_conn_id *id, bool *joined)
 		p->dir[MC_SIDE_SERVER] = MC_DIR_EARLY_TCP; /* sidecar -> app (1) */
 	else if (id->kind == MC_KIND_INBOUND)
 		p->dir[MC_SIDE_CLIENT] = MC_DIR_EARLY_TCP; /* sidecar -> app (6) */
-	p->flags = 0;
+	p->flags = ctl->pod_pairs_max ? MC_PAIR_CHARGED : 0;
 	p->refs = 1;
 	if (bpf_map_update_elem(&mc_pending, id, &slot, BPF_NOEXIST) == 0) {
 		live_add(1);
@@ -344,6 +398,9 @@ static __always_inline long slot_for(const struct mc_conn_id *id, bool *joined)
 		return slot;
 	}
 	/* the other end published first (or the pending table is full) */
+	if (p->flags & MC_PAIR_CHARGED)
+		pod_pairs_uncharge(id->client_netns);
+	p->flags = 0;
 	p->refs = 0;
 	__builtin_memset(&p->id, 0, sizeof(p->id));
 	bpf_map_push_elem(&mc_free_slots, &slot, 0);
@@ -365,7 +422,7 @@ static __always_inline void on_established(struct bpf_sock_ops *ops, bool active
 	struct tcp_sock *tp;
 	struct mc_pod *pod;
 	struct mc_sock *st;
-	bool proxy, joined = false;
+	bool proxy, joined = false, over_quota = false;
 	__u64 netns;
 	__u32 kind;
 	__u8 side = 0;
@@ -407,9 +464,11 @@ static __always_inline void on_established(struct bpf_sock_ops *ops, bool active
 		id.server_isn = ops->snd_nxt;
 	}
 	s = stats_of(kind);
-	slot = slot_for(&id, &joined);
+	slot = slot_for(ctl, &id, &joined, &over_quota);
 	if (slot < 0) {
-		if (s)
+		if (s && over_quota)
+			s->quota++;
+		else if (s)
 			s->no_slot++;
 		return;
 	}

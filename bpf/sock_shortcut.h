@@ -10,7 +10,10 @@
  * of this very connection cannot produce the same identity, even when 4-tuples
  * repeat across pods or an app and its sidecar share a local port.
  * The first end to arrive takes a free pair slot and leaves the identity ->
- * slot mapping in mc_pending; the second end finds it there. Each end is
+ * slot mapping in mc_pending; the second end finds it there. A slot is charged
+ * to the connecting pod (id.client_netns, mc_pod_pairs) while it is held; a
+ * pod at the control map's pod_pairs_max gets no more (fairness: one pod
+ * cannot take every slot of the node). Each end is
  * inserted in the SOCKHASH under {slot, side}; its peer is {slot, !side},
  * computed once. A message costs one array lookup and one SOCKHASH lookup.
  *
@@ -146,6 +149,7 @@ struct mc_pair {
 
 #define MC_PAIR_DELETED (1u << 0) /* the agent drained and removed both ends */
 #define MC_PAIR_READ(side) (1u << (1 + (side))) /* side's reader has used recv() */
+#define MC_PAIR_CHARGED (1u << 3) /* counted in mc_pod_pairs[id.client_netns] */
 /* bits 8-15 and 16-23: FINs held at side 0 and side 1 while the pair was
  * leaving (sock_shortcut.bpf.c: fin_hold_leaving) */
 
@@ -187,6 +191,8 @@ struct mc_kind_stats {
 	__u64 to_tcp[MC_TCP_REASONS]; /* directions that moved to TCP, by reason */
 	__u64 insert_fail;       /* SOCKHASH insert refused (e.g. another sockmap owns it) */
 	__u64 no_slot;           /* pair table or pending table full */
+	__u64 quota;             /* the connecting pod holds control.pod_pairs_max
+				  * slots already: this connection stays on TCP */
 	__u64 fin_held;          /* FINs dropped (the sender retransmits) while the
 				  * receiver still had unread redirected bytes */
 	__u64 rst_unread;        /* RSTs that arrived while redirected bytes were unread

@@ -6,9 +6,11 @@
  *   meshcut [--socket PATH] stats [--json]
  *   meshcut [--socket PATH] mode MODES      full|off|intra|node|cross|outbound|inbound[,...]
  *   meshcut [--socket PATH] backlog-limit BYTES   redirected bytes one reader may hold
+ *   meshcut [--socket PATH] pod-pairs-max SLOTS   pair slots one pod's connections may
+ *                                                 hold (0: no limit)
  *   meshcut [--socket PATH] deregister NAMESPACE/NAME [--netns COOKIE]
  *
- * Admin commands (mode, backlog-limit, monitor, deregister, and pods for
+ * Admin commands (mode, backlog-limit, pod-pairs-max, monitor, deregister, and pods for
  * every pod) are served only to root in the agent's own network namespace:
  * run them in the agent's pod (kubectl exec). Elsewhere the agent answers
  * 403; in a pod, `pods` lists the pod's own registration.
@@ -34,6 +36,7 @@ static void usage(FILE *f)
 		   "       meshcut [--socket PATH] mode MODES   (full, off, intra, node, cross,\n"
 		   "                                             outbound, inbound; comma-separated)\n"
 		   "       meshcut [--socket PATH] backlog-limit BYTES\n"
+		   "       meshcut [--socket PATH] pod-pairs-max SLOTS   (per pod; 0: no limit)\n"
 		   "       meshcut [--socket PATH] deregister NAMESPACE/NAME [--netns COOKIE]\n"
 		   "         (a name is a label: two pods may carry one; --netns names the one\n"
 		   "          to remove, as `meshcut pods` lists its NETNS)\n"
@@ -87,6 +90,10 @@ static int cmd_status(bool as_json)
 	       num(s, "maps.pairs_used"), num(s, "maps.pairs_max"), num(s, "maps.pending"));
 	printf("  pod table     %lld / %lld\n", num(s, "maps.pods"), num(s, "maps.pods_max"));
 	printf("  backlog limit %lld bytes per receiver\n", num(s, "backlog_limit"));
+	if (num(s, "pod_pairs_max"))
+		printf("  per pod       %lld pair slots at most\n", num(s, "pod_pairs_max"));
+	else
+		printf("  per pod       no limit on pair slots\n");
 	printf("  draining      %lld pairs, %lld bytes unread\n", num(s, "drain.waiting"),
 	       num(s, "drain.backlog_bytes"));
 out:
@@ -155,18 +162,19 @@ out:
 	return rc;
 }
 
-static int cmd_backlog_limit(const char *bytes)
+/* PUT /v1/config with one setting: backlog-limit BYTES, pod-pairs-max SLOTS */
+static int cmd_config(const char *key, const char *value, long long min, const char *what)
 {
 	char *end, *body;
-	long long n = strtoll(bytes, &end, 10);
+	long long n = strtoll(value, &end, 10);
 	json_t *req, *ans;
 	int rc;
 
-	if (*end || n <= 0) {
-		fprintf(stderr, "meshcut: backlog-limit: a number of bytes\n");
+	if (*end || !*value || n < min) {
+		fprintf(stderr, "meshcut: %s\n", what);
 		return 2;
 	}
-	req = json_pack("{s:I}", "backlog_limit", (json_int_t)n);
+	req = json_pack("{s:I}", key, (json_int_t)n);
 	body = json_dumps(req, JSON_COMPACT);
 	rc = call("PUT", "/v1/config", body, &ans);
 	if (!rc)
@@ -279,12 +287,18 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!strcmp(cmd, "mode") || !strcmp(cmd, "backlog-limit")) {
+	if (!strcmp(cmd, "mode") || !strcmp(cmd, "backlog-limit") || !strcmp(cmd, "pod-pairs-max")) {
 		if (optind + 1 != argc) {
 			usage(stderr);
 			return 2;
 		}
-		return !strcmp(cmd, "mode") ? cmd_mode(argv[optind]) : cmd_backlog_limit(argv[optind]);
+		if (!strcmp(cmd, "mode"))
+			return cmd_mode(argv[optind]);
+		if (!strcmp(cmd, "backlog-limit"))
+			return cmd_config("backlog_limit", argv[optind], 1,
+					  "backlog-limit: a number of bytes");
+		return cmd_config("pod_pairs_max", argv[optind], 0,
+				  "pod-pairs-max: a number of pair slots (0: no limit)");
 	}
 	if (optind != argc) {
 		usage(stderr);

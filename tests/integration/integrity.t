@@ -87,6 +87,46 @@ kill "${hold[@]}" 2>/dev/null; pkill -f "exec 3<>/dev/tcp/${stream%:*}" 2>/dev/n
 wait_for 50 sh -c "[ \"\$('$MESHCUT' --socket '$sock' status --json | jq '.maps.pairs_used < 10')\" = true ]"
 check "closed connections give their slots back" test "$(mc status --json | jq .maps.pairs_used)" -lt 10
 
+# --- fairness: one pod cannot take every pair slot. The client holds 40 idle
+# connections (each charges it 2 slots, its app's and its sidecar's; the 3rd
+# is the stream pod's); then client2 makes requests to ds.
+holders() { # N: idle connections from the client
+  local i
+  for i in $(seq 1 "$1"); do
+    "$VC" exec client -- bash -c "exec 3<>/dev/tcp/${stream%:*}/${stream#*:}; sleep 60" >/dev/null 2>&1 &
+    hold+=($!)
+  done
+}
+release() { kill "${hold[@]}" 2>/dev/null; pkill -f "exec 3<>/dev/tcp/${stream%:*}" 2>/dev/null; wait "${hold[@]}" 2>/dev/null; hold=(); }
+client2_redirected() { # -> messages client2's requests to ds had redirected, all pair kinds
+  local r0 r1
+  r0=$(stats_json | jq '[.redirected[]] | add')
+  "$VC" exec client2 -- "$BUILD/tests/meshload" --url "http://$(svc_addr ds)/" -c 1 -d 1 --json >/dev/null 2>&1
+  r1=$(stats_json | jq '[.redirected[]] | add')
+  echo $((r1 - r0))
+}
+mc pod-pairs-max 0 >/dev/null # no limit: the client fills the table
+hold=(); holders 40
+wait_for 100 sh -c "[ \"\$($(mc_admin_cmd node1) status --json | jq '.maps.pairs_used >= .maps.pairs_max')\" = true ]"
+unfair=$(client2_redirected)
+release
+wait_for 50 sh -c "[ \"\$($(mc_admin_cmd node1) status --json | jq '.maps.pairs_used < 10')\" = true ]"
+q0=$(stats_json | jq '[.kinds[].quota] | add')
+check "a limit per pod is set ($(mc pod-pairs-max 16))" test "$(mc status --json | jq .pod_pairs_max)" = 16
+holders 40
+wait_for 100 sh -c "[ \"\$($(mc_admin_cmd node1) stats --json | jq '[.kinds[].quota] | add')\" -ge $((q0 + 40)) ]"
+used=$(mc status --json | jq -c '{used: .maps.pairs_used, max: .maps.pairs_max}')
+fair=$(client2_redirected)
+q1=$(stats_json | jq '[.kinds[].quota] | add')
+diag "without a limit the client held the table and client2 had $unfair messages redirected; with 16 per pod: $used, $fair"
+check "with 16 slots per pod the client's 40 connections leave slots free ($used)" \
+  jq -e '.used <= 32' <<<"$used"
+check "... its connections over the limit stayed on TCP, counted as quota ($((q1 - q0)))" test $((q1 - q0)) -ge 40
+check "... and client2's requests to ds were redirected ($fair messages; without a limit: $unfair)" \
+  test "$fair" -gt 100 -a "$unfair" -lt "$fair"
+release
+mc pod-pairs-max 8192 >/dev/null
+
 # --- a stalled reader: the memory it holds stays under the bound
 tcp_mem_kib() { awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) * 4 }' /proc/net/sockstat; }
 stall() { # LIMIT -> KiB of TCP memory the stalled stream holds after 3 s

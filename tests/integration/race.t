@@ -16,14 +16,12 @@ vc_test_cluster mcrace
 TEST_TMP=$(mktemp -d)
 SECONDS_RUN=${RACE_SECONDS:-16}
 
-WB=$BUILD/widen
-if ! make -s -C "$ROOT" BUILD="$WB" EXTRA_DEFS="-DMC_TEST_WIDEN_WINDOW=400000" \
-  "$WB/meshcut-agent" >"$TEST_TMP/build.log" 2>&1; then
-  echo "1..0 # SKIP the widened-window agent did not build"; sed 's/^/# /' "$TEST_TMP/build.log"; exit 1
+if ! agent=$(test_agent 2>"$TEST_TMP/build.log"); then
+  echo "1..0 # SKIP the agent's test build failed"; sed 's/^/# /' "$TEST_TMP/build.log"; exit 1
 fi
 "$VC" up --topology "$ROOT/tests/topologies/race.json" --meshcut >"$TEST_TMP/up.log" 2>&1 ||
   { echo "1..0 # SKIP cluster did not come up"; sed 's/^/# /' "$TEST_TMP/up.log"; exit 1; }
-"$VC" meshcut restart-agents --agent "$WB/meshcut-agent" >"$TEST_TMP/restart.log" 2>&1 ||
+"$VC" meshcut restart-agents --agent "$agent" >"$TEST_TMP/restart.log" 2>&1 ||
   { not_ok "the widened-window agent took over"; sed 's/^/# /' "$TEST_TMP/restart.log"; tap_done; exit 1; }
 sock=$(node_sock node1)
 node_ns=$("$VC" status --json | jq -r '.nodes[0].netns')

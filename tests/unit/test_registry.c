@@ -29,7 +29,8 @@ static int setup(void **state)
 				 NULL);
 	if (pods_fd < 0 || ips_fd < 0 || life_fd < 0)
 		return -1;
-	mc_registry_init(&reg, pods_fd, ips_fd, life_fd);
+	mc_registry_init(&reg, &(struct mc_registry_maps){.pods = pods_fd, .ips = ips_fd,
+							  .life = life_fd, .pod_pairs = -1});
 	return 0;
 }
 
@@ -215,7 +216,8 @@ static void test_without_lifetimes(void **state)
 	json_t *l;
 
 	(void)state;
-	mc_registry_init(&r2, pods_fd, ips_fd, -1);
+	mc_registry_init(&r2, &(struct mc_registry_maps){.pods = pods_fd, .ips = ips_fd, .life = -1,
+							  .pod_pairs = -1});
 	assert_int_equal(mc_registry_add(&r2, &r, 100, 7, NULL, msg, sizeof(msg)), 201);
 	assert_false(has_life(100, &(struct mc_pod_life){0}));
 	l = mc_registry_list(&r2, 0);
