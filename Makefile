@@ -35,9 +35,12 @@ LDLIBS_HTTP := -lmicrohttpd
 LDLIBS_CURL := -lcurl
 LDLIBS_CT   := -lnetfilter_conntrack
 
-# kernel side: BTF CO-RE against the running kernel's vmlinux.h
+# kernel side: BTF CO-RE. Kernel types come from bpf/kernel.h (UAPI headers and
+# preserve_access_index declarations), never from the build machine's kernel:
+# one set of objects loads on every supported kernel
+MULTIARCH  := $(shell $(CC) -dumpmachine)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-              -I$(BUILD) -Ibpf $(EXTRA_DEFS)
+              -I$(BUILD) -Ibpf -idirafter /usr/include/$(MULTIARCH) $(EXTRA_DEFS)
 
 .DELETE_ON_ERROR:
 .SUFFIXES:
@@ -60,7 +63,7 @@ $(BUILD)/config.h: mk/probe-libbpf.sh
 	$(Q)mk/probe-libbpf.sh "$(CC)" $@
 
 # BPF object -> linked object -> skeleton
-$(BUILD)/bpf/%.tmp.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(wildcard bpf/*.h)
+$(BUILD)/bpf/%.tmp.o: bpf/%.bpf.c $(wildcard bpf/*.h)
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@

@@ -7,7 +7,7 @@
 #ifndef MESHCUT_COMMON_BPF_H
 #define MESHCUT_COMMON_BPF_H
 
-#include "vmlinux.h"
+#include "kernel.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "control.h"
