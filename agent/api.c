@@ -279,6 +279,37 @@ static enum MHD_Result do_list(struct mc_api *api, struct MHD_Connection *c,
 				 "registration, and this caller has none");
 }
 
+/* The kernel (or the agent's privileges) refused the datapath: the agent
+ * idles, live but never ready, and answers every registration at once, so a
+ * pod's init container does not wait for it (it starts without meshcut). */
+static enum MHD_Result route_unsupported(struct mc_api *api, struct MHD_Connection *c,
+					 const char *url, const char *method)
+{
+	struct mc_agent *a = api->agent;
+	char msg[512];
+
+	if (!strcmp(method, "GET") && !strcmp(url, "/healthz"))
+		return reply(c, 200, "text/plain", strdup("ok (idle: meshcut cannot run on this node)\n"));
+	if (!strcmp(method, "GET") && !strcmp(url, "/readyz")) {
+		snprintf(msg, sizeof(msg), "unsupported: %s\n", a->dp.unsupported);
+		return reply(c, 503, "text/plain", strdup(msg));
+	}
+	if (!strcmp(method, "GET") && !strcmp(url, "/metrics")) {
+		char *t = mc_metrics_text(a);
+
+		return t ? reply(c, 200, "text/plain; version=0.0.4", t) : MHD_NO;
+	}
+	if (!api->unix_socket)
+		return reply_msg(c, 404, "not found (the TCP listener serves only /healthz, /readyz "
+					 "and /metrics)");
+	if (!strcmp(method, "GET") && !strcmp(url, "/v1/status"))
+		return reply_json(c, 200, mc_status_json(a));
+	snprintf(msg, sizeof(msg), "meshcut cannot run on this node: %s; pods start without it",
+		 a->dp.unsupported);
+	return reply_json(c, 503, json_pack("{s:s, s:i, s:b}", "error", msg, "status", 503,
+					    "unsupported", 1));
+}
+
 static enum MHD_Result route(struct mc_api *api, struct MHD_Connection *c, const char *url,
 			     const char *method, struct request *req)
 {
@@ -287,6 +318,8 @@ static enum MHD_Result route(struct mc_api *api, struct MHD_Connection *c, const
 	struct caller who;
 	char msg[200];
 
+	if (a->dp.unsupported[0])
+		return route_unsupported(api, c, url, method);
 	switch (mc_access_of(method, url, api->unix_socket)) { /* access.h */
 	case MC_ACCESS_NOT_FOUND:
 		return reply_msg(c, 404, api->unix_socket ? "not found"

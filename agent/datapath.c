@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "sock_shortcut.skel.h"
+#include "rw_hooks.h"
 #include "testhooks.h"
 
 #define DEFAULT_BACKLOG_LIMIT (4u << 20) /* 4 MiB per receiver, see README */
@@ -359,56 +361,6 @@ static int attach_cgroup_prog(struct mc_datapath *dp, int cgroup_fd, struct bpf_
 	return err;
 }
 
-/* the recv and send tracepoints: keep an adopted link running the same
- * program; replace it otherwise (tracing links cannot be updated in place).
- * The replacement detaches first: a recv missed in between only makes a
- * backlog look larger (conservative), a recv counted twice could make a drain
- * delete too early; a send not settled keeps its count high (conservative). */
-static int attach_tp(struct mc_datapath *dp, struct bpf_program *prog, const char *link_name)
-{
-	struct bpf_prog_info ours = {}, theirs = {};
-	struct bpf_link_info linfo = {};
-	__u32 len;
-	char path[PATH_MAX];
-	struct bpf_link *link;
-	int fd, pfd;
-
-	snprintf(path, sizeof(path), "%s/%s", dp->layout_dir, link_name);
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		len = sizeof(linfo);
-		if (bpf_obj_get_info_by_fd(fd, &linfo, &len) == 0) {
-			len = sizeof(ours);
-			bpf_obj_get_info_by_fd(bpf_program__fd(prog), &ours, &len);
-			pfd = bpf_prog_get_fd_by_id(linfo.prog_id);
-			len = sizeof(theirs);
-			if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &theirs, &len) == 0 &&
-			    !memcmp(ours.tag, theirs.tag, sizeof(ours.tag))) {
-				close(pfd);
-				close(fd);
-				return 0; /* same program: keep it */
-			}
-			if (pfd >= 0)
-				close(pfd);
-		}
-		bpf_link_detach(fd);
-		close(fd);
-		unlink(path);
-	}
-	link = bpf_program__attach(prog);
-	if (!link)
-		return -errno;
-	if (bpf_link__pin(link, path)) {
-		int err = -errno;
-
-		bpf_link__destroy(link);
-		return err;
-	}
-	bpf_link__disconnect(link); /* the pin keeps it attached after we exit */
-	bpf_link__destroy(link);
-	return 0;
-}
-
 static int attach_sk_msg(struct mc_datapath *dp)
 {
 	int prog_fd = bpf_program__fd(dp->skel->progs.mc_sk_msg);
@@ -468,10 +420,30 @@ static int check_cgroup(const char *cgroup)
 	return 0;
 }
 
+/* the kernel (or the privileges the agent runs with) refused a step: log it
+ * and keep it as the reason the agent gives while it stays up unsupported */
+static void refused(struct mc_datapath *dp, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void refused(struct mc_datapath *dp, int err, const char *fmt, ...)
+{
+	char what[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(dp->unsupported, sizeof(dp->unsupported), "%s: %s%s", what, strerror(-err),
+		 err == -EPERM || err == -EACCES
+			 ? " (the agent needs CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_PERFMON)"
+			 : " (meshcut-agent --check lists what this kernel lacks)");
+	pr_err("%s", dp->unsupported);
+}
+
 int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 {
 	int err, cgroup_fd = -1;
 	bool fresh = false;
+	char why[160];
 	long page = sysconf(_SC_PAGESIZE);
 
 	memset(dp, 0, sizeof(*dp));
@@ -499,7 +471,7 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 	}
 	err = mc_mkdir_p(dp->layout_dir, 0700);
 	if (err) {
-		pr_err("create %s: %s (is bpffs mounted?)", dp->layout_dir, strerror(-err));
+		refused(dp, err, "create %s", dp->layout_dir);
 		goto fail;
 	}
 
@@ -516,11 +488,22 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 	err = pin_maps(dp, &fresh);
 	if (err)
 		goto fail;
+	dp->rw_hooks = mc_rw_hooks_choose(dp->skel->obj, why, sizeof(why));
+	if (dp->rw_hooks == MC_RW_NONE) {
+		err = -EOPNOTSUPP;
+		snprintf(dp->unsupported, sizeof(dp->unsupported),
+			 "the socket shortcut cannot run on this kernel: %s", why);
+		pr_err("%s", dp->unsupported);
+		goto fail;
+	}
 	err = sock_shortcut__load(dp->skel);
+	if (err && !fresh) {
+		pr_err("load BPF programs: %s (pinned maps differ from this build: a different "
+		       "--max-pairs, or a layout change without a new layout version)", strerror(-err));
+		goto fail;
+	}
 	if (err) {
-		pr_err("load BPF programs: %s%s", strerror(-err),
-		       fresh ? "" : " (pinned maps differ from this build: a different --max-pairs, "
-				    "or a layout change without a new layout version)");
+		refused(dp, err, "load the socket shortcut's BPF programs");
 		goto fail;
 	}
 	dp->adopted = !fresh;
@@ -546,7 +529,7 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 	if (dp->pairs == MAP_FAILED) {
 		err = -errno;
 		dp->pairs = NULL;
-		pr_err("mmap pair table: %s", strerror(errno));
+		refused(dp, err, "mmap the pair table");
 		goto fail;
 	}
 	err = init_control(dp, o);
@@ -556,17 +539,12 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 	}
 	err = attach_sk_msg(dp);
 	if (err) {
-		pr_err("attach sk_msg to the SOCKHASH: %s", strerror(-err));
+		refused(dp, err, "attach sk_msg to the SOCKHASH");
 		goto fail;
 	}
-	err = attach_tp(dp, dp->skel->progs.mc_recv_length, "link_recv_length");
+	err = mc_rw_hooks_attach(dp->skel->obj, dp->rw_hooks, dp->layout_dir, why, sizeof(why));
 	if (err) {
-		pr_err("attach tp_btf/sock_recv_length: %s", strerror(-err));
-		goto fail;
-	}
-	err = attach_tp(dp, dp->skel->progs.mc_send_length, "link_send_length");
-	if (err) {
-		pr_err("attach tp_btf/sock_send_length: %s", strerror(-err));
+		refused(dp, err, "attach %s", why);
 		goto fail;
 	}
 	/* the FIN gate and the option watch before sockops: a socket is never
@@ -581,13 +559,13 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 					 BPF_CGROUP_SOCK_OPS, "link_sockops");
 	if (err) {
 		if (err != -EEXIST)
-			pr_err("attach to cgroup %s: %s", dp->cgroup, strerror(-err));
+			refused(dp, err, "attach to cgroup %s", dp->cgroup);
 		goto fail;
 	}
 	close(cgroup_fd);
-	pr_info("datapath %s: layout v%d in %s, sockops on %s, %u pair slots",
+	pr_info("datapath %s: layout v%d in %s, sockops on %s, %u pair slots, recv/send hooks: %s",
 		dp->adopted ? "adopted" : "created", MC_LAYOUT_VERSION, dp->pin_dir, dp->cgroup,
-		dp->max_pairs);
+		dp->max_pairs, mc_rw_hooks_name(dp->rw_hooks));
 	return 0;
 fail:
 	if (cgroup_fd >= 0)

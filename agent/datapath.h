@@ -10,8 +10,8 @@
  *     link_sockops           sockops on the node cgroup (multi-attach link)
  *     link_fin_gate          cgroup_skb/ingress on the node cgroup
  *     link_setsockopt        cgroup/setsockopt on the node cgroup
- *     link_recv_length       tp_btf/sock_recv_length
- *     link_send_length       tp_btf/sock_send_length
+ *     link_recv_length       tp_btf/sock_recv_length (or link_recv_fexit, ...:
+ *     link_send_length       tp_btf/sock_send_length  the hooks rw_hooks.h picked)
  *     prog_sk_msg            the sk_msg program attached to mc_socks
  *
  * Closing the datapath (SIGTERM, SIGKILL, crash) leaves all of it working;
@@ -49,8 +49,13 @@ struct mc_datapath {
 	size_t pairs_len;
 	uint32_t max_pairs;
 	bool adopted;          /* found pinned state of this layout and took it over */
+	int rw_hooks;          /* enum mc_rw_hooks: what counts reads and settles sends */
+	char unsupported[320]; /* when mc_dp_open failed because the kernel (or the
+				* agent's privileges) refused meshcut: why */
 };
 
+/* 0, or a negative errno; then dp->unsupported says why when the kernel or the
+ * agent's privileges refused the datapath (not a wrong option or path) */
 int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o);
 /* release our handles; everything pinned keeps working */
 void mc_dp_close(struct mc_datapath *dp);

@@ -116,6 +116,29 @@ static int mkdir_parent(const char *path)
 	return 0;
 }
 
+/* The kernel (or the agent's privileges) refused the datapath: stay up, live
+ * but not ready (no crash loop), and answer every registration at once with
+ * the reason, so injected pods start without meshcut instead of waiting. */
+static int idle_unsupported(struct mc_agent *a, const char *socket_path, const char *http)
+{
+	struct mc_api *api, *tcp_api = NULL;
+
+	if (mkdir_parent(socket_path))
+		pr_warn("create the directory of %s: %s", socket_path, strerror(errno));
+	api = mc_api_start_unix(a, socket_path, 0660);
+	if (!api || (http && !(tcp_api = mc_api_start_tcp(a, http)))) {
+		mc_api_stop(api);
+		return 1;
+	}
+	pr_warn("meshcut cannot run on this node: idling (live, not ready); registrations are "
+		"answered at once and pods start without meshcut");
+	while (!stop)
+		pause();
+	mc_api_stop(tcp_api);
+	mc_api_stop(api);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_PIN = 256, O_CGROUP, O_SOCKET, O_HTTP, O_MODE, O_MAXPAIRS, O_BACKLOG, O_UNINSTALL,
@@ -284,8 +307,10 @@ int main(int argc, char **argv)
 	a.socket_path = socket_path;
 	pthread_mutex_init(&a.lock, NULL);
 	err = mc_dp_open(&a.dp, &dopts);
+	if (err && !a.dp.unsupported[0])
+		return 1; /* a wrong option or path: said, and a crash loop shows it */
 	if (err)
-		return 1;
+		return idle_unsupported(&a, socket_path, http);
 	mc_registry_init(&a.reg, &(struct mc_registry_maps){
 					 .pods = mc_dp_map_fd(&a.dp, "mc_pods"),
 					 .ips = mc_dp_map_fd(&a.dp, "mc_pod_ips"),

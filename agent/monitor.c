@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "kernel_btf.h"
 #include "log.h"
 #include "monitor.skel.h"
 #include "monitor_recon.h"
@@ -264,15 +265,37 @@ static long long map_bytes(int fd)
 
 /* ------------------------------------------------------------ loading */
 
+/* the send and receive events: the tracepoints where the kernel has them, else
+ * fexit on the socket layer's TCP calls (kernel_btf.h) */
+static bool events_on_tracepoints(void)
+{
+	return mc_kernel_has_tracepoint("sock_send_length") &&
+	       mc_kernel_has_tracepoint("sock_recv_length");
+}
+
+static bool is_event_prog(struct bpf_program *p, struct monitor *skel)
+{
+	return p == skel->progs.mc_mon_send || p == skel->progs.mc_mon_recv ||
+	       p == skel->progs.mc_mon_send_fexit4 || p == skel->progs.mc_mon_send_fexit6 ||
+	       p == skel->progs.mc_mon_sendpage_fexit || p == skel->progs.mc_mon_recv_fexit4 ||
+	       p == skel->progs.mc_mon_recv_fexit6;
+}
+
 static bool prog_on(enum mc_mon_entry_hook hook, struct bpf_program *p, struct monitor *skel)
 {
+	if (p == skel->progs.mc_mon_send || p == skel->progs.mc_mon_recv)
+		return events_on_tracepoints();
+	if (p == skel->progs.mc_mon_sendpage_fexit)
+		return !events_on_tracepoints() && mc_kernel_has_func("inet_sendpage");
+	if (is_event_prog(p, skel))
+		return !events_on_tracepoints();
 	if (p == skel->progs.mc_mon_sys_enter)
 		return hook == MC_MON_ENTRY_SYS_ENTER;
 	if (p == skel->progs.mc_mon_fentry_send4 || p == skel->progs.mc_mon_fentry_send6)
 		return hook == MC_MON_ENTRY_FENTRY;
 	if (p == skel->progs.mc_mon_kprobe_send4 || p == skel->progs.mc_mon_kprobe_send6)
 		return hook == MC_MON_ENTRY_KPROBE;
-	return true; /* the send/recv events */
+	return false;
 }
 
 static void unload(struct session *s)
@@ -320,7 +343,7 @@ static int try_load(struct session *s, enum mc_mon_entry_hook hook, char *what, 
 	/* the entry hook first: a send event never misses its stash for that */
 	for (i = 0; i < 2; i++) {
 		bpf_object__for_each_program(p, s->skel->obj) {
-			bool entry = p != s->skel->progs.mc_mon_send && p != s->skel->progs.mc_mon_recv;
+			bool entry = !is_event_prog(p, s->skel);
 			struct bpf_link *l;
 
 			if (!bpf_program__autoload(p) || entry != (i == 0))

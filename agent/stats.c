@@ -7,12 +7,36 @@
 
 #include "config.h"
 #include "layouts.h"
+#include "rw_hooks.h"
 #include "monitor.h"
 #include "tc.h"
 
 static const char *const reason_names[MC_TCP_REASONS] = {"peer_missing", "mode", "backlog",
 							  "ulp", "rcvlowat", "waitall",
 							  "send_error"};
+
+/* an agent the kernel refused (agent.h: unsupported): what it can still say */
+static json_t *unsupported_status(struct mc_agent *a)
+{
+	return json_pack("{s:s, s:i, s:s, s:b, s:s, s:I}", "version", MESHCUT_VERSION, "layout",
+			 MC_LAYOUT_VERSION, "libbpf", LIBBPF_VERSION_STRING, "supported", 0,
+			 "reason", a->dp.unsupported, "started", (json_int_t)a->started);
+}
+
+static char *unsupported_metrics(struct mc_agent *a)
+{
+	char *out = NULL;
+
+	(void)a;
+	if (asprintf(&out,
+		     "# HELP meshcut_info Agent version and map layout.\n# TYPE meshcut_info gauge\n"
+		     "meshcut_info{version=\"%s\",layout=\"%d\"} 1\n"
+		     "# HELP meshcut_supported 1 when meshcut runs on this node, 0 when the kernel refused it (the agent idles).\n"
+		     "# TYPE meshcut_supported gauge\nmeshcut_supported 0\n",
+		     MESHCUT_VERSION, MC_LAYOUT_VERSION) < 0)
+		return NULL;
+	return out;
+}
 
 json_t *mc_status_json(struct mc_agent *a)
 {
@@ -21,6 +45,8 @@ json_t *mc_status_json(struct mc_agent *a)
 	char modes[64];
 	json_t *o;
 
+	if (a->dp.unsupported[0])
+		return unsupported_status(a);
 	mc_dp_read_control(&a->dp, &c);
 	mc_dp_fill(&a->dp, &f);
 	pthread_mutex_lock(&a->lock);
@@ -50,11 +76,12 @@ json_t *mc_status_json(struct mc_agent *a)
 					       (uint32_t)l[i].version == c.active_layout, "live_sockets",
 					       (json_int_t)(l[i].census ? l[i].live : 0)));
 		json_object_set_new(o, "layouts", arr);
+		json_object_set_new(o, "supported", json_true());
 	}
 	json_object_set_new(o, "attach",
 			    json_pack("{s:s, s:s, s:s}", "sockops", a->dp.cgroup, "sk_msg",
-				      "mc_socks (SOCKHASH)", "recv_accounting",
-				      "tp_btf/sock_recv_length"));
+				      "mc_socks (SOCKHASH)", "recv_send_hooks",
+				      mc_rw_hooks_name(a->dp.rw_hooks)));
 	return o;
 }
 
@@ -134,12 +161,18 @@ char *mc_metrics_text(struct mc_agent *a)
 
 	if (!b)
 		return NULL;
+	if (a->dp.unsupported[0]) {
+		fclose(b);
+		free(out);
+		return unsupported_metrics(a);
+	}
 	read_stats(a, s);
 	mc_dp_read_control(&a->dp, &c);
 	mc_dp_fill(&a->dp, &f);
 	fprintf(b, "# HELP meshcut_info Agent version and map layout.\n# TYPE meshcut_info gauge\n");
 	fprintf(b, "meshcut_info{version=\"%s\",layout=\"%d\"} 1\n", MESHCUT_VERSION,
 		MC_LAYOUT_VERSION);
+	fprintf(b, "# HELP meshcut_supported 1 when meshcut runs on this node, 0 when the kernel refused it (the agent idles).\n# TYPE meshcut_supported gauge\nmeshcut_supported 1\n");
 	fprintf(b, "# HELP meshcut_mode_enabled Shortcut modes switched on.\n# TYPE meshcut_mode_enabled gauge\n");
 	fprintf(b, "meshcut_mode_enabled{mode=\"outbound\"} %d\n", !!(c.modes & MC_MODE_OUTBOUND));
 	fprintf(b, "meshcut_mode_enabled{mode=\"inbound\"} %d\n", !!(c.modes & MC_MODE_INBOUND));

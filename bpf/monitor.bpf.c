@@ -12,6 +12,8 @@
  *                             permits them (a load-time option; not on 6.18 here)
  *   tp_btf/sock_send_length   a send returned: event with the stashed entry time
  *   tp_btf/sock_recv_length   a receive returned: event with the exit time
+ *   fexit/inet(6)_sendmsg, inet_sendpage, inet(6)_recvmsg: the same two events
+ *                             on kernels without those tracepoints (6.1)
  *
  * Filtering is as early as possible: the syscall number, then one hash lookup
  * of the task's (or socket's) network namespace in mc_pods. Sockets of any
@@ -312,4 +314,51 @@ int BPF_PROG(mc_mon_recv, struct sock *sk, int ret, int flags)
 	if (ret <= 0 || !sk || (flags & MSG_PEEK))
 		return 0;
 	return record(sk, ret, MC_MON_RECV);
+}
+
+/* Kernels without those tracepoints (6.1): the same events where the socket
+ * layer calls TCP, as the call returns (fexit: arguments and return value).
+ * The agent picks one set from the kernel's BTF. */
+SEC("fexit/inet_sendmsg")
+int BPF_PROG(mc_mon_send_fexit4, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	if (ret <= 0 || !sock->sk)
+		return 0;
+	return record(sock->sk, ret, MC_MON_SEND);
+}
+
+SEC("fexit/inet6_sendmsg")
+int BPF_PROG(mc_mon_send_fexit6, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	if (ret <= 0 || !sock->sk)
+		return 0;
+	return record(sock->sk, ret, MC_MON_SEND);
+}
+
+/* sendfile and splice into a socket, before 6.5 */
+SEC("fexit/inet_sendpage")
+int BPF_PROG(mc_mon_sendpage_fexit, struct socket *sock, struct page *page, int offset,
+	     size_t size, int flags, long ret)
+{
+	if (ret <= 0 || !sock->sk)
+		return 0;
+	return record(sock->sk, (int)ret, MC_MON_SEND);
+}
+
+SEC("fexit/inet_recvmsg")
+int BPF_PROG(mc_mon_recv_fexit4, struct socket *sock, struct msghdr *msg, size_t size, int flags,
+	     int ret)
+{
+	if (ret <= 0 || !sock->sk || (flags & MSG_PEEK))
+		return 0;
+	return record(sock->sk, ret, MC_MON_RECV);
+}
+
+SEC("fexit/inet6_recvmsg")
+int BPF_PROG(mc_mon_recv_fexit6, struct socket *sock, struct msghdr *msg, size_t size, int flags,
+	     int ret)
+{
+	if (ret <= 0 || !sock->sk || (flags & MSG_PEEK))
+		return 0;
+	return record(sock->sk, ret, MC_MON_RECV);
 }

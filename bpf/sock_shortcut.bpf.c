@@ -9,9 +9,10 @@
  *                            STATE(CLOSE): give the slot back
  *   sk_msg    (SOCKHASH)     every sendmsg: redirect to the peer or pass to TCP
  *   tp_btf/sock_recv_length  every recv of a paired socket: count what its
- *                            reader consumed (backlog bound and drain)
+ *   (or fexit/tcp_bpf_recvmsg) reader consumed (backlog bound and drain)
  *   tp_btf/sock_send_length  every send of a paired socket: take back what
- *                            sk_msg counted and the send did not deliver
+ *   (or fexit/tcp_bpf_send*) sk_msg counted and the send did not deliver
+ *                            (the agent picks the hooks the kernel offers)
  *   cgroup_skb/ingress       hold a FIN (and count an RST) that would close a
  *                            receiver still holding unread redirected bytes
  *   cgroup/setsockopt        SO_RCVLOWAT, TCP_ULP: the socket leaves the shortcut
@@ -761,8 +762,8 @@ int mc_sk_msg(struct sk_msg_md *msg)
 
 /* ---------------------------------------------------------- recv accounting */
 
-SEC("tp_btf/sock_recv_length")
-int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
+/* A recv() of this socket returned ret bytes (redirected ones included). */
+static __always_inline int on_recv(struct sock *sk, int ret, int flags)
 {
 	struct tcp_sock *tp;
 	struct mc_pair *p;
@@ -801,10 +802,39 @@ int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
+/* Where the kernel has it (6.3 and newer): every recv() on the node, when it
+ * returns. The agent probes which hook set the running kernel offers. */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(mc_recv_length, struct sock *sk, int ret, int flags)
+{
+	return on_recv(sk, ret, flags);
+}
+
+/* Older kernels (6.1): the return of tcp_bpf's recvmsg, which only sockets in
+ * a SOCKHASH run, and which returns what recv() does (redirected bytes
+ * included; tcp_recvmsg and tcp_cleanup_rbuf see only the TCP queue's).
+ * fexit gives the arguments and the return value when the call returns, as
+ * the tracepoint does; a kretprobe could miss returns when its instances run
+ * out, for good. */
+SEC("fexit/tcp_bpf_recvmsg")
+int BPF_PROG(mc_recv_fexit, struct sock *sk, struct msghdr *msg, size_t len, int flags,
+	     int *addr_len, int ret)
+{
+	return on_recv(sk, ret, flags);
+}
+
+/* the same when another tool gave the socket a stream parser (coexistence) */
+SEC("fexit/tcp_bpf_recvmsg_parser")
+int BPF_PROG(mc_recv_parser_fexit, struct sock *sk, struct msghdr *msg, size_t len, int flags,
+	     int *addr_len, int ret)
+{
+	return on_recv(sk, ret, flags);
+}
+
 /* ------------------------------------------------------- send settlement */
 
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(mc_send_length, struct sock *sk, int ret, int flags)
+/* A send() of this socket returned ret: settle what its sk_msg runs counted. */
+static __always_inline int on_send(struct sock *sk, int ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid(), counted = 0, accepted;
 	struct mc_send_key k;
@@ -844,6 +874,27 @@ int BPF_PROG(mc_send_length, struct sock *sk, int ret, int flags)
 	if (ret < 0)
 		leave_pair(p, st->slot, st->kind, MC_TCP_SEND_ERROR);
 	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(mc_send_length, struct sock *sk, int ret, int flags)
+{
+	return on_send(sk, ret);
+}
+
+/* older kernels (see mc_recv_fexit): tcp_bpf's sendmsg, and its sendpage
+ * (sendfile and splice into the socket, before 6.5) */
+SEC("fexit/tcp_bpf_sendmsg")
+int BPF_PROG(mc_send_fexit, struct sock *sk, struct msghdr *msg, size_t size, int ret)
+{
+	return on_send(sk, ret);
+}
+
+SEC("fexit/tcp_bpf_sendpage")
+int BPF_PROG(mc_sendpage_fexit, struct sock *sk, struct page *page, int offset, size_t size,
+	     int flags, int ret)
+{
+	return on_send(sk, ret);
 }
 
 /* ------------------------------------------------------------ closing gate */

@@ -1,0 +1,46 @@
+/* Reading the running kernel's BTF once: see kernel_btf.h. */
+#include "kernel_btf.h"
+
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <pthread.h>
+#include <stdio.h>
+
+static struct btf *vmlinux;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void load(void)
+{
+	vmlinux = btf__load_vmlinux_btf();
+	if (libbpf_get_error(vmlinux))
+		vmlinux = NULL;
+}
+
+static struct btf *kernel_btf(void)
+{
+	pthread_once(&once, load);
+	return vmlinux;
+}
+
+bool mc_kernel_has_btf(void)
+{
+	return kernel_btf() != NULL;
+}
+
+bool mc_kernel_has_tracepoint(const char *name)
+{
+	char typedef_name[128];
+	struct btf *btf = kernel_btf();
+
+	if (!btf || snprintf(typedef_name, sizeof(typedef_name), "btf_trace_%s", name) >=
+			    (int)sizeof(typedef_name))
+		return false;
+	return btf__find_by_name_kind(btf, typedef_name, BTF_KIND_TYPEDEF) > 0;
+}
+
+bool mc_kernel_has_func(const char *name)
+{
+	struct btf *btf = kernel_btf();
+
+	return btf && btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
+}
