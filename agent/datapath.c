@@ -432,10 +432,12 @@ static void refused(struct mc_datapath *dp, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	/* EPERM: a missing capability; EACCES: the verifier refused a program */
 	snprintf(dp->unsupported, sizeof(dp->unsupported), "%s: %s%s", what, strerror(-err),
-		 err == -EPERM || err == -EACCES
-			 ? " (the agent needs CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_PERFMON)"
-			 : " (meshcut-agent --check lists what this kernel lacks)");
+		 err == -EPERM ? " (the agent needs CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN and CAP_PERFMON)"
+		 : err == -EACCES ? " (the kernel's verifier refused a program: its log is above, -v "
+				    "shows it whole; meshcut-agent --check)"
+				  : " (meshcut-agent --check lists what this kernel lacks)");
 	pr_err("%s", dp->unsupported);
 }
 

@@ -125,20 +125,33 @@ struct mc_view {
 	__u16 lport, rport;
 };
 
+/* A 32-bit field of the sockops context, loaded right here: left to itself
+ * the compiler merges the IPv4 and the IPv6 branch's loads into one through a
+ * computed context pointer, which older kernels' verifiers (6.1) refuse
+ * ("dereference of modified ctx ptr"). */
+#define OPS_U32(ops, field)                                                                \
+	({                                                                                 \
+		__u32 __v;                                                                 \
+		asm volatile("%0 = *(u32 *)(%1 + %2)"                                     \
+			     : "=r"(__v)                                                   \
+			     : "r"(ops), "i"(__builtin_offsetof(struct bpf_sock_ops, field))); \
+		__v;                                                                       \
+	})
+
 static __always_inline void view_of(struct bpf_sock_ops *ops, struct mc_view *v)
 {
 	if (ops->family == AF_INET) {
-		mc_addr_from_v4(&v->local, ops->local_ip4);
-		mc_addr_from_v4(&v->remote, ops->remote_ip4);
+		mc_addr_from_v4(&v->local, OPS_U32(ops, local_ip4));
+		mc_addr_from_v4(&v->remote, OPS_U32(ops, remote_ip4));
 	} else {
-		v->local.w[0] = ops->local_ip6[0];
-		v->local.w[1] = ops->local_ip6[1];
-		v->local.w[2] = ops->local_ip6[2];
-		v->local.w[3] = ops->local_ip6[3];
-		v->remote.w[0] = ops->remote_ip6[0];
-		v->remote.w[1] = ops->remote_ip6[1];
-		v->remote.w[2] = ops->remote_ip6[2];
-		v->remote.w[3] = ops->remote_ip6[3];
+		v->local.w[0] = OPS_U32(ops, local_ip6[0]);
+		v->local.w[1] = OPS_U32(ops, local_ip6[1]);
+		v->local.w[2] = OPS_U32(ops, local_ip6[2]);
+		v->local.w[3] = OPS_U32(ops, local_ip6[3]);
+		v->remote.w[0] = OPS_U32(ops, remote_ip6[0]);
+		v->remote.w[1] = OPS_U32(ops, remote_ip6[1]);
+		v->remote.w[2] = OPS_U32(ops, remote_ip6[2]);
+		v->remote.w[3] = OPS_U32(ops, remote_ip6[3]);
 	}
 	v->lport = (__u16)ops->local_port;                /* host order */
 	/* the kernel shifts the network-order port into the upper 16 bits on
