@@ -60,16 +60,29 @@ node_netns() { "$VC" status --json | jq -r --arg n "$1" '.nodes[] | select(.name
 #   mc_admin NODE ARGS...      the CLI on NODE's agent, from NODE's namespace
 #   mc_admin_cmd NODE          the same as a command prefix for `sh -c "..."` strings
 #   mc_admin_curl NODE ARGS... curl on NODE's agent socket, from NODE's namespace
+# A node's namespace and socket never change while its cluster is up: looked
+# up once per node (vcluster status takes a while on a busy machine, and a
+# monitor session timed against a load run must start when it is asked to)
+declare -A MC_ADMIN_NS MC_ADMIN_SOCK
+mc_admin_node() { # NODE: fill the cache
+  if [ -z "${MC_ADMIN_NS[$1]:-}" ] || [ ! -e "/run/netns/${MC_ADMIN_NS[$1]}" ]; then
+    MC_ADMIN_NS[$1]=$(node_netns "$1")
+    MC_ADMIN_SOCK[$1]=$(node_sock "$1")
+  fi
+}
 mc_admin() { # NODE ARGS...
   local n=$1; shift
-  nsenter --net="/run/netns/$(node_netns "$n")" -- "$MESHCUT" --socket "$(node_sock "$n")" "$@"
+  mc_admin_node "$n"
+  nsenter --net="/run/netns/${MC_ADMIN_NS[$n]}" -- "$MESHCUT" --socket "${MC_ADMIN_SOCK[$n]}" "$@"
 }
 mc_admin_cmd() { # NODE
-  printf "nsenter --net='/run/netns/%s' -- '%s' --socket '%s'" "$(node_netns "$1")" "$MESHCUT" "$(node_sock "$1")"
+  mc_admin_node "$1"
+  printf "nsenter --net='/run/netns/%s' -- '%s' --socket '%s'" "${MC_ADMIN_NS[$1]}" "$MESHCUT" "${MC_ADMIN_SOCK[$1]}"
 }
 mc_admin_curl() { # NODE CURL-ARGS... (URLs http://meshcut-agent/...)
   local n=$1; shift
-  nsenter --net="/run/netns/$(node_netns "$n")" -- curl -s --unix-socket "$(node_sock "$n")" "$@"
+  mc_admin_node "$n"
+  nsenter --net="/run/netns/${MC_ADMIN_NS[$n]}" -- curl -s --unix-socket "${MC_ADMIN_SOCK[$n]}" "$@"
 }
 stats_json() { mc_admin "${1:-node1}" stats --json; }
 # packets kube-proxy's INVALID drop (the vcluster's KUBE-FORWARD rule) dropped
