@@ -22,6 +22,11 @@ PKGS=(
   iproute2 iptables util-linux procps psmisc haproxy ethtool tcpdump
   # load generators and plots
   wrk hey nghttp2-client sockperf apache2-utils gnuplot-nox
+  # kernel matrix leg (tests/vm): Debian 12's own 6.1 kernel under qemu (software
+  # emulation; the host root shared over 9p); a static busybox builds the initramfs,
+  # runs its init and is the guest's modprobe helper (kmod is not installed); xz
+  # unpacks the kernel's ELF from its bzImage (booting that skips ~3 s of emulated xz)
+  qemu-system-x86 busybox-static xz-utils
   # helm comes from npm (see below)
   unzip
 )
