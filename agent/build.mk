@@ -2,7 +2,7 @@
 AGENT_SRCS := agent/main.c agent/datapath.c agent/drain.c agent/registry.c \
               agent/registration.c agent/api.c agent/stats.c agent/verify.c \
               agent/tc.c agent/tc_nl.c agent/tc_config.c agent/monitor.c agent/monitor_recon.c agent/layouts.c agent/podwatch.c agent/ratelimit.c \
-              agent/tc_conntrack.c agent/kernel_btf.c agent/rw_hooks.c agent/access.c
+              agent/tc_conntrack.c agent/kernel_btf.c agent/rw_hooks.c agent/check.c agent/access.c
 AGENT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRCS))
 
 # the agent embeds the BPF skeleton

@@ -18,6 +18,7 @@
 
 #include "agent.h"
 #include "api.h"
+#include "check.h"
 #include "layouts.h"
 #include "fsutil.h"
 #include "log.h"
@@ -85,6 +86,9 @@ static void usage(FILE *f)
 		"  --uninstall          drain every redirected byte, then detach and unpin all of\n"
 		"                       meshcut's BPF state, and exit\n"
 		"  --drain-timeout S    bound for --uninstall (30)\n"
+		"  --check [--json]     try every kernel feature meshcut uses (in a scratch cgroup\n"
+		"                       and network namespace), say what is missing and what needs\n"
+		"                       it; exit 1 when the socket shortcut cannot run here\n"
 		"  --log-format text|json\n"
 		"  -v, --verbose        debug logs (libbpf included)\n");
 }
@@ -142,7 +146,7 @@ static int idle_unsupported(struct mc_agent *a, const char *socket_path, const c
 int main(int argc, char **argv)
 {
 	enum { O_PIN = 256, O_CGROUP, O_SOCKET, O_HTTP, O_MODE, O_MAXPAIRS, O_BACKLOG, O_UNINSTALL,
-	       O_DRAIN_TIMEOUT, O_LOGFMT, O_REG_BURST, O_REG_RATE, O_POD_PAIRS };
+	       O_DRAIN_TIMEOUT, O_LOGFMT, O_REG_BURST, O_REG_RATE, O_POD_PAIRS, O_CHECK, O_JSON };
 	static const struct option opts[] = {
 		{"pin-dir", required_argument, 0, O_PIN},
 		{"cgroup", required_argument, 0, O_CGROUP},
@@ -155,6 +159,8 @@ int main(int argc, char **argv)
 		{"reg-burst", required_argument, 0, O_REG_BURST},
 		{"reg-rate", required_argument, 0, O_REG_RATE},
 		{"uninstall", no_argument, 0, O_UNINSTALL},
+		{"check", no_argument, 0, O_CHECK},
+		{"json", no_argument, 0, O_JSON},
 		{"drain-timeout", required_argument, 0, O_DRAIN_TIMEOUT},
 		{"log-format", required_argument, 0, O_LOGFMT},
 		{"verbose", no_argument, 0, 'v'},
@@ -168,7 +174,7 @@ int main(int argc, char **argv)
 		.pod_pairs_max = -1,
 	};
 	const char *socket_path = "/var/run/meshcut/agent.sock", *http = NULL;
-	bool uninstall = false, json_logs = false;
+	bool uninstall = false, json_logs = false, check = false, check_json = false;
 	enum mc_log_level level = MC_LOG_INFO;
 	double drain_timeout = 30;
 	unsigned long reg_burst = MC_RL_BURST;
@@ -243,6 +249,12 @@ int main(int argc, char **argv)
 		case O_UNINSTALL:
 			uninstall = true;
 			break;
+		case O_CHECK:
+			check = true;
+			break;
+		case O_JSON:
+			check_json = true;
+			break;
 		case O_DRAIN_TIMEOUT:
 			drain_timeout = strtod(optarg, &end);
 			if (*end || drain_timeout <= 0) {
@@ -279,6 +291,8 @@ int main(int argc, char **argv)
 	}
 	mc_log_init("meshcut-agent", level, json_logs);
 
+	if (check)
+		return mc_check(dopts.cgroup, check_json);
 	if (uninstall) {
 		struct mc_uninstall_report r;
 

@@ -55,7 +55,6 @@ enum mc_rw_hooks mc_rw_hooks_choose(struct bpf_object *obj, char *why, size_t wh
 {
 	char no_tp[64] = "", no_fexit[64] = "";
 	enum mc_rw_hooks set = MC_RW_NONE;
-	size_t i;
 
 	if (!mc_kernel_has_btf())
 		snprintf(why, whylen, "the kernel has no BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)");
@@ -66,13 +65,20 @@ enum mc_rw_hooks mc_rw_hooks_choose(struct bpf_object *obj, char *why, size_t wh
 	else
 		snprintf(why, whylen, "the kernel has neither the tracepoint %s nor the function %s",
 			 no_tp, no_fexit);
+	mc_rw_hooks_select(obj, set);
+	return set;
+}
+
+void mc_rw_hooks_select(struct bpf_object *obj, enum mc_rw_hooks set)
+{
+	size_t i;
+
 	for (i = 0; i < NHOOKS; i++) {
 		struct bpf_program *p = bpf_object__find_program_by_name(obj, hooks[i].prog);
 
 		if (p)
 			bpf_program__set_autoload(p, hooks[i].set == set && target_exists(&hooks[i]));
 	}
-	return set;
 }
 
 /* keep an adopted link running the same program; replace it otherwise

@@ -29,6 +29,9 @@ const char *mc_rw_hooks_name(enum mc_rw_hooks h);
  * programs. MC_RW_NONE, and why, when it offers neither. */
 enum mc_rw_hooks mc_rw_hooks_choose(struct bpf_object *obj, char *why, size_t whylen);
 
+/* Load only the programs of this set (those whose target the kernel has) */
+void mc_rw_hooks_select(struct bpf_object *obj, enum mc_rw_hooks set);
+
 /* After the load: attach the set's programs, each pinned as a link in dir (an
  * adopted link that runs the same program is kept). 0, or -errno with the
  * hook that failed in what. */

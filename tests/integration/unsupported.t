@@ -48,6 +48,19 @@ diag "meshcut-init: $(tr '\n' ' ' <"$TEST_TMP/init.log")"
 expect_eq "meshcut-init exits 0 (fail open)" 0 "$rc"
 check "... within a second ($secs s)" test "$(echo "$secs < 1" | bc)" = 1
 check "... and says why the pod starts without meshcut" grep -q "cannot run on this node" "$TEST_TMP/init.log"
+# --check tries every feature in a scratch cgroup and network namespace
+out=$("$BUILD/meshcut-agent" --check --cgroup "$cg" 2>&1); rc=$?
+diag "$(sed -n '1p;$p' <<<"$out")"
+expect_eq "meshcut-agent --check, with every capability: exit 0" 0 "$rc"
+check "... the socket shortcut runs here" grep -q "^socket shortcut: runs here" <<<"$out"
+json=$("$BUILD/meshcut-agent" --check --json --cgroup "$cg" 2>/dev/null)
+check "... every required feature present ($(jq '[.features[] | select(.status == "ok")] | length' <<<"$json") ok)" \
+  jq -e '[.features[] | select(.required and .status != "ok")] | length == 0' <<<"$json"
+check "... nothing left behind (no scratch cgroup)" sh -c "! ls -d '$cg'/meshcut-check-* 2>/dev/null | grep -q ."
+out=$(setpriv --inh-caps=-all --bounding-set=-all -- "$BUILD/meshcut-agent" --check --json --cgroup "$cg" 2>/dev/null); rc=$?
+expect_eq "... without capabilities: exit 1" 1 "$rc"
+expect_eq "... and the socket shortcut cannot run, its programs refused" "false missing" \
+  "$(jq -r '"\(.socket_shortcut) \(.features[] | select(.feature == "socket shortcut programs load") | .status)"' <<<"$out")"
 kill -TERM "$agent_pid"; wait "$agent_pid"; rc=$?; agent_pid=
 expect_eq "SIGTERM ends the idle agent cleanly" 0 "$rc"
 check "... it pinned no map and attached nothing" sh -c "! find '$pins' -type f 2>/dev/null | grep -q ."
