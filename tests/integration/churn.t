@@ -61,6 +61,6 @@ check "TCP sockets allocated in the pods back to baseline, give or take the pool
 # peer goes in the instant between lookup and delivery, its send() fails
 # (send_error; no memory limit here): nothing else
 expect_eq "no pair left the shortcut except for peers that were gone" \
-  '{"backlog":0,"mode":0,"rcvlowat":0,"ulp":0,"waitall":0,"insert_fail":0,"no_slot":0}' \
-  "$(stats_json | jq -c '(.to_tcp | del(.peer_missing, .send_error)) + {insert_fail: ([.kinds[].insert_fail] | add), no_slot: ([.kinds[].no_slot] | add)}')"
+  '{"backlog":0,"insert_fail":0,"mode":0,"no_slot":0,"quota":0,"rcvlowat":0,"ulp":0,"waitall":0}' \
+  "$(stats_json | jq -cS '(.to_tcp | del(.peer_missing, .send_error)) + {insert_fail: ([.kinds[].insert_fail] | add), no_slot: ([.kinds[].no_slot] | add), quota: ([.kinds[].quota] | add)}')"
 tap_done
