@@ -44,3 +44,16 @@ bool mc_kernel_has_func(const char *name)
 
 	return btf && btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
 }
+
+int mc_kernel_func_nargs(const char *name)
+{
+	struct btf *btf = kernel_btf();
+	const struct btf_type *func, *proto;
+	int id;
+
+	if (!btf || (id = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC)) <= 0)
+		return -1;
+	func = btf__type_by_id(btf, (__u32)id);
+	proto = func ? btf__type_by_id(btf, func->type) : NULL;
+	return proto && btf_is_func_proto(proto) ? btf_vlen(proto) : -1;
+}

@@ -15,6 +15,11 @@ bool mc_kernel_has_tracepoint(const char *name);
 /* NAME is a function in the kernel's BTF (fentry/fexit targets) */
 bool mc_kernel_has_func(const char *name);
 
+/* how many parameters the kernel function NAME takes; -1 when it has none in
+ * BTF. An fexit program reads its return value after exactly that many
+ * arguments: one written for another signature would read garbage. */
+int mc_kernel_func_nargs(const char *name);
+
 /* the kernel's BTF could be read at all (without it nothing CO-RE loads) */
 bool mc_kernel_has_btf(void);
 

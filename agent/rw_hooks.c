@@ -16,14 +16,17 @@ static const struct rw_hook {
 	const char *prog, *link;
 	enum mc_rw_hooks set;
 	const char *target; /* tracepoint (tracepoints) or function (fexit) */
+	int nargs;          /* fexit: the parameters the program was written for
+			     * (5.15's tcp_bpf_recvmsg has a 6th, nonblock: not
+			     * this program's signature, so not offered) */
 	bool optional;      /* attached where the kernel has the target */
 } hooks[] = {
-	{"mc_recv_length", "link_recv_length", MC_RW_TRACEPOINTS, "sock_recv_length", false},
-	{"mc_send_length", "link_send_length", MC_RW_TRACEPOINTS, "sock_send_length", false},
-	{"mc_recv_fexit", "link_recv_fexit", MC_RW_FEXIT, "tcp_bpf_recvmsg", false},
-	{"mc_recv_parser_fexit", "link_recv_parser_fexit", MC_RW_FEXIT, "tcp_bpf_recvmsg_parser", true},
-	{"mc_send_fexit", "link_send_fexit", MC_RW_FEXIT, "tcp_bpf_sendmsg", false},
-	{"mc_sendpage_fexit", "link_sendpage_fexit", MC_RW_FEXIT, "tcp_bpf_sendpage", true},
+	{"mc_recv_length", "link_recv_length", MC_RW_TRACEPOINTS, "sock_recv_length", 0, false},
+	{"mc_send_length", "link_send_length", MC_RW_TRACEPOINTS, "sock_send_length", 0, false},
+	{"mc_recv_fexit", "link_recv_fexit", MC_RW_FEXIT, "tcp_bpf_recvmsg", 5, false},
+	{"mc_recv_parser_fexit", "link_recv_parser_fexit", MC_RW_FEXIT, "tcp_bpf_recvmsg_parser", 5, true},
+	{"mc_send_fexit", "link_send_fexit", MC_RW_FEXIT, "tcp_bpf_sendmsg", 3, false},
+	{"mc_sendpage_fexit", "link_sendpage_fexit", MC_RW_FEXIT, "tcp_bpf_sendpage", 5, true},
 };
 #define NHOOKS (sizeof(hooks) / sizeof(hooks[0]))
 
@@ -35,7 +38,7 @@ const char *mc_rw_hooks_name(enum mc_rw_hooks h)
 static bool target_exists(const struct rw_hook *h)
 {
 	return h->set == MC_RW_TRACEPOINTS ? mc_kernel_has_tracepoint(h->target)
-					   : mc_kernel_has_func(h->target);
+					   : mc_kernel_func_nargs(h->target) == h->nargs;
 }
 
 /* every required hook of the set has its target in this kernel */
@@ -63,7 +66,8 @@ enum mc_rw_hooks mc_rw_hooks_choose(struct bpf_object *obj, char *why, size_t wh
 	else if (set_offered(MC_RW_FEXIT, no_fexit, sizeof(no_fexit)))
 		set = MC_RW_FEXIT;
 	else
-		snprintf(why, whylen, "the kernel has neither the tracepoint %s nor the function %s",
+		snprintf(why, whylen, "the kernel has neither the tracepoint %s nor the function %s "
+				      "with the parameters meshcut's fexit program reads",
 			 no_tp, no_fexit);
 	mc_rw_hooks_select(obj, set);
 	return set;

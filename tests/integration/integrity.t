@@ -129,21 +129,30 @@ mc pod-pairs-max 8192 >/dev/null
 
 # --- a stalled reader: the memory it holds stays under the bound
 tcp_mem_kib() { awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) * 4 }' /proc/net/sockstat; }
-stall() { # LIMIT -> KiB of TCP memory the stalled stream holds after 3 s
-  local m0 m1 pid
+# LIMIT UNTIL_KIB SECONDS -> "KiB seconds": the TCP memory a stalled stream
+# holds once it passed UNTIL_KIB, or after SECONDS (the time it ran)
+stall() {
+  local m0 m1 pid t0 t
   mc backlog-limit "$1" >/dev/null
   "$VC" restart >/dev/null 2>&1
   m0=$(tcp_mem_kib)
   vcx client -- "$BUILD/tests/meshstream" --connect "$stream" --mode source --bytes 2G \
-    --min-msg 64K --max-msg 1M --seed 3 --slow-reader-us 30000000 --read-size 1 --timeout 8 >/dev/null 2>&1 &
+    --min-msg 64K --max-msg 1M --seed 3 --slow-reader-us 30000000 --read-size 1 \
+    --timeout "$(slow 8)" >/dev/null 2>&1 &
   pid=$!
-  sleep 3
-  m1=$(tcp_mem_kib)
+  t0=$(date +%s.%N)
+  while :; do
+    sleep 0.2
+    m1=$(tcp_mem_kib); t=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    if [ "$2" -gt 0 ] && [ $((m1 - m0)) -gt "$2" ]; then break; fi
+    awk -v t="$t" -v s="$3" 'BEGIN { exit !(t >= s) }' && break
+  done
   kill "$pid" 2>/dev/null; pkill -f -- "--slow-reader-us 30000000" 2>/dev/null; wait "$pid" 2>/dev/null
-  echo $((m1 - m0))
+  echo "$((m1 - m0)) $t"
 }
-bounded=$(stall 4194304)
-unbounded=$(stall 1073741824)
+# without the bound, until it holds 256 MiB (3 s here); with it, as long
+read -r unbounded t_unbounded <<<"$(stall 1073741824 $((256 * 1024)) "$(slow 3)")"
+read -r bounded _ <<<"$(stall 4194304 0 "$(awk -v t="$t_unbounded" 'BEGIN { print (t < 3) ? 3 : t }')")"
 diag "stalled reader holds $bounded KiB with a 4 MiB bound, $unbounded KiB with 1 GiB"
 check "a stalled reader holds less than 48 MiB with the default 4 MiB bound ($bounded KiB)" test "$bounded" -lt $((48 * 1024))
 check "without the bound it would hold far more (> 256 MiB: $unbounded KiB), so the check can fail" test "$unbounded" -gt $((256 * 1024))

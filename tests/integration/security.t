@@ -76,6 +76,7 @@ if ($cmd eq 'send') {          # send PATH FILE [shut]: a whole request, then th
 } elsif ($cmd eq 'trickle') {  # trickle PATH N GAP SECS: N connections, a byte each per GAP s
   my ($path, $n, $gap, $secs) = @ARGV;
   my @s = map { conn($path) } 1 .. $n;
+  { local $| = 1; print "CONNECTED $n\n"; } # the test waits for this
   my $req = "GET /v1/status HTTP/1.1\r\nHost: a\r\nX-Slow: " . ("x" x 4000) . "\r\n\r\n";
   my ($t0, $i, $open) = (time, 0, $n);
   while (time - $t0 < $secs && $i < length $req) {
@@ -352,7 +353,7 @@ expect_eq "a pod reads the node's status, counters and metrics (no pod's identit
   "/v1/status=200 /v1/stats=200 /metrics=200 /healthz=200" "${res% }"
 leak=$( { vcx client -- curl -s -m 10 --unix-socket "$SOCK" http://a/v1/status
   vcx client -- curl -s -m 10 --unix-socket "$SOCK" http://a/v1/stats; } |
-  grep -oE "default/[a-z0-9-]+|$B_IP\b|$A_IP\b|$B_COOKIE|netns_cookie|host_ifindex|\"mac\"" | sort -u | tr '\n' ' ')
+  grep -oE "default/[a-z0-9-]+|$B_IP\b|$A_IP\b|netns_cookie|host_ifindex|\"mac\"|\"nsid\"" | sort -u | tr '\n' ' ')
 expect_eq "... /v1/status and /v1/stats name no pod, IP, MAC, veth or netns" "" "$leak"
 out=$(vcx $P -- "$BUILD/meshcut-init" --socket "$SOCK" --pod-name $P --pod-namespace default --pod-ips "$(pod_ip $P)" \
   --exclude-inbound-ports "" --exclude-outbound-ports "" --exclude-outbound-cidrs "" --required 2>&1); rc=$?
@@ -415,7 +416,7 @@ done
 printf 'POST /v1/pods HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\n\r\n{"names' >"$TEST_TMP/stalled"
 vcx excl-in -- perl "$TEST_TMP/sock.pl" stall "$SOCK" "$TEST_TMP/stalled" >"$TEST_TMP/stall.out" 2>&1 &
 vcx client -- perl "$TEST_TMP/sock.pl" trickle "$SOCK" 8 1 10 >"$TEST_TMP/trickle.out" 2>&1 &
-sleep 1
+wait_for 100 grep -q '^CONNECTED 8' "$TEST_TMP/trickle.out"
 # meanwhile: a ninth connection of the trickling pod is refused, other pods are served
 http_req "$TEST_TMP/status" GET /v1/status
 vcx client -- perl "$TEST_TMP/sock.pl" send "$SOCK" "$TEST_TMP/status" >"$TEST_TMP/ninth.out" 2>&1

@@ -24,23 +24,27 @@ load() { # URL SECONDS -> total requests (warmup included)
     jq '.requests + .warmup_requests'
 }
 # TCP data segments sent by PODS (default: all) while keep-alive load runs in
-# steady state: sampled inside the measured window, so connection set-up (whose
-# first message may race the peer's handshake and go over TCP) is outside it,
-# and so is the end of the run (its last answers and closes): the run lasts
-# 7 s, the samples are taken from 1.8 s on, and reading every pod's counters
-# takes up to a second on a slow machine
+# steady state. The window is found by the load's own progress, not by the
+# clock (reading every pod's counters takes a while, far longer in the 6.1
+# VM): it opens once the load has redirected 2000 messages (its connections
+# made: a connection's first message may race the peer's handshake and go
+# over TCP), closes after 2000 more, and only then the load stops (its last
+# answers and closes are outside it).
+redirected() { stats_json node1 | jq '[.redirected[]] | add'; }
 steady_segs() { # URL [POD...] -> "segments redirected-messages"
-  local url=$1 s0 s1 r0 r1 p pid; shift
+  local url=$1 s0 s1 r0 r1 p pid start; shift
   pods() { if [ $# -gt 0 ]; then echo "$@"; else "$VC" status --json | jq -r '.pods[].name'; fi; }
-  vcx client -- "$BUILD/tests/meshload" --url "$url" -c 1 -d 6 --warmup 1 --json >/dev/null &
+  start=$(redirected)
+  # exec: $! is meshload itself (vcluster exec ends in exec), which the kill stops
+  (exec "$VC" exec client -- "$BUILD/tests/meshload" --url "$url" -c 1 -d 600 --warmup 0 --json >/dev/null) &
   pid=$!
-  sleep 1.8
+  wait_for 300 sh -c "[ \$($(mc_admin_cmd node1) stats --json | jq '[.redirected[]] | add') -ge $((start + 2000)) ]"
   s0=0; for p in $(pods "$@"); do s0=$((s0 + $(pod_data_segs "$p"))); done
-  r0=$(stats_json node1 | jq '[.redirected[]] | add')
-  sleep 1.5
+  r0=$(redirected)
+  wait_for 300 sh -c "[ \$($(mc_admin_cmd node1) stats --json | jq '[.redirected[]] | add') -ge $((r0 + 2000)) ]"
   s1=0; for p in $(pods "$@"); do s1=$((s1 + $(pod_data_segs "$p"))); done
-  r1=$(stats_json node1 | jq '[.redirected[]] | add')
-  wait "$pid"
+  r1=$(redirected)
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
   echo "$((s1 - s0)) $((r1 - r0))"
 }
 near() { # A B TOLERANCE: |A - B| <= TOLERANCE
@@ -65,12 +69,18 @@ for tls in plain tls; do
   expect=$(( 2 * hops3 / 3 ))
   diag "$tls: $n requests; redirected per kind: outbound $((o1 - o0)) node $((n1 - n0)) inbound $((i1 - i0)); expected $expect each"
   check "$tls: outbound pairs (1<->2) redirect 2 messages per hop" near $((o1 - o0)) "$expect" 16
-  check "$tls: sidecar pairs (3<->4) redirect 2 messages per hop" near $((n1 - n0)) "$expect" 16
+  # with TLS between the sidecars a message is a TLS record, and a sidecar
+  # that reads a request in two parts (a slow machine) writes it as two
+  # records: up to 1 in 50 more there
+  tol=16; [ $tls = tls ] && tol=$((16 + expect / 50))
+  check "$tls: sidecar pairs (3<->4) redirect 2 messages per hop" near $((n1 - n0)) "$expect" "$tol"
   check "$tls: inbound pairs (5<->6) redirect 2 messages per hop" near $((i1 - i0)) "$expect" 16
-  read -r segs msgs <<<"$(steady_segs "$url")"
-  check "$tls: under steady keep-alive load no pod sends a TCP data segment ($segs segments, $msgs messages redirected meanwhile)" test "$segs" = 0 -a "$msgs" -gt 1000
   fb=$(stats_json node1 | jq .fallback)
   expect_eq "$tls: no connection fell back to TCP" 0 "$fb"
+  # (before the steady window: it ends by stopping its load mid-request, and a
+  # sidecar's answer to the closed connection finds its peer gone)
+  read -r segs msgs <<<"$(steady_segs "$url")"
+  check "$tls: under steady keep-alive load no pod sends a TCP data segment ($segs segments, $msgs messages redirected meanwhile)" test "$segs" = 0 -a "$msgs" -gt 1000
 
   # the same mesh without meshcut: 2 data segments per socket pair and hop
   "$VC" meshcut stop >/dev/null 2>&1
