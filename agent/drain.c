@@ -49,6 +49,7 @@ int mc_drainer_init(struct mc_drainer *d, struct mc_pair *pairs, uint32_t n, int
 	d->socks_fd = socks_fd;
 	memset(d->mode_leaves, 0, sizeof(d->mode_leaves));
 	d->redirect_after_flip = 0;
+	d->closed_unread = 0;
 	d->ops.present = map_present;
 	d->ops.remove = map_remove;
 	d->ops.ctx = (void *)(intptr_t)socks_fd;
@@ -154,6 +155,7 @@ void mc_drain_sweep(struct mc_drainer *d, uint32_t modes, bool all, uint64_t now
 			/* both sockets closed (and left the SOCKHASH) with bytes unread:
 			 * nothing is left to lose */
 			__atomic_fetch_or(&p->flags, MC_PAIR_DELETED, __ATOMIC_RELEASE);
+			__atomic_fetch_add(&d->closed_unread, 1, __ATOMIC_RELAXED);
 			d->flip_ns[i] = 0;
 			continue;
 		}

@@ -42,6 +42,11 @@ struct mc_drainer {
 					    * change before the datapath did (its own
 					    * count is to_tcp[MC_TCP_MODE]) */
 	struct mc_conn_id *flip_id; /* per slot: which connection that was */
+	uint64_t closed_unread; /* pairs both of whose sockets closed while this
+				 * drain still counted redirected bytes unread: an
+				 * app that closed without reading them, or a recv
+				 * hook that missed bytes (tests that read every
+				 * byte assert 0) */
 	uint64_t redirect_after_flip; /* pairs found with a direction off TCP again
 				       * after this drain flipped them (never, with
 				       * a datapath that only moves towards TCP):

@@ -51,7 +51,7 @@ json_t *mc_status_json(struct mc_agent *a)
 	mc_dp_fill(&a->dp, &f);
 	pthread_mutex_lock(&a->lock);
 	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:I, s:i, s:I, s:I, "
-		      "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:I, s:I}}",
+		      "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:I, s:I, s:I}}",
 		      "version", MESHCUT_VERSION, "layout", MC_LAYOUT_VERSION, "libbpf",
 		      LIBBPF_VERSION_STRING, "mode", mc_mode_string(c.modes, modes, sizeof(modes)),
 		      "pin_dir", a->dp.pin_dir, "cgroup", a->dp.cgroup, "adopted", a->dp.adopted,
@@ -62,7 +62,9 @@ json_t *mc_status_json(struct mc_agent *a)
 		      (int)f.sockets, "drain",
 		      "waiting", (int)a->last_drain.waiting, "backlog_bytes",
 		      (json_int_t)a->last_drain.backlog_bytes, "redirect_after_flip",
-		      (json_int_t)__atomic_load_n(&a->drainer.redirect_after_flip, __ATOMIC_RELAXED));
+		      (json_int_t)__atomic_load_n(&a->drainer.redirect_after_flip, __ATOMIC_RELAXED),
+		      "closed_unread",
+		      (json_int_t)__atomic_load_n(&a->drainer.closed_unread, __ATOMIC_RELAXED));
 	pthread_mutex_unlock(&a->lock);
 	{
 		struct mc_layout_info l[16];

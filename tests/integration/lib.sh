@@ -93,6 +93,18 @@ mc_admin_curl() { # NODE CURL-ARGS... (URLs http://meshcut-agent/...)
   nsenter --net="/run/netns/${MC_ADMIN_NS[$n]}" -- curl -s --unix-socket "${MC_ADMIN_SOCK[$n]}" "$@"
 }
 stats_json() { mc_admin "${1:-node1}" stats --json; }
+# After mode off on traffic whose readers read every byte: the drain took
+# every socket out of the SOCKHASH, no pair waits, and no pair's sockets closed
+# while the drain still counted redirected bytes unread (what a recv hook that
+# misses bytes would leave: its backlog never reaches 0)
+drain_clean() { # LABEL [NODE]
+  local n=${2:-node1} st
+  wait_for 100 sh -c "[ \"\$($(mc_admin_cmd "$n") status --json | jq '.maps.sockhash + .drain.waiting')\" = 0 ]"
+  st=$(mc_admin "$n" status --json |
+    jq -r '"in the SOCKHASH \(.maps.sockhash), waiting \(.drain.waiting), closed unread \(.drain.closed_unread)"')
+  expect_eq "$1: the drain settled, every closed pair read to its last byte ($n)" \
+    'in the SOCKHASH 0, waiting 0, closed unread 0' "$st"
+}
 # packets kube-proxy's INVALID drop (the vcluster's KUBE-FORWARD rule) dropped
 # on NODE so far ("none": the node has no such rule)
 invalid_drops() {

@@ -82,6 +82,16 @@ for tls in plain tls; do
   read -r segs msgs <<<"$(steady_segs "$url")"
   check "$tls: under steady keep-alive load no pod sends a TCP data segment ($segs segments, $msgs messages redirected meanwhile)" test "$segs" = 0 -a "$msgs" -gt 1000
 
+  # pooled connections that read every byte, then mode off: the drain flips
+  # them and waits until each reader read what was redirected to it. A recv
+  # hook that missed bytes leaves a backlog that never reaches 0.
+  "$VC" restart >/dev/null 2>&1 # not the connection steady_segs cut mid-request
+  load "$url" 0.5 >/dev/null
+  m0=$(stats_json node1 | jq .to_tcp.mode)
+  mc_admin node1 mode off >/dev/null
+  drain_clean "$tls"
+  m1=$(stats_json node1 | jq .to_tcp.mode)
+  check "$tls: mode off moved the live pairs to TCP ($((m1 - m0)))" test $((m1 - m0)) -gt 0
   # the same mesh without meshcut: 2 data segments per socket pair and hop
   "$VC" meshcut stop >/dev/null 2>&1
   "$VC" restart >/dev/null 2>&1

@@ -134,6 +134,7 @@ static void test_closed_sockets_are_done(void **state)
 	assert_true(pairs[3].flags & MC_PAIR_DELETED);
 	assert_int_equal(removed[3][0] + removed[3][1], 0); /* nothing to delete */
 	assert_int_equal(r.waiting, 0);
+	assert_int_equal(d.closed_unread, 1); /* counted: a test that reads every byte sees it */
 }
 
 static void test_reused_slot_starts_over(void **state)
