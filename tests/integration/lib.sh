@@ -117,16 +117,8 @@ pod_data_segs() {
   nsenter --net="/run/netns/$(pod_netns "$1")" awk '/^TcpExt:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "TCPOrigDataSent") c = i; h = 1 } else print $c }' /proc/net/netstat
 }
 
-# The agent's test build: test points that kill it where a test asks
-# (agent/testhooks.h) and sk_msg's decision window stretched to ~3 ms
-# (race.t). Built once into $BUILD/testbuild, shared by the tests that use it;
-# prints the binary's path, or fails with the build's output on stderr.
-test_agent() {
-  local tb=$BUILD/testbuild
-  make -s -C "$ROOT" BUILD="$tb" EXTRA_DEFS="-DMC_TEST_HOOKS -DMC_TEST_WIDEN_WINDOW=400000" \
-    "$tb/meshcut-agent" >"$tb.log" 2>&1 || { cat "$tb.log" >&2; return 1; }
-  echo "$tb/meshcut-agent"
-}
+# the agent builds some tests use (test_agent, layout_next_agent)
+. "$ROOT/tests/integration/builds.sh"
 
 # wait until CMD succeeds (up to N tenths of a second)
 # (scaled by MC_SLOW: a bound on waiting, never what is asserted)

@@ -23,8 +23,7 @@ mc() { mc_admin node1 "$@"; }
 cur=$(sed -n 's/^#define MC_LAYOUT_VERSION \([0-9]*\)$/\1/p' "$ROOT/bpf/control.h")
 nxt=$((cur + 1))
 VN=$BUILD/layout-next
-make -s -C "$ROOT" BUILD="$VN" EXTRA_DEFS="-DMC_LAYOUT_VERSION=$nxt -DMC_LAYOUT_TEST_EXTRA" \
-  "$VN/meshcut-agent" >"$TEST_TMP/vn.log" 2>&1 || { not_ok "build the layout-v$nxt agent"; sed 's/^/# /' "$TEST_TMP/vn.log"; }
+layout_next_agent >/dev/null 2>"$TEST_TMP/vn.log" || { not_ok "build the layout-v$nxt agent"; sed 's/^/# /' "$TEST_TMP/vn.log"; }
 
 # load for one phase: HTTP requests and a verified stream with a slow reader
 load_start() { # SECONDS
