@@ -45,10 +45,13 @@ m=$(load 2)
 i1=$(count .redirected.inbound)
 expect_eq "other tool above: requests all succeed" 0 "$(jq .errors <<<"$m")"
 check "other tool above: meshcut redirects ($((i1 - i0)) inbound messages)" test $((i1 - i0)) -gt 100
-# meshcut's uninstall removes only its own programs
+# meshcut's uninstall removes only its own programs (counted under this
+# cluster's cgroup root: other meshcut instances on the machine are not ours)
+mine_before=$(bpftool cgroup tree "$root_cg" 2>/dev/null | grep -c 'mc_sockops\|mc_fin_gate\|mc_setsockopt' || true)
+check "before the uninstall meshcut's cgroup programs are attached under the cluster's root ($mine_before)" test "$mine_before" -gt 0
 "$VC" meshcut stop >/dev/null 2>&1
 attached=$(bpftool cgroup show "$root_cg" 2>/dev/null | grep -c other_sockops || true)
-mine=$(bpftool cgroup tree 2>/dev/null | grep -c 'mc_sockops\|mc_fin_gate\|mc_setsockopt' || true)
+mine=$(bpftool cgroup tree "$root_cg" 2>/dev/null | grep -c 'mc_sockops\|mc_fin_gate\|mc_setsockopt' || true)
 expect_eq "after meshcut's uninstall the other tool's sockops is still attached" 1 "$attached"
 expect_eq "after meshcut's uninstall none of meshcut's cgroup programs is attached" 0 "$mine"
 m=$(load 1)

@@ -234,24 +234,34 @@ wait "$HOLD"
 diag "the flooding addresses: $(tail -1 "$T/hold.out")"
 
 # memory stays bounded however many connections there are: request bodies
-# take at most 48 MiB in all. 17 uploads of 3 MiB that stall before their last
-# byte fill that (the 17th is refused), a review then gets a 503 (the API
-# server admits the pod unchanged), and once they are gone it gets its answer
+# take at most 48 MiB in all. 17 uploads of 3 MiB that stall 64 bytes before
+# their end fill that (the 17th is refused; the 16 others leave 1 KiB, less
+# than a review), a review then gets a 503 (the API server admits the pod
+# unchanged), and once they are gone it gets its answer. The uploads trickle
+# one byte a second, so the webhook's 5 s idle timeout never closes them
+# however slowly a loaded machine gets to the review.
 cat >"$T/bodies.py" <<'PY'
 import os, socket, ssl, sys, time
 port, n, size, release = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+hold = 64
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 conns = []
 for _ in range(n):
     raw = socket.socket(); raw.bind(("127.0.0.8", 0)); raw.connect(("127.0.0.1", port))
     s = ctx.wrap_socket(raw)
     s.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-              b"Content-Length: %d\r\n\r\n" % size + b" " * (size - 1))
+              b"Content-Length: %d\r\n\r\n" % size + b" " * (size - hold))
     conns.append(s)
 print("ready", flush=True)
-end = time.time() + 4
-while time.time() < end and not os.path.exists(release):
-    time.sleep(0.05)
+for _ in range(hold - 1):  # never the last byte: no upload completes
+    if os.path.exists(release):
+        break
+    for s in conns:
+        try:
+            s.sendall(b" ")
+        except OSError:
+            pass
+    time.sleep(1)
 for s in conns:
     s.close()
 PY
