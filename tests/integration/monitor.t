@@ -37,16 +37,19 @@ hop() { # REPORT CLIENT SERVER JQ-EXPR
   jq -r --arg c "default/$2" --arg s "$3" "[.hops[] | select(.client == \$c and (.server == (\"default/\" + \$s) or .server == \$s))][0] | $4" "$1"
 }
 # measure URL SECONDS OUT: meshload from the client pod (c=1) while one monitor
-# session covers its whole measured window -> OUT.load, OUT.mon
-# (PIN: a command prefix for meshload, e.g. taskset)
+# session covers its whole run -> OUT.load, OUT.mon (PIN: a command prefix for
+# meshload, e.g. taskset). The session starts first (its programs are attached
+# when start returns) and stops after meshload's last answer: a window set by
+# the clock missed the load's start whenever starting took longer than
+# guessed (a busy machine, the 6.1 VM), and counted fewer requests than it
+# sent. The session also sees the warm-up's requests: at c=1 they cost what
+# the measured ones do.
 PIN=()
 measure() {
-  local url=$1 d=$2 out=$3 pid
-  vcx client -- "${PIN[@]}" "$BUILD/tests/meshload" --url "$url" -c 1 -d "$d" --warmup 0.8 --json >"$out.load" &
-  pid=$!
-  sleep 0.4
-  mon --json --duration "$(calc "$d + 1.0")" >"$out.mon" || not_ok "monitor session for $url"
-  wait "$pid"
+  local url=$1 d=$2 out=$3
+  mon start >/dev/null || not_ok "monitor session for $url"
+  vcx client -- "${PIN[@]}" "$BUILD/tests/meshload" --url "$url" -c 1 -d "$d" --warmup 0.8 --json >"$out.load"
+  mon stop --json >"$out.mon" || not_ok "monitor report for $url"
 }
 
 # At c=1 on a small VM a request's latency depends first on where the scheduler
