@@ -14,7 +14,7 @@
  * IPv6 works the same way: --addr POD_IPV6 --src ::6 (Istio's IPv6 passthrough).
  * Scenarios: half_close, rst_unread, peek, rcvlowat, waitall, fionread, splice,
  * close_unread, echo, splice_app, woken_reader, rcvmem (--memcg PROCS),
- * early_stream, early_short, fin_late_reader, fin_mixed_senders (--memcg PROCS),
+ * early_stream, early_short, fin_late_reader, fin_mixed_senders (--memcg PROCS), ulp,
  * pingpong (a probe: one hop's round trip), pingpong_pipe (the same over two
  * pipes: the floor). Prints one JSON line; exit 0
  * unless the program itself failed.
@@ -811,6 +811,36 @@ static size_t recv_exact(int fd, size_t off, size_t n, bool *ok)
 	return got;
 }
 
+/* kTLS: the app sets TCP_ULP "tls" on its socket mid-stream, as a TLS
+ * library does before it hands the kernel its keys. Without keys the ULP
+ * passes bytes through, so the stream must carry on, whole, both ways, before
+ * and after (meshcut takes the socket out of the shortcut first: a ULP
+ * replaces the socket's protocol operations, tcp_bpf's among them). Needs
+ * the tls module. */
+static void sc_ulp(void)
+{
+	const size_t n = 256 * 1024;
+	int c, s, ulp_err = 0;
+	bool ok = true;
+	size_t before, after, back;
+
+	pair(&c, &s);
+	write_all(s, 0, n);
+	before = recv_exact(c, 0, n, &ok);
+	if (setsockopt(c, IPPROTO_TCP, TCP_ULP, "tls", 3))
+		ulp_err = errno;
+	write_all(s, n, n);
+	after = recv_exact(c, n, n, &ok);
+	write_all(c, 0, n);
+	back = recv_exact(s, 0, n, &ok);
+	printf("{\"scenario\":\"ulp\",\"ulp_errno\":\"%s\",\"before\":%zu,\"after\":%zu,\"back\":%zu,"
+	       "\"intact\":%s}\n",
+	       ulp_err ? strerror(ulp_err) : "", before, after, back,
+	       ok && before == n && after == n && back == n ? "true" : "false");
+	close(c);
+	close(s);
+}
+
 /* One 64 KiB write() of the stream at *done on a nonblocking socket, retried
  * while it would block; returns what it took (exits the child on an error). */
 static size_t nb_write_chunk(int fd, size_t *done)
@@ -1017,7 +1047,7 @@ int main(int argc, char **argv)
 	RUN(half_close) RUN(rst_unread) RUN(peek) RUN(rcvlowat) RUN(waitall) RUN(fionread)
 	RUN(splice) RUN(close_unread) RUN(echo) RUN(woken_reader) RUN(splice_app) RUN(rcvmem)
 	RUN(early_stream) RUN(early_short) RUN(pingpong) RUN(pingpong_pipe)
-	RUN(fin_late_reader) RUN(fin_mixed_senders)
+	RUN(fin_late_reader) RUN(fin_mixed_senders) RUN(ulp)
 	fprintf(stderr, "sockcompat: unknown scenario %s\n", sc);
 	return 2;
 }
