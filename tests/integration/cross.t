@@ -191,10 +191,15 @@ taken() { echo $(( $(flows "$1" from_pod) + $(flows "$1" from_overlay) )); } # N
 # packets our counting rule in FORWARD saw (bridged or routed)
 fwd_pkts() { ip netns exec "$(node_ns "$1")" iptables-save -c -t filter | awk '/mccross-count/ { gsub(/[\[\]]/, "", $1); split($1, a, ":"); print a[1] }'; }
 # packets through the bridge device (0 on the routed topology)
-br_pkts() { ip -n "$(node_ns "$1")" -s -j link show cni0 2>/dev/null | jq '.[0].stats64.rx.packets + .[0].stats64.tx.packets' 2>/dev/null || echo 0; }
+br_stat() { # NODE FIELD: cni0's rx + tx FIELD, 0 without a bridge (routed)
+  local v
+  v=$(ip -n "$(node_ns "$1")" -s -j link show cni0 2>/dev/null | jq ".[0].stats64.rx.$2 + .[0].stats64.tx.$2" 2>/dev/null)
+  echo "${v:-0}"
+}
+br_pkts() { br_stat "$1" packets; }
 # ... and bytes: a stream that crossed a bridge puts its whole size there, the
 # neighbour probes of idle pods (a few a minute) some hundred bytes
-br_bytes() { ip -n "$(node_ns "$1")" -s -j link show cni0 2>/dev/null | jq '.[0].stats64.rx.bytes + .[0].stats64.tx.bytes' 2>/dev/null || echo 0; }
+br_bytes() { br_stat "$1" bytes; }
 # until the bridges' counters stay still for half a second (at most 5 s)
 bridges_quiet() {
   local before now i
