@@ -84,6 +84,15 @@ json_t *mc_status_json(struct mc_agent *a)
 			    json_pack("{s:s, s:s, s:s}", "sockops", a->dp.cgroup, "sk_msg",
 				      "mc_socks (SOCKHASH)", "recv_send_hooks",
 				      mc_rw_hooks_name(a->dp.rw_hooks)));
+	{
+		/* optional kernel features found missing: what runs with less */
+		json_t *deg = json_array();
+		const char *tc = mc_tc_degraded();
+
+		if (tc)
+			json_array_append_new(deg, json_string(tc));
+		json_object_set_new(o, "degraded", deg);
+	}
 	return o;
 }
 

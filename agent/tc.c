@@ -1511,6 +1511,16 @@ static const char *const pass_names[MC_TC_P_MAX] = {
 };
 static const char *const prog_names[MC_TC_PROG_MAX] = {"from_pod", "from_overlay"};
 
+const char *mc_tc_degraded(void)
+{
+	/* T.tcx only moves from 0 once, under T.lock; a stale read says "not
+	 * known yet", which is what it was a moment ago */
+	if (__atomic_load_n(&T.tcx, __ATOMIC_RELAXED) < 0)
+		return "cross-node shortcut: this kernel has no tcx links (6.6+); clsact filters "
+		       "instead, behind any filter already on a device";
+	return NULL;
+}
+
 json_t *mc_tc_stats_json(struct mc_agent *a)
 {
 	struct mc_tc_stats s[MC_TC_PROG_MAX];

@@ -21,5 +21,8 @@ void mc_tc_pod_removed(struct mc_agent *a, const struct mc_pod *pod); /* detach,
 int mc_tc_uninstall(const char *pin_dir);   /* detach and unpin only what meshcut made */
 json_t *mc_tc_stats_json(struct mc_agent *a);
 char *mc_tc_metrics_text(struct mc_agent *a);
+/* what the cross-node shortcut runs without on this kernel, found when it
+ * attached (NULL: nothing; for meshcut status) */
+const char *mc_tc_degraded(void);
 
 #endif

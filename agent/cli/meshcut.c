@@ -96,6 +96,15 @@ static int cmd_status(bool as_json)
 		printf("  per pod       no limit on pair slots\n");
 	printf("  draining      %lld pairs, %lld bytes unread\n", num(s, "drain.waiting"),
 	       num(s, "drain.backlog_bytes"));
+	printf("  recv/send     %s (what counts each recv and send)\n",
+	       str(json_object_get(s, "attach"), "recv_send_hooks"));
+	{
+		json_t *d;
+		size_t i;
+
+		json_array_foreach(json_object_get(s, "degraded"), i, d)
+			printf("  degraded      %s\n", json_string_value(d));
+	}
 out:
 	json_decref(s);
 	return rc;

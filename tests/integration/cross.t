@@ -622,6 +622,9 @@ suite() { # TOPOLOGY LABEL FULL(yes|no)
   expect_eq "$label: kube-proxy's INVALID drop is on both nodes, nothing dropped yet" "0 0" "$(invalid_drops node1) $(invalid_drops node2)"
   expect_eq "$label: both agents run the tc shortcut on the overlay, with $TC_HOOK" "true $TC_HOOK true $TC_HOOK" \
     "$(cross node1 .available) $(cross node1 .attach) $(cross node2 .available) $(cross node2 .attach)"
+  expect_eq "$label: meshcut status says what runs with less on this kernel ($TC_HOOK)" \
+    "$([ $TC_HOOK = tcx ] || echo "no tcx links")" \
+    "$(mc_admin node1 status --json | jq -r '[.degraded[] | if test("no tcx links") then "no tcx links" else . end] | join(",")')"
   expect_eq "$label: node1 learned node2's pod CIDR from its routes" '["10.244.2.0/24"]' "$(stats_json node1 | jq -c .cross.remote_cidrs)"
   phase "$label: bypass"
   bypass_checks "$label"
