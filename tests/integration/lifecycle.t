@@ -50,7 +50,7 @@ for sig in KILL TERM; do
   "$VC" meshcut restart-agents --signal "$sig" >/dev/null 2>&1
   check "SIG$sig: the new agent adopted the pinned state" sh -c "'$MESHCUT' --socket '$sock' status --json | jq -e '.adopted == true' >/dev/null"
   r0=$(redirects)
-  "$VC" exec client -- "$BUILD/tests/meshload" --url "$http" -c 1 -d 1 --json >/dev/null
+  "$VC" exec client -- "$BUILD/tests/meshload" --url "$http" -c 1 -d "$(slow 0.5)" --json >/dev/null
   check "SIG$sig: new connections are redirected after the restart ($(( $(redirects) - r0 )) messages)" test $(( $(redirects) - r0 )) -gt 100
   load_check "SIG$sig and restart"
 done
@@ -67,7 +67,7 @@ for step in "v$nxt:$VN/meshcut-agent:$cur" "v$cur:$BUILD/meshcut-agent:$nxt"; do
       '.layout == $n and ([.layouts[] | select(.layout == $o and .live_sockets > 0)] | length == 1)' <<<"$st"
   check "to $to: registrations were taken over" jq -e --argjson n "$("$VC" status --json | jq '[.pods[] | select(.meshed and .node == "node1")] | length')" '.pods == $n' <<<"$st"
   r0=$(redirects)
-  "$VC" exec client -- "$BUILD/tests/meshload" --url "$http" -c 1 -d 1 --json >/dev/null
+  "$VC" exec client -- "$BUILD/tests/meshload" --url "$http" -c 1 -d "$(slow 0.5)" --json >/dev/null
   check "to $to: new connections are redirected by the new layout" test $(( $(redirects) - r0 )) -gt 100
   load_check "upgrade to $to"
   "$VC" restart >/dev/null 2>&1 # the sidecars' pooled connections close
