@@ -42,13 +42,14 @@ hop() { # REPORT CLIENT SERVER JQ-EXPR
 # when start returns) and stops after meshload's last answer: a window set by
 # the clock missed the load's start whenever starting took longer than
 # guessed (a busy machine, the 6.1 VM), and counted fewer requests than it
-# sent. The session also sees the warm-up's requests: at c=1 they cost what
-# the measured ones do.
+# sent. meshload measures every request (no warm-up), so both describe the
+# same requests: with a warm-up outside meshload's numbers, their medians
+# differed by 11 % in the VM with three VMs on two cores.
 PIN=()
 measure() {
   local url=$1 d=$2 out=$3
   mon start >/dev/null || not_ok "monitor session for $url"
-  vcx client -- "${PIN[@]}" "$BUILD/tests/meshload" --url "$url" -c 1 -d "$d" --warmup 0.8 --json >"$out.load"
+  vcx client -- "${PIN[@]}" "$BUILD/tests/meshload" --url "$url" -c 1 -d "$d" --warmup 0 --json >"$out.load"
   mon stop --json >"$out.mon" || not_ok "monitor report for $url"
 }
 
@@ -87,8 +88,8 @@ read -r lmean lp50 lreq <<<"$(jq -r '"\(.mean_us) \(.p50_us) \(.requests)"' "$TE
 read -r mmean mp50 mreq <<<"$(jq -r '"\(.total.mean_us) \(.total.p50_us) \(.requests)"' "$TEST_TMP/e2e.mon")"
 diag "client -> front -> leaf, c=1: meshload mean $lmean us, p50 $lp50 us ($lreq requests), monitor mean $mmean us, p50 $mp50 us ($mreq requests)"
 diag "$(jq -c '{proxy: .categories.proxy.mean_us, kernel: .categories.kernel.mean_us, app: .categories.app.mean_us, remote: .categories.remote.mean_us, incomplete: .reconstruction.incomplete}' "$TEST_TMP/e2e.mon")"
-# medians: the session also rebuilds the warm-up's requests, whose first ones
-# are slow where code is cold (the 6.1 VM: its mean 15 % above meshload's)
+# medians: one slow first request (a connection made through two sidecars
+# under emulation) moves a mean, not a median
 check "rebuilt end-to-end latency within 10 % of meshload's (p50 $mp50 vs $lp50 us)" within "$mp50" "$lp50" 10
 check "every request meshload counted was rebuilt ($mreq >= $lreq)" test "$mreq" -ge "$lreq"
 sum=$(jq '[.categories[].mean_us] | add' "$TEST_TMP/e2e.mon")
