@@ -45,7 +45,7 @@ load_check() { # PHASE
 redirects() { stats_json | jq '[.redirected[]] | add'; }
 
 for sig in KILL TERM; do
-  load_start 6
+  load_start $((6 + 2 * MC_SLOW)) # spans the restart: in the 6.1 VM loading the programs takes its one vCPU for seconds
   sleep 2
   "$VC" meshcut restart-agents --signal "$sig" >/dev/null 2>&1
   check "SIG$sig: the new agent adopted the pinned state" sh -c "'$MESHCUT' --socket '$sock' status --json | jq -e '.adopted == true' >/dev/null"
@@ -58,7 +58,7 @@ done
 # upgrade to a changed map layout, and back
 for step in "v$nxt:$VN/meshcut-agent:$cur" "v$cur:$BUILD/meshcut-agent:$nxt"; do
   IFS=: read -r to bin old <<<"$step"
-  load_start 6
+  load_start $((6 + 2 * MC_SLOW)) # spans the restart: in the 6.1 VM loading the programs takes its one vCPU for seconds
   sleep 2
   "$VC" meshcut restart-agents --agent "$bin" >/dev/null 2>&1
   st=$(mc status --json)
