@@ -101,6 +101,27 @@ static void load_failed(int r, int err)
 	failed_prog[0] = '\0';
 }
 
+/* attach every program of OBJ that was loaded, and detach it again: row R
+ * says which one the kernel refused (false) */
+static bool attach_loaded(struct bpf_object *obj, int r)
+{
+	struct bpf_program *p;
+
+	bpf_object__for_each_program(p, obj) {
+		struct bpf_link *l;
+
+		if (!bpf_program__autoload(p))
+			continue;
+		l = bpf_program__attach(p);
+		if (!l) {
+			set_row(r, MISSING, "%s: attach: %s", bpf_program__section_name(p), strerror(errno));
+			return false;
+		}
+		bpf_link__destroy(l);
+	}
+	return true;
+}
+
 static void attach_row(int r, struct bpf_link *l)
 {
 	if (l) {
@@ -136,18 +157,8 @@ static void check_rw_set(int r, enum mc_rw_hooks set)
 		load_failed(r, err);
 		goto out;
 	}
-	bpf_object__for_each_program(p, s->obj) {
-		struct bpf_link *l;
-
-		if (!bpf_program__autoload(p))
-			continue;
-		l = bpf_program__attach(p);
-		if (!l) {
-			set_row(r, MISSING, "%s: attach: %s", bpf_program__section_name(p), strerror(errno));
-			goto out;
-		}
-		bpf_link__destroy(l);
-	}
+	if (!attach_loaded(s->obj, r))
+		goto out;
 	set_row(r, PRESENT, "%d programs attached", n);
 out:
 	sock_shortcut__destroy(s);
@@ -286,18 +297,8 @@ static void check_monitor_with(int r, enum mc_mon_entry_hook entry, const char *
 			set_row(R_MON_EVENTS, MISSING, "%s", rows[r].detail);
 		goto out;
 	}
-	bpf_object__for_each_program(p, m->obj) {
-		struct bpf_link *l;
-
-		if (!bpf_program__autoload(p))
-			continue;
-		l = bpf_program__attach(p);
-		if (!l) {
-			set_row(r, MISSING, "%s: attach: %s", bpf_program__section_name(p), strerror(errno));
-			goto out;
-		}
-		bpf_link__destroy(l);
-	}
+	if (!attach_loaded(m->obj, r))
+		goto out;
 	set_row(r, PRESENT, "attached");
 	if (rows[R_MON_EVENTS].status != PRESENT)
 		set_row(R_MON_EVENTS, PRESENT, "%s", on_tp ? "tracepoints" : "fexit on inet_*msg");
