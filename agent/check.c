@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "fsutil.h"
 #include "kernel_btf.h"
 #include "log.h"
+#include "monitor.h"
 #include "monitor.skel.h"
 #include "rw_hooks.h"
 #include "sock_shortcut.skel.h"
@@ -265,35 +267,23 @@ out:
 	tc_shortcut__destroy(t);
 }
 
-/* the monitor with its event hooks and one send-entry hook */
-static void check_monitor_with(int r, enum mc_mon_entry_hook entry, const char *const *entry_progs)
+/* the monitor with its event hooks and one send-entry hook, chosen as a
+ * session chooses them (monitor.c) */
+static void check_monitor_with(int r, enum mc_mon_entry_hook entry)
 {
-	static const char *const tp[] = {"mc_mon_send", "mc_mon_recv", NULL};
-	static const char *const fexit[] = {"mc_mon_send_fexit4", "mc_mon_send_fexit6",
-					    "mc_mon_recv_fexit4", "mc_mon_recv_fexit6", NULL};
-	bool on_tp = mc_kernel_has_tracepoint("sock_send_length") &&
-		     mc_kernel_has_tracepoint("sock_recv_length");
 	struct monitor *m = monitor__open();
-	struct bpf_program *p;
-	int err, i;
+	int err;
 
 	if (!m) {
 		set_row(r, MISSING, "open: %s", strerror(errno));
 		return;
 	}
 	m->rodata->entry_hook = entry;
-	bpf_object__for_each_program(p, m->obj)
-		bpf_program__set_autoload(p, false);
-	for (i = 0; (on_tp ? tp : fexit)[i]; i++)
-		bpf_program__set_autoload(
-			bpf_object__find_program_by_name(m->obj, (on_tp ? tp : fexit)[i]), true);
-	for (i = 0; entry_progs[i]; i++)
-		bpf_program__set_autoload(bpf_object__find_program_by_name(m->obj, entry_progs[i]),
-					  true);
+	mc_monitor_select_progs(m, entry);
 	err = monitor__load(m);
 	if (err) {
 		load_failed(r, err);
-		if (rows[R_MON_EVENTS].status == NOT_TRIED && !strcmp(entry_progs[0], "mc_mon_sys_enter"))
+		if (rows[R_MON_EVENTS].status == NOT_TRIED && entry == MC_MON_ENTRY_SYS_ENTER)
 			set_row(R_MON_EVENTS, MISSING, "%s", rows[r].detail);
 		goto out;
 	}
@@ -301,20 +291,17 @@ static void check_monitor_with(int r, enum mc_mon_entry_hook entry, const char *
 		goto out;
 	set_row(r, PRESENT, "attached");
 	if (rows[R_MON_EVENTS].status != PRESENT)
-		set_row(R_MON_EVENTS, PRESENT, "%s", on_tp ? "tracepoints" : "fexit on inet_*msg");
+		set_row(R_MON_EVENTS, PRESENT, "%s",
+			mc_monitor_events_on_tracepoints() ? "tracepoints" : "fexit on inet_*msg");
 out:
 	monitor__destroy(m);
 }
 
 static void check_monitor(void)
 {
-	static const char *const sys_enter[] = {"mc_mon_sys_enter", NULL};
-	static const char *const fentry[] = {"mc_mon_fentry_send4", "mc_mon_fentry_send6", NULL};
-	static const char *const kprobe[] = {"mc_mon_kprobe_send4", "mc_mon_kprobe_send6", NULL};
-
-	check_monitor_with(R_MON_SYS_ENTER, MC_MON_ENTRY_SYS_ENTER, sys_enter);
-	check_monitor_with(R_MON_FENTRY, MC_MON_ENTRY_FENTRY, fentry);
-	check_monitor_with(R_MON_KPROBE, MC_MON_ENTRY_KPROBE, kprobe);
+	check_monitor_with(R_MON_SYS_ENTER, MC_MON_ENTRY_SYS_ENTER);
+	check_monitor_with(R_MON_FENTRY, MC_MON_ENTRY_FENTRY);
+	check_monitor_with(R_MON_KPROBE, MC_MON_ENTRY_KPROBE);
 }
 
 static void check_conntrack(void)
@@ -390,7 +377,7 @@ int mc_check(const char *cgroup, bool json)
 		set_row(R_BTF, PRESENT, "present");
 	else
 		set_row(R_BTF, MISSING, "absent (CONFIG_DEBUG_INFO_BTF)");
-	if (!base || mc_fs_type(base, &type, NULL, 0) || (unsigned long)type != 0x63677270) {
+	if (!base || mc_fs_type(base, &type, NULL, 0) || (unsigned long)type != CGROUP2_SUPER_MAGIC) {
 		set_row(R_CGROUP2, MISSING, "%s is not a cgroup v2 directory", base ? base : "no cgroup2 mount:");
 	} else {
 		snprintf(scratch, sizeof(scratch), "%s/meshcut-check-%d", base, (int)getpid());

@@ -267,7 +267,7 @@ static long long map_bytes(int fd)
 
 /* the send and receive events: the tracepoints where the kernel has them, else
  * fexit on the socket layer's TCP calls (kernel_btf.h) */
-static bool events_on_tracepoints(void)
+bool mc_monitor_events_on_tracepoints(void)
 {
 	return mc_kernel_has_tracepoint("sock_send_length") &&
 	       mc_kernel_has_tracepoint("sock_recv_length");
@@ -284,11 +284,11 @@ static bool is_event_prog(struct bpf_program *p, struct monitor *skel)
 static bool prog_on(enum mc_mon_entry_hook hook, struct bpf_program *p, struct monitor *skel)
 {
 	if (p == skel->progs.mc_mon_send || p == skel->progs.mc_mon_recv)
-		return events_on_tracepoints();
+		return mc_monitor_events_on_tracepoints();
 	if (p == skel->progs.mc_mon_sendpage_fexit)
-		return !events_on_tracepoints() && mc_kernel_has_func("inet_sendpage");
+		return !mc_monitor_events_on_tracepoints() && mc_kernel_has_func("inet_sendpage");
 	if (is_event_prog(p, skel))
-		return !events_on_tracepoints();
+		return !mc_monitor_events_on_tracepoints();
 	if (p == skel->progs.mc_mon_sys_enter)
 		return hook == MC_MON_ENTRY_SYS_ENTER;
 	if (p == skel->progs.mc_mon_fentry_send4 || p == skel->progs.mc_mon_fentry_send6)
@@ -296,6 +296,14 @@ static bool prog_on(enum mc_mon_entry_hook hook, struct bpf_program *p, struct m
 	if (p == skel->progs.mc_mon_kprobe_send4 || p == skel->progs.mc_mon_kprobe_send6)
 		return hook == MC_MON_ENTRY_KPROBE;
 	return false;
+}
+
+void mc_monitor_select_progs(struct monitor *skel, int entry_hook)
+{
+	struct bpf_program *p;
+
+	bpf_object__for_each_program(p, skel->obj)
+		bpf_program__set_autoload(p, prog_on((enum mc_mon_entry_hook)entry_hook, p, skel));
 }
 
 static void unload(struct session *s)
@@ -322,8 +330,7 @@ static int try_load(struct session *s, enum mc_mon_entry_hook hook, char *what, 
 	if (!s->skel)
 		return -errno;
 	s->skel->rodata->entry_hook = hook;
-	bpf_object__for_each_program(p, s->skel->obj)
-		bpf_program__set_autoload(p, prog_on(hook, p, s->skel));
+	mc_monitor_select_progs(s->skel, hook);
 	/* the registry maps are the datapath's: never a copy */
 	for (i = 0; i < 3; i++) {
 		struct bpf_map *m = bpf_object__find_map_by_name(s->skel->obj, shared[i]);

@@ -7,6 +7,7 @@
 #define MESHCUT_AGENT_MONITOR_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct mc_agent;
@@ -22,5 +23,12 @@ int mc_monitor_http(struct mc_agent *a, const char *method, const char *url, con
 
 /* Prometheus text for the monitor's histograms (malloc'd, may be NULL) */
 char *mc_monitor_metrics_text(struct mc_agent *a);
+
+/* Which of the monitor's programs load on this kernel with the given send
+ * entry hook (enum mc_mon_entry_hook, bpf/monitor.h): the session's loader
+ * and meshcut-agent --check choose the same way. */
+struct monitor;
+void mc_monitor_select_progs(struct monitor *skel, int entry_hook);
+bool mc_monitor_events_on_tracepoints(void); /* else fexit on inet_*msg */
 
 #endif
