@@ -40,9 +40,7 @@ bool mc_kernel_has_tracepoint(const char *name)
 
 bool mc_kernel_has_func(const char *name)
 {
-	struct btf *btf = kernel_btf();
-
-	return btf && btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
+	return mc_kernel_func_nargs(name) >= 0;
 }
 
 int mc_kernel_func_nargs(const char *name)
