@@ -1,4 +1,12 @@
-/* The latency monitor's reconstruction: see monitor_recon.h. */
+/* The latency monitor's reconstruction: see monitor_recon.h.
+ *
+ * Size (1570 lines): not split in this change, on purpose. Issue 19 lays the
+ * agent out by feature in one behaviour-neutral move (same TAP count, the
+ * same BPF instructions), and splitting here first would mix a move into the
+ * 6.1 work. Its seams, marked below: histograms, names, state, pair keys, the
+ * socket and thread tables (two index LRUs of one shape, to become one
+ * generic list), events, the walk, and the report; mc_hist_merge and
+ * mc_recon_hist have no caller and go then. */
 #include "monitor_recon.h"
 
 #include <stdio.h>
