@@ -1,7 +1,7 @@
 # lib/: user-space code shared by the agent, the CLI, meshcut-init and the webhook.
 # LIB_OBJS: what every binary may link; LIB_CLIENT_OBJS: talking to the agent (libcurl).
 LIB_OBJS := $(BUILD)/obj/lib/log.o $(BUILD)/obj/lib/addr.o $(BUILD)/obj/lib/netlink.o \
-            $(BUILD)/obj/lib/fsutil.o
+            $(BUILD)/obj/lib/fsutil.o $(BUILD)/obj/lib/netns.o $(BUILD)/obj/lib/prom.o
 LIB_CLIENT_OBJS := $(BUILD)/obj/lib/agent_client.o
 UNIT_OBJS_test_addr := $(BUILD)/obj/lib/addr.o
 UNIT_OBJS_test_netlink_nsid := $(BUILD)/obj/lib/netlink.o

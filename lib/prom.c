@@ -1,0 +1,27 @@
+/* The Prometheus text exposition format (prom.h). */
+#include "prom.h"
+
+void mc_prom_family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void sample_name(FILE *f, const char *name, const char *labels)
+{
+	if (labels && *labels)
+		fprintf(f, "%s{%s} ", name, labels);
+	else
+		fprintf(f, "%s ", name);
+}
+
+void mc_prom_u64(FILE *f, const char *name, const char *labels, unsigned long long v)
+{
+	sample_name(f, name, labels);
+	fprintf(f, "%llu\n", v);
+}
+
+void mc_prom_f64(FILE *f, const char *name, const char *labels, double v)
+{
+	sample_name(f, name, labels);
+	fprintf(f, "%.9g\n", v);
+}
