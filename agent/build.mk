@@ -1,8 +1,6 @@
 # agent/: the node agent (build/meshcut-agent) and its CLI (build/meshcut)
-AGENT_SRCS := agent/main.c agent/datapath.c agent/drain.c agent/registry.c \
-              agent/registration.c agent/api.c agent/stats.c agent/verify.c \
-              agent/tc.c agent/tc_nl.c agent/tc_config.c agent/monitor.c agent/monitor_recon.c agent/layouts.c agent/podwatch.c agent/ratelimit.c \
-              agent/tc_conntrack.c agent/kernel_btf.c agent/rw_hooks.c agent/check.c agent/access.c
+# every .c under agent/ but the CLI's: a new file needs no line here
+AGENT_SRCS := $(filter-out agent/cli/%,$(wildcard agent/*.c agent/*/*.c))
 AGENT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRCS))
 
 # the agent embeds the BPF skeleton
@@ -24,8 +22,7 @@ UNIT_LIBS_test_registry := $(LDLIBS_BPF) $(LDLIBS_JSON) -lpthread
 UNIT_OBJS_test_monitor_recon := $(BUILD)/obj/agent/monitor_recon.o
 UNIT_LIBS_test_monitor_recon := $(LDLIBS_JSON)
 
-CLI_OBJS := $(BUILD)/obj/agent/cli/meshcut.o $(BUILD)/obj/agent/cli/monitor_cmd.o \
-            $(BUILD)/obj/agent/cli/cli_call.o
+CLI_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard agent/cli/*.c))
 $(BUILD)/meshcut: $(CLI_OBJS) $(LIB_OBJS) $(LIB_CLIENT_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_CURL) $(LDLIBS_JSON)
