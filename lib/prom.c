@@ -23,5 +23,7 @@ void mc_prom_u64(FILE *f, const char *name, const char *labels, unsigned long lo
 void mc_prom_f64(FILE *f, const char *name, const char *labels, double v)
 {
 	sample_name(f, name, labels);
-	fprintf(f, "%.9g\n", v);
+	/* 15 significant digits: every decimal of that length survives a double,
+	 * so a large _sum keeps its microseconds */
+	fprintf(f, "%.15g\n", v);
 }
