@@ -11,7 +11,6 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "crossnode/tc_nl.h"
@@ -21,14 +20,6 @@
 #define CLSACT_PRIO_LAST 0xffffu /* after every other filter of the hook */
 #define CLSACT_PRIO_TRIES 16
 #define OUR_PROG_PREFIX "mc_tc_from_"
-
-uint64_t tc_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns() */
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 const char *tc_role_name(uint32_t role)
 {

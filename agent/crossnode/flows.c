@@ -7,12 +7,21 @@
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "crossnode/tc_conntrack.h"
 #include "log.h"
 
 #define CLOSED_KEEP_NS (120ull * 1000000000) /* conntrack's TIME_WAIT/CLOSE timeouts */
 #define ORPHAN_KEEP_NS (5ull * 1000000000)
+
+uint64_t tc_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns() */
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /* Live flows leave the shortcut: each one is first handed to the host's
  * conntrack of the network namespace we are in (crossnode/tc_conntrack.h), so

@@ -78,7 +78,6 @@ struct mc_tc *mc_tc_of(struct mc_agent *a);
 #define MFD(t, m) bpf_map__fd((t)->skel->maps.m)
 
 /* attach.c */
-uint64_t tc_now_ns(void);
 const char *tc_role_name(uint32_t role);
 void tc_link_pin_path(const char *dir, int ifindex, char *buf, size_t len);
 /* the link with this ifindex in our network namespace (-ENODEV: none) */
@@ -92,6 +91,7 @@ void tc_forget_dev(struct mc_tc *t, int ifindex);
 size_t tc_all_records(struct mc_tc *t, struct att_entry **out);
 
 /* flows.c */
+uint64_t tc_now_ns(void); /* CLOCK_MONOTONIC: the programs' bpf_ktime_get_ns() */
 struct handover {
 	unsigned int handed, failed;
 	int err; /* the first failure */
