@@ -29,4 +29,4 @@ $(BUILD)/meshcut: $(CLI_OBJS) $(LIB_OBJS) $(LIB_CLIENT_OBJS)
 all: $(BUILD)/meshcut
 
 # the cross-node shortcut's configuration parser (tests/unit/test_tc_config.c)
-UNIT_OBJS_test_tc_config := $(BUILD)/obj/agent/tc_config.o $(BUILD)/obj/lib/addr.o
+UNIT_OBJS_test_tc_config := $(BUILD)/obj/agent/crossnode/tc_config.o $(BUILD)/obj/lib/addr.o

@@ -157,23 +157,24 @@ static void parse_linkinfo(struct rtattr *info, int len, struct mc_link *out)
 	}
 }
 
-static int link_reply(struct nlmsghdr *nh, void *vctx)
+/* one RTM_NEWLINK message: 0, or -EPROTO when it is cut short; *target is
+ * IFLA_TARGET_NETNSID (MC_NL_SELF when the kernel sent none) */
+static int parse_link(const struct nlmsghdr *nh, struct mc_link *out, int32_t *target)
 {
-	struct link_ctx *c = vctx;
-	struct mc_link *out = c->out;
-	struct ifinfomsg *ifi;
+	const struct ifinfomsg *ifi;
 	struct rtattr *a;
-	int32_t v, target = MC_NL_SELF;
+	int32_t v;
 	int len;
 
-	if (nh->nlmsg_type != RTM_NEWLINK || c->found)
-		return 0;
 	if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
 		return -EPROTO;
 	ifi = NLMSG_DATA(nh);
+	memset(out, 0, sizeof(*out));
+	out->link_netnsid = -1;
 	out->ifindex = ifi->ifi_index;
 	out->iflink = ifi->ifi_index;
 	out->flags = ifi->ifi_flags;
+	*target = MC_NL_SELF;
 	len = (int)IFLA_PAYLOAD(nh);
 	for (a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
 		switch (a->rta_type) {
@@ -189,9 +190,13 @@ static int link_reply(struct nlmsghdr *nh, void *vctx)
 			if (rta_s32(a, &v))
 				out->master = v;
 			break;
+		case IFLA_MTU:
+			if (rta_s32(a, &v))
+				out->mtu = (unsigned int)v;
+			break;
 		case IFLA_TARGET_NETNSID:
 			if (rta_s32(a, &v))
-				target = v;
+				*target = v;
 			break;
 		case IFLA_ADDRESS:
 			if (RTA_PAYLOAD(a) == 6) {
@@ -213,6 +218,20 @@ static int link_reply(struct nlmsghdr *nh, void *vctx)
 			break;
 		}
 	}
+	return 0;
+}
+
+static int link_reply(struct nlmsghdr *nh, void *vctx)
+{
+	struct link_ctx *c = vctx;
+	int32_t target;
+	int rc;
+
+	if (nh->nlmsg_type != RTM_NEWLINK || c->found)
+		return 0;
+	rc = parse_link(nh, c->out, &target);
+	if (rc)
+		return rc;
 	/* an answer about another namespace than the one asked for is no answer */
 	if (target != c->netnsid)
 		return -EPROTO;
@@ -258,6 +277,117 @@ int mc_nl_get_link_in(int netnsid, const char *name, int ifindex, struct mc_link
 int mc_nl_get_link(const char *name, int ifindex, struct mc_link *out)
 {
 	return mc_nl_get_link_in(MC_NL_SELF, name, ifindex, out);
+}
+
+struct links_ctx {
+	int (*fn)(const struct mc_link *l, void *ctx);
+	void *ctx;
+};
+
+static int links_reply(struct nlmsghdr *nh, void *vctx)
+{
+	struct links_ctx *c = vctx;
+	struct mc_link l;
+	int32_t target;
+
+	/* a message cut short is skipped: the rest of the dump still counts */
+	if (nh->nlmsg_type != RTM_NEWLINK || parse_link(nh, &l, &target))
+		return 0;
+	return c->fn(&l, c->ctx);
+}
+
+int mc_nl_links(int (*fn)(const struct mc_link *l, void *ctx), void *ctx)
+{
+	struct links_ctx c = {.fn = fn, .ctx = ctx};
+	struct mc_nl_req req;
+
+	mc_nl_req_init(&req, RTM_GETLINK, NLM_F_DUMP, sizeof(req.ifi));
+	req.ifi.ifi_family = AF_UNSPEC;
+	return mc_nl_talk(&req, false, links_reply, &c);
+}
+
+/* ---------------------------------------------------------------- routes */
+
+static int parse_route(const struct nlmsghdr *nh, struct mc_nl_route *rt)
+{
+	const struct rtmsg *rtm = NLMSG_DATA(nh);
+	int len = (int)nh->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*rtm));
+	struct rtattr *a;
+	size_t alen;
+
+	if (nh->nlmsg_type != RTM_NEWROUTE || len < 0)
+		return -1;
+	memset(rt, 0, sizeof(*rt));
+	rt->family = rtm->rtm_family;
+	rt->dst_len = rtm->rtm_dst_len;
+	rt->type = rtm->rtm_type;
+	rt->table = rtm->rtm_table;
+	alen = rt->family == AF_INET ? 4 : 16;
+	for (a = RTM_RTA(rtm); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		switch (a->rta_type) {
+		case RTA_DST:
+			if (RTA_PAYLOAD(a) == alen)
+				memcpy(rt->dst, RTA_DATA(a), alen);
+			break;
+		case RTA_OIF:
+			if (RTA_PAYLOAD(a) >= 4)
+				memcpy(&rt->oif, RTA_DATA(a), 4);
+			break;
+		case RTA_TABLE:
+			if (RTA_PAYLOAD(a) >= 4)
+				memcpy(&rt->table, RTA_DATA(a), 4);
+			break;
+		}
+	}
+	return 0;
+}
+
+struct routes_ctx {
+	int (*fn)(const struct mc_nl_route *r, void *ctx);
+	void *ctx;
+};
+
+static int routes_reply(struct nlmsghdr *nh, void *vctx)
+{
+	struct routes_ctx *c = vctx;
+	struct mc_nl_route rt;
+
+	if (parse_route(nh, &rt))
+		return 0;
+	return c->fn(&rt, c->ctx);
+}
+
+int mc_nl_routes(int family, int (*fn)(const struct mc_nl_route *r, void *ctx), void *ctx)
+{
+	struct routes_ctx c = {.fn = fn, .ctx = ctx};
+	struct mc_nl_req req;
+
+	mc_nl_req_init(&req, RTM_GETROUTE, NLM_F_DUMP, sizeof(req.rtm));
+	req.rtm.rtm_family = (unsigned char)family;
+	return mc_nl_talk(&req, false, routes_reply, &c);
+}
+
+static int route_get_reply(struct nlmsghdr *nh, void *ctx)
+{
+	struct mc_nl_route rt;
+
+	if (parse_route(nh, &rt) == 0)
+		*(int *)ctx = rt.oif;
+	return 0;
+}
+
+int mc_nl_route_get(int family, const uint8_t *addr, int *oif)
+{
+	struct mc_nl_req req;
+	size_t alen = family == AF_INET ? 4 : 16;
+
+	*oif = 0;
+	mc_nl_req_init(&req, RTM_GETROUTE, 0, sizeof(req.rtm));
+	req.rtm.rtm_family = (unsigned char)family;
+	req.rtm.rtm_dst_len = (unsigned char)(alen * 8);
+	if (mc_nl_req_put(&req, RTA_DST, addr, alen))
+		return -EINVAL;
+	return mc_nl_talk(&req, false, route_get_reply, oif);
 }
 
 /* ---------------------------------------------------------------- netnsid */

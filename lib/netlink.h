@@ -1,7 +1,8 @@
 /* Minimal rtnetlink queries (no library: a request, a checked reply walk).
  * Used by meshcut-init (the pod's eth0: host veth ifindex, MAC) and the agent
  * (link state of host veths; registration verification, which reads another
- * network namespace's links and addresses by netnsid without entering it).
+ * network namespace's links and addresses by netnsid without entering it; the
+ * cross-node shortcut's links and routes of the node).
  *
  * Every function opens its own netlink socket (thread-safe), accepts replies
  * only from the kernel with the request's sequence number, and returns 0 or a
@@ -16,7 +17,8 @@
 #include <stdint.h>
 
 /* A request being built: header, family header, attributes. For queries this
- * file does not offer (the agent's tc code builds its own, agent/tc_nl.c). */
+ * file does not offer (the agent's tc filter dump builds its own,
+ * agent/crossnode/tc_nl.c). */
 struct mc_nl_req {
 	struct nlmsghdr nh;
 	union {
@@ -47,6 +49,7 @@ struct mc_link {
 	int link_netnsid;   /* IFLA_LINK_NETNSID, -1 when the peer is in this netns */
 	unsigned int flags; /* IFF_* */
 	int master;         /* IFLA_MASTER (a bridge), 0 when none */
+	unsigned int mtu;   /* IFLA_MTU */
 	uint8_t mac[6];
 	bool has_mac;
 	char name[16];
@@ -60,6 +63,26 @@ int mc_nl_get_link(const char *name, int ifindex, struct mc_link *out);
  * with IFLA_TARGET_NETNSID (needs CAP_NET_ADMIN over that namespace). The
  * reply must name the same target, or the call fails with -EPROTO. */
 int mc_nl_get_link_in(int netnsid, const char *name, int ifindex, struct mc_link *out);
+
+/* every link of the caller's network namespace (a dump); fn returns non-zero
+ * to stop the walk (and that value is returned) */
+int mc_nl_links(int (*fn)(const struct mc_link *l, void *ctx), void *ctx);
+
+struct mc_nl_route {
+	int family;        /* AF_INET, AF_INET6 */
+	uint8_t dst[16];
+	uint8_t dst_len;
+	uint8_t type;      /* RTN_* */
+	uint32_t table;
+	int oif;           /* 0 for multipath routes */
+};
+
+/* every route of one family (all tables) in the caller's network namespace;
+ * fn as for mc_nl_links */
+int mc_nl_routes(int family, int (*fn)(const struct mc_nl_route *r, void *ctx), void *ctx);
+/* the output device the FIB of the caller's namespace picks for addr (ip
+ * route get); *oif is 0 when the answer names none */
+int mc_nl_route_get(int family, const uint8_t *addr, int *oif);
 
 /* The netnsid under which our network namespace knows the namespace nsfd
  * refers to (RTM_GETNSID, NETNSA_FD). With alloc, one is assigned

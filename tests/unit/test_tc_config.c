@@ -1,4 +1,4 @@
-/* Unit tests of the cross-node shortcut's node configuration (agent/tc_config):
+/* Unit tests of the cross-node shortcut's node configuration (agent/crossnode/tc_config):
  * the keep-host-policy switch, its CIDR exceptions and the overlay names, and
  * that a bad value fails closed (host path and its policy for new flows). */
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "../../agent/tc_config.h"
+#include "crossnode/tc_config.h"
 
 static void test_defaults(void **state)
 {

@@ -1,5 +1,5 @@
 /* The cross-node shortcut's node configuration: see tc_config.h. */
-#include "tc_config.h"
+#include "crossnode/tc_config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

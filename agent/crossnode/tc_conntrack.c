@@ -1,5 +1,5 @@
 /* Handing a live cross-node flow back to the host's conntrack: see tc_conntrack.h. */
-#include "tc_conntrack.h"
+#include "crossnode/tc_conntrack.h"
 
 #include <errno.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
