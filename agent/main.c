@@ -22,7 +22,7 @@
 #include "layouts.h"
 #include "fsutil.h"
 #include "log.h"
-#include "monitor.h"
+#include "monitor/session.h"
 #include "podwatch.h"
 #include "ratelimit.h"
 #include "tc.h"

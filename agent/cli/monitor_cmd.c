@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "cli_call.h"
-#include "../monitor_cmd.h"
+#include "monitor_cmd.h"
 
 static const char *sock_path;
 

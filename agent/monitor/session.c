@@ -24,7 +24,7 @@
  * "fentry" / "kprobe" fall back to sys_enter with a message when the kernel
  * refuses them; "tracepoint" goes to sys_enter directly.
  */
-#include "monitor.h"
+#include "monitor/session.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -42,8 +42,9 @@
 #include "agent.h"
 #include "kernel_btf.h"
 #include "log.h"
+#include "prom.h"
 #include "monitor.skel.h"
-#include "monitor_recon.h"
+#include "monitor/recon.h"
 
 #define MAX_DURATION_S 3600.0
 #define DEFAULT_DURATION_S 10.0
@@ -901,6 +902,7 @@ char *mc_monitor_metrics_text(struct mc_agent *a)
 	char *out = NULL;
 	size_t len = 0;
 	FILE *b = open_memstream(&out, &len); /* grows as needed */
+	char labels[64];
 	bool running;
 	int k;
 	size_t i;
@@ -912,12 +914,12 @@ char *mc_monitor_metrics_text(struct mc_agent *a)
 	running = M.busy;
 	pthread_mutex_unlock(&M.lock);
 	pthread_mutex_lock(&M.mlock);
-	fprintf(b, "# HELP meshcut_monitor_running A latency monitor session runs (its BPF programs are loaded).\n"
-		    "# TYPE meshcut_monitor_running gauge\nmeshcut_monitor_running %d\n",
-		running);
-	fprintf(b, "# HELP meshcut_monitor_request_seconds Requests seen by latency monitor sessions: "
-		    "per request, the time of each category (total: end to end).\n"
-		    "# TYPE meshcut_monitor_request_seconds histogram\n");
+	mc_prom_family(b, "meshcut_monitor_running", "gauge",
+		       "A latency monitor session runs (its BPF programs are loaded).");
+	mc_prom_u64(b, "meshcut_monitor_running", NULL, running);
+	mc_prom_family(b, "meshcut_monitor_request_seconds", "histogram",
+		       "Requests seen by latency monitor sessions: per request, the time of each "
+		       "category (total: end to end).");
 	for (k = 0; k <= MC_CATS; k++) {
 		const struct prom_hist *h = &M.prom[k];
 		const char *name = mc_cat_name((enum mc_cat)k);
@@ -925,24 +927,24 @@ char *mc_monitor_metrics_text(struct mc_agent *a)
 
 		for (i = 0; i < PROM_NB; i++) {
 			cum += h->b[i];
-			fprintf(b, "meshcut_monitor_request_seconds_bucket{category=\"%s\",le=\"%g\"} %llu\n",
-				name, prom_le[i], (unsigned long long)cum);
+			snprintf(labels, sizeof(labels), "category=\"%s\",le=\"%g\"", name, prom_le[i]);
+			mc_prom_u64(b, "meshcut_monitor_request_seconds_bucket", labels, cum);
 		}
-		fprintf(b, "meshcut_monitor_request_seconds_bucket{category=\"%s\",le=\"+Inf\"} %llu\n",
-			name, (unsigned long long)h->count);
-		fprintf(b, "meshcut_monitor_request_seconds_sum{category=\"%s\"} %.9f\n", name, h->sum);
-		fprintf(b, "meshcut_monitor_request_seconds_count{category=\"%s\"} %llu\n", name,
-			(unsigned long long)h->count);
+		snprintf(labels, sizeof(labels), "category=\"%s\",le=\"+Inf\"", name);
+		mc_prom_u64(b, "meshcut_monitor_request_seconds_bucket", labels, h->count);
+		snprintf(labels, sizeof(labels), "category=\"%s\"", name);
+		mc_prom_f64(b, "meshcut_monitor_request_seconds_sum", labels, h->sum);
+		mc_prom_u64(b, "meshcut_monitor_request_seconds_count", labels, h->count);
 	}
-	fprintf(b, "# HELP meshcut_monitor_incomplete_total Requests whose path could not be rebuilt.\n"
-		    "# TYPE meshcut_monitor_incomplete_total counter\nmeshcut_monitor_incomplete_total %llu\n",
-		(unsigned long long)M.incomplete);
-	fprintf(b, "# HELP meshcut_monitor_events_total Socket events recorded by latency monitor sessions.\n"
-		    "# TYPE meshcut_monitor_events_total counter\nmeshcut_monitor_events_total %llu\n",
-		(unsigned long long)M.events);
-	fprintf(b, "# HELP meshcut_monitor_events_dropped_total Events lost (ring buffer full).\n"
-		    "# TYPE meshcut_monitor_events_dropped_total counter\nmeshcut_monitor_events_dropped_total %llu\n",
-		(unsigned long long)M.dropped);
+	mc_prom_family(b, "meshcut_monitor_incomplete_total", "counter",
+		       "Requests whose path could not be rebuilt.");
+	mc_prom_u64(b, "meshcut_monitor_incomplete_total", NULL, M.incomplete);
+	mc_prom_family(b, "meshcut_monitor_events_total", "counter",
+		       "Socket events recorded by latency monitor sessions.");
+	mc_prom_u64(b, "meshcut_monitor_events_total", NULL, M.events);
+	mc_prom_family(b, "meshcut_monitor_events_dropped_total", "counter",
+		       "Events lost (ring buffer full).");
+	mc_prom_u64(b, "meshcut_monitor_events_dropped_total", NULL, M.dropped);
 	pthread_mutex_unlock(&M.mlock);
 	if (fclose(b)) {
 		free(out);

@@ -47,7 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../bpf/monitor.h" /* the BPF contract (agent/monitor.h is the agent's API) */
+#include "monitor.h" /* bpf/monitor.h: the BPF contract */
 
 /* ------------------------------------------------------------ histograms */
 
@@ -63,7 +63,6 @@ struct mc_hist {
 };
 
 void mc_hist_add(struct mc_hist *h, uint64_t ns);
-void mc_hist_merge(struct mc_hist *dst, const struct mc_hist *src);
 double mc_hist_mean_ns(const struct mc_hist *h);
 /* p in [0, 100]; the middle of the bucket holding that rank */
 uint64_t mc_hist_percentile(const struct mc_hist *h, double p);
@@ -136,8 +135,5 @@ typedef const char *(*mc_pod_namer)(void *ctx, uint32_t pod_id);
 /* {"requests", "total": {...}, "categories": {"proxy": {mean_us, p50_us, p90_us,
  * p99_us, share}, ...}, "hops": [...], "pods": {...}, "reconstruction": {...}} */
 json_t *mc_recon_report(const struct mc_recon *r, mc_pod_namer namer, void *ctx);
-
-/* the histograms of the session (for cumulative metrics) */
-const struct mc_hist *mc_recon_hist(const struct mc_recon *r, int cat /* MC_CATS: total */);
 
 #endif

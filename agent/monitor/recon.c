@@ -7,7 +7,7 @@
  * socket and thread tables (two index LRUs of one shape, to become one
  * generic list), events, the walk, and the report; mc_hist_merge and
  * mc_recon_hist have no caller and go then. */
-#include "monitor_recon.h"
+#include "monitor/recon.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,18 +55,6 @@ void mc_hist_add(struct mc_hist *h, uint64_t ns)
 	if (ns > h->max_ns)
 		h->max_ns = ns;
 	h->b[hist_index(ns)]++;
-}
-
-void mc_hist_merge(struct mc_hist *dst, const struct mc_hist *src)
-{
-	unsigned i;
-
-	dst->count += src->count;
-	dst->sum_ns += src->sum_ns;
-	if (src->max_ns > dst->max_ns)
-		dst->max_ns = src->max_ns;
-	for (i = 0; i < MC_HIST_BUCKETS; i++)
-		dst->b[i] += src->b[i];
 }
 
 double mc_hist_mean_ns(const struct mc_hist *h)
@@ -1433,11 +1421,6 @@ void mc_recon_counters(const struct mc_recon *r, struct mc_recon_counters *c)
 	c->sockets = r->sock_used;
 	c->threads = r->thr_used;
 	c->hops = r->nhops;
-}
-
-const struct mc_hist *mc_recon_hist(const struct mc_recon *r, int cat)
-{
-	return cat >= 0 && cat < MC_CATS ? &r->cat[cat] : &r->total;
 }
 
 /* ---------------------------------------------------------------- report */
