@@ -64,6 +64,7 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
+	mc_monitor_shutdown(); /* a session blocks an API thread: end it now */
 }
 
 static void usage(FILE *f)

@@ -32,7 +32,7 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
+#include <signal.h> /* sig_atomic_t */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,38 +106,19 @@ static struct {
 	uint64_t requests, incomplete, events, dropped, unregistered;
 } M = {.lock = PTHREAD_MUTEX_INITIALIZER, .mlock = PTHREAD_MUTEX_INITIALIZER};
 
-static void (*prev_handler[2])(int);
-
-static void on_shutdown_signal(int sig)
+/* The agent's signal handler calls this (async-signal-safe: one flag). A
+ * session blocks an API thread for its duration, and stopping the API waits
+ * for its threads: sessions end at once when the agent is told to exit. The
+ * agent owns its handlers, so nothing here depends on the order they are
+ * installed in. */
+void mc_monitor_shutdown(void)
 {
-	int i = sig == SIGTERM ? 0 : 1;
-
 	M.shutdown = 1;
-	if (prev_handler[i] && prev_handler[i] != SIG_IGN && prev_handler[i] != SIG_DFL)
-		prev_handler[i](sig);
-	else if (prev_handler[i] == SIG_DFL) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-	}
 }
 
 int mc_monitor_init(struct mc_agent *a)
 {
-	struct sigaction sa, old;
-	int i, sigs[2] = {SIGTERM, SIGINT};
-
 	(void)a;
-	/* A session blocks an API thread for its duration, and stopping the API
-	 * waits for its threads: end sessions at once when the agent is told to
-	 * exit (the agent's own handler still runs). */
-	for (i = 0; i < 2; i++) {
-		if (sigaction(sigs[i], NULL, &old) || (old.sa_flags & SA_SIGINFO))
-			continue;
-		prev_handler[i] = old.sa_handler;
-		sa = old; /* same flags (SA_RESTART) and mask as the agent's handler */
-		sa.sa_handler = on_shutdown_signal;
-		sigaction(sigs[i], &sa, NULL);
-	}
 	return 0;
 }
 

@@ -14,6 +14,9 @@ struct mc_agent;
 
 int mc_monitor_init(struct mc_agent *a);
 void mc_monitor_fini(struct mc_agent *a);
+/* end any session now: the agent's SIGTERM/SIGINT handler calls it
+ * (async-signal-safe) */
+void mc_monitor_shutdown(void);
 
 /* /v1/monitor...: returns 1 when the url is the monitor's (status and reply
  * set; reply may be NULL for an empty body), 0 otherwise. Runs on the API's
