@@ -9,85 +9,19 @@
  * mc_recon_hist have no caller and go then. */
 #include "monitor/recon.h"
 
+#include <stddef.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NIL 0xffffffffu
+#include "monitor/index_list.h"
+
+#define NIL MC_INDEX_NIL
 #define WALK_STEPS 1024     /* events one request may cross */
 #define WALK_DEPTH 16       /* nested hops */
 #define WALK_HOPS 64        /* hops one request may make */
 #define POD_SLOTS 4096      /* per-pod event counts (pods per node) */
-
-/* ------------------------------------------------------------ histograms */
-
-static unsigned hist_index(uint64_t v)
-{
-	unsigned e, idx;
-
-	if (v < MC_HIST_SUB)
-		return (unsigned)v;
-	e = 63u - (unsigned)__builtin_clzll(v); /* >= 5 */
-	idx = (e - 4) * MC_HIST_SUB + (unsigned)((v >> (e - 5)) & (MC_HIST_SUB - 1));
-	return idx < MC_HIST_BUCKETS ? idx : MC_HIST_BUCKETS - 1;
-}
-
-/* [lo, hi) of a bucket */
-static void hist_bounds(unsigned idx, uint64_t *lo, uint64_t *hi)
-{
-	unsigned e, sub;
-
-	if (idx < MC_HIST_SUB) {
-		*lo = idx;
-		*hi = idx + 1;
-		return;
-	}
-	e = idx / MC_HIST_SUB + 4;
-	sub = idx % MC_HIST_SUB;
-	*lo = (uint64_t)(MC_HIST_SUB + sub) << (e - 5);
-	*hi = (uint64_t)(MC_HIST_SUB + sub + 1) << (e - 5);
-}
-
-void mc_hist_add(struct mc_hist *h, uint64_t ns)
-{
-	h->count++;
-	h->sum_ns += ns;
-	if (ns > h->max_ns)
-		h->max_ns = ns;
-	h->b[hist_index(ns)]++;
-}
-
-double mc_hist_mean_ns(const struct mc_hist *h)
-{
-	return h->count ? (double)h->sum_ns / (double)h->count : 0.0;
-}
-
-uint64_t mc_hist_percentile(const struct mc_hist *h, double p)
-{
-	uint64_t rank, seen = 0, lo, hi;
-	unsigned i;
-
-	if (!h->count)
-		return 0;
-	if (p <= 0)
-		p = 0;
-	rank = (uint64_t)((p / 100.0) * (double)h->count + 0.5);
-	if (rank < 1)
-		rank = 1;
-	if (rank > h->count)
-		rank = h->count;
-	for (i = 0; i < MC_HIST_BUCKETS; i++) {
-		seen += h->b[i];
-		if (seen >= rank) {
-			hist_bounds(i, &lo, &hi);
-			if (hi - lo <= 1)
-				return lo;
-			lo = lo + (hi - lo) / 2;
-			return lo > h->max_ns ? h->max_ns : lo;
-		}
-	}
-	return h->max_ns;
-}
 
 /* ----------------------------------------------------------------- names */
 
@@ -184,7 +118,8 @@ struct rsock {
 	struct ref up;                        /* downstream sidecar sockets (2, 4): where their
 					       * request went; up_ts: when */
 	uint64_t up_ts;
-	uint32_t lru_prev, lru_next, hnext, knext[2];
+	struct mc_index_node ix; /* the socket table (by cookie) */
+	uint32_t knext[2];
 	uint32_t open_prev, open_next; /* role 1 in PH_RESP: the idle list */
 	uint8_t in_open, has_isn, pad[2];
 	uint32_t isn_c, isn_s; /* the connection's client and server ISN + 1 (has_isn) */
@@ -205,7 +140,7 @@ struct fwdq {
 
 struct rthread {
 	uint32_t tid; /* 0: free */
-	uint32_t lru_prev, lru_next, hnext;
+	struct mc_index_node ix; /* the thread table (by tid) */
 	struct ref open_inbound; /* role-6 socket of a request it serves (slot NIL: none) */
 	struct rrecv last[MC_MON_ROLES]; /* latest receive per socket role */
 	uint8_t last_role;               /* role of the latest receive (0: none) */
@@ -279,11 +214,11 @@ struct mc_recon {
 	struct walk w; /* the walk in progress */
 	struct mc_recon_opts o;
 	struct rsock *socks;
-	uint32_t *sock_hash, sock_hash_mask, sock_used, lru_head, lru_tail;
+	struct mc_index_list sock_ix;
 	uint32_t *key_hash[2], key_hash_mask;
 	uint32_t open_head;
 	struct rthread *threads;
-	uint32_t *thr_hash, thr_hash_mask, thr_used, tlru_head, tlru_tail;
+	struct mc_index_list thr_ix;
 	struct pending *pend;
 	uint32_t pend_head, pend_n;
 	struct sendrec *recs;
@@ -301,23 +236,14 @@ struct mc_recon {
 	uint64_t events_by_role[MC_MON_ROLES];
 };
 
-static uint64_t mix64(uint64_t x)
+static uint64_t sock_key(const void *e)
 {
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
+	return ((const struct rsock *)e)->cookie;
 }
 
-static uint32_t pow2_at_least(uint32_t n)
+static uint64_t thread_key(const void *e)
 {
-	uint32_t p = 1;
-
-	while (p < n)
-		p <<= 1;
-	return p;
+	return ((const struct rthread *)e)->tid;
 }
 
 struct mc_recon *mc_recon_new(const struct mc_recon_opts *o)
@@ -343,29 +269,27 @@ struct mc_recon *mc_recon_new(const struct mc_recon_opts *o)
 		r->o.max_wait_ns = 20000000;
 	if (!r->o.idle_ns)
 		r->o.idle_ns = 50000000;
-	r->sock_hash_mask = pow2_at_least(2 * r->o.max_sockets) - 1;
-	r->key_hash_mask = r->sock_hash_mask;
-	r->thr_hash_mask = pow2_at_least(2 * r->o.max_threads) - 1;
+	r->key_hash_mask = mc_pow2_at_least(2 * r->o.max_sockets) - 1;
 	/* calloc: pages are only backed as the tables fill, up to the bound */
 	r->socks = calloc(r->o.max_sockets, sizeof(*r->socks));
-	r->sock_hash = malloc(((size_t)r->sock_hash_mask + 1) * sizeof(uint32_t));
 	r->key_hash[0] = malloc(((size_t)r->key_hash_mask + 1) * sizeof(uint32_t));
 	r->key_hash[1] = malloc(((size_t)r->key_hash_mask + 1) * sizeof(uint32_t));
 	r->threads = calloc(r->o.max_threads, sizeof(*r->threads));
-	r->thr_hash = malloc(((size_t)r->thr_hash_mask + 1) * sizeof(uint32_t));
 	r->pend = calloc(r->o.max_pending, sizeof(*r->pend));
 	r->recs = calloc(r->o.max_sends, sizeof(*r->recs));
 	r->hops = calloc(r->o.max_hops, sizeof(*r->hops));
-	if (!r->socks || !r->sock_hash || !r->key_hash[0] || !r->key_hash[1] || !r->threads ||
-	    !r->thr_hash || !r->pend || !r->hops || !r->recs) {
+	if (!r->socks || !r->key_hash[0] || !r->key_hash[1] || !r->threads || !r->pend ||
+	    !r->hops || !r->recs ||
+	    mc_index_list_init(&r->sock_ix, r->socks, sizeof(*r->socks), offsetof(struct rsock, ix),
+			       r->o.max_sockets, sock_key) ||
+	    mc_index_list_init(&r->thr_ix, r->threads, sizeof(*r->threads),
+			       offsetof(struct rthread, ix), r->o.max_threads, thread_key)) {
 		mc_recon_free(r);
 		return NULL;
 	}
-	memset(r->sock_hash, 0xff, ((size_t)r->sock_hash_mask + 1) * sizeof(uint32_t));
 	memset(r->key_hash[0], 0xff, ((size_t)r->key_hash_mask + 1) * sizeof(uint32_t));
 	memset(r->key_hash[1], 0xff, ((size_t)r->key_hash_mask + 1) * sizeof(uint32_t));
-	memset(r->thr_hash, 0xff, ((size_t)r->thr_hash_mask + 1) * sizeof(uint32_t));
-	r->lru_head = r->lru_tail = r->tlru_head = r->tlru_tail = r->open_head = NIL;
+	r->open_head = NIL;
 	return r;
 }
 
@@ -374,17 +298,17 @@ void mc_recon_free(struct mc_recon *r)
 	if (!r)
 		return;
 	free(r->socks);
-	free(r->sock_hash);
+	mc_index_list_free(&r->sock_ix);
 	free(r->key_hash[0]);
 	free(r->key_hash[1]);
 	if (r->threads) {
 		uint32_t i;
 
-		for (i = 0; i < r->thr_used; i++)
+		for (i = 0; i < r->thr_ix.used; i++)
 			free(r->threads[i].fwd);
 	}
 	free(r->threads);
-	free(r->thr_hash);
+	mc_index_list_free(&r->thr_ix);
 	free(r->pend);
 	free(r->recs);
 	if (r->hops) {
@@ -400,9 +324,10 @@ void mc_recon_free(struct mc_recon *r)
 size_t mc_recon_memory(const struct mc_recon *r)
 {
 	return sizeof(*r) + (size_t)r->o.max_sockets * sizeof(struct rsock) +
-	       3 * ((size_t)r->sock_hash_mask + 1) * sizeof(uint32_t) +
+	       mc_index_list_memory(&r->sock_ix) +
+	       2 * ((size_t)r->key_hash_mask + 1) * sizeof(uint32_t) +
 	       (size_t)r->o.max_threads * sizeof(struct rthread) +
-	       ((size_t)r->thr_hash_mask + 1) * sizeof(uint32_t) +
+	       mc_index_list_memory(&r->thr_ix) +
 	       (size_t)r->o.max_pending * sizeof(struct pending) +
 	       (size_t)r->o.max_sends * sizeof(struct sendrec) +
 	       (size_t)r->o.max_hops * (sizeof(struct hopstat) + HOP_HISTS * sizeof(struct mc_hist));
@@ -504,7 +429,7 @@ static uint32_t key_hash(const struct mc_recon *r, const struct pkey *k)
 	size_t i;
 
 	for (i = 0; i < sizeof(*k) / 4; i++)
-		h = mix64(h ^ w[i]);
+		h = mc_mix64(h ^ w[i]);
 	return (uint32_t)h & r->key_hash_mask;
 }
 
@@ -614,33 +539,6 @@ static struct rsock *peer_of(struct mc_recon *r, uint32_t slot, uint64_t ts)
 
 /* -------------------------------------------------------- socket table */
 
-static void lru_unlink(struct mc_recon *r, uint32_t i)
-{
-	struct rsock *s = &r->socks[i];
-
-	if (s->lru_prev != NIL)
-		r->socks[s->lru_prev].lru_next = s->lru_next;
-	else
-		r->lru_head = s->lru_next;
-	if (s->lru_next != NIL)
-		r->socks[s->lru_next].lru_prev = s->lru_prev;
-	else
-		r->lru_tail = s->lru_prev;
-}
-
-static void lru_front(struct mc_recon *r, uint32_t i)
-{
-	struct rsock *s = &r->socks[i];
-
-	s->lru_prev = NIL;
-	s->lru_next = r->lru_head;
-	if (r->lru_head != NIL)
-		r->socks[r->lru_head].lru_prev = i;
-	r->lru_head = i;
-	if (r->lru_tail == NIL)
-		r->lru_tail = i;
-}
-
 static void open_remove(struct mc_recon *r, uint32_t i)
 {
 	struct rsock *s = &r->socks[i];
@@ -670,45 +568,31 @@ static void open_add(struct mc_recon *r, uint32_t i)
 	s->in_open = 1;
 }
 
-static void sock_evict(struct mc_recon *r, uint32_t i)
+/* what an evicted socket leaves: its pair keys, its place among open responses,
+ * and every reference to it (gen) */
+static void sock_forget(struct mc_recon *r, uint32_t i)
 {
 	struct rsock *s = &r->socks[i];
-	uint32_t *p = &r->sock_hash[(uint32_t)mix64(s->cookie) & r->sock_hash_mask];
 
-	for (; *p != NIL; p = &r->socks[*p].hnext) {
-		if (*p == i) {
-			*p = s->hnext;
-			break;
-		}
-	}
 	key_unlink(r, i);
 	open_remove(r, i);
-	lru_unlink(r, i);
 	s->cookie = 0;
 	s->gen++;
-	r->sock_used--;
 }
 
 static uint32_t sock_get(struct mc_recon *r, const struct mc_mon_event *e)
 {
-	uint32_t h = (uint32_t)mix64(e->sock) & r->sock_hash_mask, i;
+	uint32_t i = mc_index_list_find(&r->sock_ix, e->sock);
 	struct rsock *s;
+	bool evicted;
 	uint32_t gen;
 
-	for (i = r->sock_hash[h]; i != NIL; i = r->socks[i].hnext) {
-		if (r->socks[i].cookie == e->sock) {
-			if (r->lru_head != i) {
-				lru_unlink(r, i);
-				lru_front(r, i);
-			}
-			return i;
-		}
-	}
-	if (r->sock_used < r->o.max_sockets) {
-		i = r->sock_used; /* slots fill in order; once full, the least recent is reused */
-	} else {
-		i = r->lru_tail;
-		sock_evict(r, i);
+	if (i != NIL)
+		return i;
+	/* slots fill in order; once full, the least recent is reused */
+	i = mc_index_list_take(&r->sock_ix, &evicted);
+	if (evicted) {
+		sock_forget(r, i);
 		r->c.evicted_sockets++;
 	}
 	s = &r->socks[i];
@@ -739,83 +623,34 @@ static uint32_t sock_get(struct mc_recon *r, const struct mc_mon_event *e)
 	s->up.slot = NIL;
 	s->last_send.idx = NIL;
 	s->open_prev = s->open_next = NIL;
-	s->hnext = r->sock_hash[h];
-	r->sock_hash[h] = i;
 	key_link(r, i);
-	lru_front(r, i);
-	r->sock_used++;
+	mc_index_list_insert(&r->sock_ix, i, s->cookie);
 	return i;
 }
 
 /* -------------------------------------------------------- thread table */
 
-static void tlru_unlink(struct mc_recon *r, uint32_t i)
-{
-	struct rthread *t = &r->threads[i];
-
-	if (t->lru_prev != NIL)
-		r->threads[t->lru_prev].lru_next = t->lru_next;
-	else
-		r->tlru_head = t->lru_next;
-	if (t->lru_next != NIL)
-		r->threads[t->lru_next].lru_prev = t->lru_prev;
-	else
-		r->tlru_tail = t->lru_prev;
-}
-
-static void tlru_front(struct mc_recon *r, uint32_t i)
-{
-	struct rthread *t = &r->threads[i];
-
-	t->lru_prev = NIL;
-	t->lru_next = r->tlru_head;
-	if (r->tlru_head != NIL)
-		r->threads[r->tlru_head].lru_prev = i;
-	r->tlru_head = i;
-	if (r->tlru_tail == NIL)
-		r->tlru_tail = i;
-}
-
 static struct rthread *thread_get(struct mc_recon *r, uint32_t tid)
 {
-	uint32_t h = (uint32_t)mix64(tid) & r->thr_hash_mask, i, *p;
+	uint32_t i = mc_index_list_find(&r->thr_ix, tid);
 	struct rthread *t;
+	bool evicted;
 	int k;
 
-	for (i = r->thr_hash[h]; i != NIL; i = r->threads[i].hnext) {
-		if (r->threads[i].tid == tid) {
-			if (r->tlru_head != i) {
-				tlru_unlink(r, i);
-				tlru_front(r, i);
-			}
-			return &r->threads[i];
-		}
-	}
-	if (r->thr_used < r->o.max_threads) {
-		i = r->thr_used++;
-	} else {
-		i = r->tlru_tail;
-		t = &r->threads[i];
-		for (p = &r->thr_hash[(uint32_t)mix64(t->tid) & r->thr_hash_mask]; *p != NIL;
-		     p = &r->threads[*p].hnext) {
-			if (*p == i) {
-				*p = t->hnext;
-				break;
-			}
-		}
-		tlru_unlink(r, i);
+	if (i != NIL)
+		return &r->threads[i];
+	i = mc_index_list_take(&r->thr_ix, &evicted);
+	t = &r->threads[i];
+	if (evicted) {
 		r->c.evicted_threads++;
 		free(t->fwd);
 	}
-	t = &r->threads[i];
 	memset(t, 0, sizeof(*t));
 	t->tid = tid;
 	t->open_inbound.slot = NIL;
 	for (k = 0; k < MC_MON_ROLES; k++)
 		t->last[k].s.slot = NIL;
-	t->hnext = r->thr_hash[h];
-	r->thr_hash[h] = i;
-	tlru_front(r, i);
+	mc_index_list_insert(&r->thr_ix, i, tid);
 	return t;
 }
 
@@ -823,7 +658,7 @@ static struct rthread *thread_get(struct mc_recon *r, uint32_t tid)
 
 static void pod_count(struct mc_recon *r, uint32_t pod_id)
 {
-	uint32_t h = (uint32_t)mix64(pod_id) & (POD_SLOTS - 1), n;
+	uint32_t h = (uint32_t)mc_mix64(pod_id) & (POD_SLOTS - 1), n;
 
 	for (n = 0; n < POD_SLOTS; n++, h = (h + 1) & (POD_SLOTS - 1)) {
 		if (r->pods[h].events && r->pods[h].pod_id != pod_id)
@@ -1418,8 +1253,8 @@ void mc_recon_flush(struct mc_recon *r)
 void mc_recon_counters(const struct mc_recon *r, struct mc_recon_counters *c)
 {
 	*c = r->c;
-	c->sockets = r->sock_used;
-	c->threads = r->thr_used;
+	c->sockets = r->sock_ix.used;
+	c->threads = r->thr_ix.used;
 	c->hops = r->nhops;
 }
 
@@ -1536,8 +1371,8 @@ json_t *mc_recon_report(const struct mc_recon *r, mc_pod_namer namer, void *ctx)
 			  (json_int_t)r->c.walk_retries, "realigned", (json_int_t)r->c.realigned,
 			  "evicted_sockets", (json_int_t)r->c.evicted_sockets, "evicted_threads",
 			  (json_int_t)r->c.evicted_threads, "pending_dropped",
-			  (json_int_t)r->c.pending_dropped, "sockets", (int)r->sock_used, "threads",
-			  (int)r->thr_used, "memory_bytes", (json_int_t)mc_recon_memory(r)));
+			  (json_int_t)r->c.pending_dropped, "sockets", (int)r->sock_ix.used, "threads",
+			  (int)r->thr_ix.used, "memory_bytes", (json_int_t)mc_recon_memory(r)));
 	{
 		json_t *fr = json_object();
 
