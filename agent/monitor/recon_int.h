@@ -190,8 +190,19 @@ struct mc_recon {
 	uint64_t events_by_role[MC_MON_ROLES];
 };
 
+/* the socket a reference names, if it still holds the same socket (every
+ * step of the walk: inline) */
+static inline struct rsock *recon_deref(struct mc_recon *r, struct ref ref)
+{
+	struct rsock *s;
+
+	if (ref.slot == NIL || ref.slot >= r->o.max_sockets)
+		return NULL;
+	s = &r->socks[ref.slot];
+	return s->cookie && s->gen == ref.gen ? s : NULL;
+}
+
 /* tables.c */
-struct rsock *recon_deref(struct mc_recon *r, struct ref ref);
 /* the other end of a socket, as it was at time ts (NULL: not recorded) */
 struct rsock *recon_peer_of(struct mc_recon *r, uint32_t slot, uint64_t ts);
 void recon_open_add(struct mc_recon *r, uint32_t i);

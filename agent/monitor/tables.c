@@ -161,16 +161,6 @@ static void key_unlink(struct mc_recon *r, uint32_t slot)
 	}
 }
 
-struct rsock *recon_deref(struct mc_recon *r, struct ref ref)
-{
-	struct rsock *s;
-
-	if (ref.slot == NIL || ref.slot >= r->o.max_sockets)
-		return NULL;
-	s = &r->socks[ref.slot];
-	return s->cookie && s->gen == ref.gen ? s : NULL;
-}
-
 /* the other end of a socket, as it was at time ts: short connections reuse
  * addresses and ports at once, so of the sockets holding the same key, the
  * newest that already existed then */

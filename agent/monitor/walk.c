@@ -105,6 +105,33 @@ static const struct sendrec *send_before(const struct mc_recon *r, const struct 
 	return NULL;
 }
 
+/* First use of receiving socket y (or after lost events): number y's bytes
+ * like its peer x's. Once an event of x after this receive (at ts, y's byte
+ * `end`) shows that every send of x before it has arrived: by the last send of
+ * x before the receive. Before that, if y has read exactly what x sent so far
+ * (a connection seen from its start, e.g. one request per connection): the
+ * same numbering. A wrong guess (a message in flight when the session
+ * started) breaks causality in the walk and is made again. WALK_FAIL: the
+ * send is not kept. */
+static enum walk_rc align(const struct mc_recon *r, struct rsock *y, const struct rsock *x,
+			  uint64_t ts, uint64_t end)
+{
+	const struct sendrec *from;
+
+	if (x->max_ts > ts) {
+		from = send_before(r, x, ts);
+		if (!from)
+			return WALK_FAIL;
+		y->rdelta = (int64_t)(from->end - end);
+	} else if (x->sent == end) {
+		y->rdelta = 0;
+	} else {
+		return WALK_NOT_READY;
+	}
+	y->aligned = 1;
+	return WALK_OK;
+}
+
 static enum walk_rc do_walk(struct mc_recon *r, const struct pending *p, struct walk *w)
 {
 	struct rsock *root = recon_deref(r, p->s), *s, *x;
@@ -155,25 +182,12 @@ static enum walk_rc do_walk(struct mc_recon *r, const struct pending *p, struct 
 				uint64_t off;
 
 				if (!s->aligned) {
-					/* first use (or lost events): number y's bytes like x's.
-					 * Once an event of x after this receive shows that every
-					 * send of x before it has arrived: by the last send of x
-					 * before the receive. Before that, if y has read exactly
-					 * what x sent so far (a connection seen from its start,
-					 * e.g. one request per connection): the same numbering.
-					 * A wrong guess (a message in flight when the session
-					 * started) breaks causality below and is made again. */
-					if (x->max_ts > ts) {
-						from = send_before(r, x, ts);
-						if (!from)
-							FAIL(F_NO_SEND);
-						s->rdelta = (int64_t)(from->end - end);
-					} else if (x->sent == end) {
-						s->rdelta = 0;
-					} else {
-						return WALK_NOT_READY;
-					}
-					s->aligned = 1;
+					enum walk_rc rc = align(r, s, x, ts, end);
+
+					if (rc == WALK_NOT_READY)
+						return rc;
+					if (rc == WALK_FAIL)
+						FAIL(F_NO_SEND);
 				}
 				off = end + (uint64_t)s->rdelta;
 				if (off > x->sent)
