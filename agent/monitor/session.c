@@ -5,7 +5,7 @@
  * counts), and the reconstruction (recon.h).
  *
  * The latency monitor, agent side: loads bpf/monitor.bpf.c only while a
- * session runs, feeds its events to the reconstruction (monitor_recon.h),
+ * session runs, feeds its events to the reconstruction (recon.h),
  * answers /v1/monitor; its /metrics are in metrics.c.
  *
  *   POST /v1/monitor        {"duration": S, "cost": false, "hooks": "auto"}
