@@ -15,7 +15,7 @@
 
 #include "access.h"
 #include "log.h"
-#include "monitor.h"
+#include "monitor/session.h"
 #include "podwatch.h"
 #include "ratelimit.h"
 #include "registration.h"

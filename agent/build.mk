@@ -19,7 +19,7 @@ UNIT_LIBS_test_drain := $(LDLIBS_BPF)
 UNIT_OBJS_test_access := $(BUILD)/obj/agent/access.o
 UNIT_OBJS_test_registry := $(BUILD)/obj/agent/registry.o $(BUILD)/obj/lib/addr.o
 UNIT_LIBS_test_registry := $(LDLIBS_BPF) $(LDLIBS_JSON) -lpthread
-UNIT_OBJS_test_monitor_recon := $(BUILD)/obj/agent/monitor_recon.o
+UNIT_OBJS_test_monitor_recon := $(patsubst %,$(BUILD)/obj/agent/monitor/%.o,recon tables walk report hist index_list)
 UNIT_LIBS_test_monitor_recon := $(LDLIBS_JSON)
 
 CLI_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard agent/cli/*.c))

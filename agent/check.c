@@ -21,7 +21,7 @@
 #include "fsutil.h"
 #include "kernel_btf.h"
 #include "log.h"
-#include "monitor.h"
+#include "monitor/session.h"
 #include "monitor.skel.h"
 #include "rw_hooks.h"
 #include "sock_shortcut.skel.h"

@@ -22,7 +22,7 @@
 #include "layouts.h"
 #include "fsutil.h"
 #include "log.h"
-#include "monitor.h"
+#include "monitor/session.h"
 #include "podwatch.h"
 #include "ratelimit.h"
 #include "tc.h"
@@ -64,6 +64,7 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
+	mc_monitor_shutdown(); /* a session blocks an API thread: end it now */
 }
 
 static void usage(FILE *f)

@@ -8,7 +8,7 @@
 #include "config.h"
 #include "layouts.h"
 #include "rw_hooks.h"
-#include "monitor.h"
+#include "monitor/session.h"
 #include "tc.h"
 
 static const char *const reason_names[MC_TCP_REASONS] = {"peer_missing", "mode", "backlog",

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "cli_call.h"
-#include "../monitor_cmd.h"
+#include "monitor_cmd.h"
 
 static const char *socket_path = "/var/run/meshcut/agent.sock";
 

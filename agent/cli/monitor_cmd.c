@@ -1,6 +1,6 @@
 /*
  * meshcut monitor: where a request's time goes (sidecar proxies, kernel network
- * stack, applications), measured live by the node agent (agent/monitor.c).
+ * stack, applications), measured live by the node agent (agent/monitor/).
  *
  *   meshcut [--socket PATH] monitor [--duration S] [--json] [--cost] [--hooks H]
  *   meshcut [--socket PATH] monitor --compare [--against MODE] [--duration S] [--json]
@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "cli_call.h"
-#include "../monitor_cmd.h"
+#include "monitor_cmd.h"
 
 static const char *sock_path;
 

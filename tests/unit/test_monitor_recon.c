@@ -1,4 +1,4 @@
-/* Unit tests of agent/monitor_recon: the latency monitor's reconstruction of a
+/* Unit tests of agent/monitor/recon.h: the latency monitor's reconstruction of a
  * request's path from socket send/receive events. Synthetic chains with known
  * intervals: each interval lands in its category and hop, the categories add
  * up to the end-to-end latency, nested hops are not double counted, a peer on
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../agent/monitor_recon.h"
+#include "../../agent/monitor/recon.h"
 
 #define US 1000ull
 #define MS (1000ull * US)

@@ -3,8 +3,8 @@
  * a session runs, splits each request's time into proxy, kernel and app time,
  * and answers /v1/monitor. See bpf/monitor.h for the BPF contract.
  */
-#ifndef MESHCUT_AGENT_MONITOR_H
-#define MESHCUT_AGENT_MONITOR_H
+#ifndef MESHCUT_AGENT_MONITOR_SESSION_H
+#define MESHCUT_AGENT_MONITOR_SESSION_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -12,8 +12,13 @@
 
 struct mc_agent;
 
+/* nothing to set up before a session today (programs load per session): kept
+ * so the lifecycle reads init/fini */
 int mc_monitor_init(struct mc_agent *a);
 void mc_monitor_fini(struct mc_agent *a);
+/* end any session now: the agent's SIGTERM/SIGINT handler calls it
+ * (async-signal-safe) */
+void mc_monitor_shutdown(void);
 
 /* /v1/monitor...: returns 1 when the url is the monitor's (status and reply
  * set; reply may be NULL for an empty body), 0 otherwise. Runs on the API's

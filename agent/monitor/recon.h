@@ -47,26 +47,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../bpf/monitor.h" /* the BPF contract (agent/monitor.h is the agent's API) */
-
-/* ------------------------------------------------------------ histograms */
-
-/* log-linear: exact below 32 ns, then 32 buckets per power of two (~3%), up to 2^40 ns */
-#define MC_HIST_SUB 32
-#define MC_HIST_BUCKETS ((40 - 4) * MC_HIST_SUB)
-
-struct mc_hist {
-	uint64_t count;
-	uint64_t sum_ns;
-	uint64_t max_ns;
-	uint64_t b[MC_HIST_BUCKETS];
-};
-
-void mc_hist_add(struct mc_hist *h, uint64_t ns);
-void mc_hist_merge(struct mc_hist *dst, const struct mc_hist *src);
-double mc_hist_mean_ns(const struct mc_hist *h);
-/* p in [0, 100]; the middle of the bucket holding that rank */
-uint64_t mc_hist_percentile(const struct mc_hist *h, double p);
+#include "monitor.h" /* bpf/monitor.h: the BPF contract */
+#include "monitor/hist.h"
 
 /* --------------------------------------------------------------- results */
 
@@ -136,8 +118,5 @@ typedef const char *(*mc_pod_namer)(void *ctx, uint32_t pod_id);
 /* {"requests", "total": {...}, "categories": {"proxy": {mean_us, p50_us, p90_us,
  * p99_us, share}, ...}, "hops": [...], "pods": {...}, "reconstruction": {...}} */
 json_t *mc_recon_report(const struct mc_recon *r, mc_pod_namer namer, void *ctx);
-
-/* the histograms of the session (for cumulative metrics) */
-const struct mc_hist *mc_recon_hist(const struct mc_recon *r, int cat /* MC_CATS: total */);
 
 #endif

@@ -1,14 +1,12 @@
 /*
- * Size (945 lines): not split in this change, on purpose. Issue 19 lays the
- * agent out by feature in one behaviour-neutral move (same TAP count, the
- * same BPF instructions), and splitting here first would mix a move into the
- * 6.1 work. Its seams: loading (program choice, try_load, fallbacks), the
- * session (its thread, the ring buffer, start/stop), the /v1/monitor API, and
- * /metrics; the signal-handler chaining goes with the session.
+ * The monitor's session: program choice and loading (with fallbacks), the
+ * session's life (its thread, the ring buffer, start/stop) and the /v1/monitor
+ * API. Beside it: metrics.c (/metrics), bpf_stats.c (what the BPF side
+ * counts), and the reconstruction (recon.h).
  *
  * The latency monitor, agent side: loads bpf/monitor.bpf.c only while a
- * session runs, feeds its events to the reconstruction (monitor_recon.h),
- * answers /v1/monitor and adds its histograms to /metrics.
+ * session runs, feeds its events to the reconstruction (recon.h),
+ * answers /v1/monitor; its /metrics are in metrics.c.
  *
  *   POST /v1/monitor        {"duration": S, "cost": false, "hooks": "auto"}
  *                           load, collect S seconds, unload, answer the report
@@ -24,7 +22,7 @@
  * "fentry" / "kprobe" fall back to sys_enter with a message when the kernel
  * refuses them; "tracepoint" goes to sys_enter directly.
  */
-#include "monitor.h"
+#include "monitor/session.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -32,7 +30,7 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
+#include <signal.h> /* sig_atomic_t */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,23 +41,13 @@
 #include "kernel_btf.h"
 #include "log.h"
 #include "monitor.skel.h"
-#include "monitor_recon.h"
+#include "monitor/bpf_stats.h"
+#include "monitor/metrics.h"
+#include "monitor/recon.h"
 
 #define MAX_DURATION_S 3600.0
 #define DEFAULT_DURATION_S 10.0
 #define POLL_MS 10
-
-/* Prometheus buckets (seconds) of meshcut_monitor_request_seconds */
-static const double prom_le[] = {0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
-				 0.0025,  0.005,    0.01,    0.025,  0.05,    0.1,    0.25,
-				 0.5,     1,        2.5,     5,      10};
-#define PROM_NB (sizeof(prom_le) / sizeof(prom_le[0]))
-
-struct prom_hist {
-	uint64_t b[PROM_NB]; /* not cumulative: cumulated when printed */
-	uint64_t count;
-	double sum;
-};
 
 struct pod_name {
 	uint32_t id;
@@ -99,44 +87,21 @@ static struct {
 	double bg_duration;
 	/* hooks the kernel refused once: "auto" does not try them again */
 	bool fentry_refused, kprobe_refused;
-	/* cumulative, for /metrics */
-	pthread_mutex_t mlock;
-	struct prom_hist prom[MC_CATS + 1];
-	uint64_t requests, incomplete, events, dropped, unregistered;
-} M = {.lock = PTHREAD_MUTEX_INITIALIZER, .mlock = PTHREAD_MUTEX_INITIALIZER};
+} M = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static void (*prev_handler[2])(int);
-
-static void on_shutdown_signal(int sig)
+/* The agent's signal handler calls this (async-signal-safe: one flag). A
+ * session blocks an API thread for its duration, and stopping the API waits
+ * for its threads: sessions end at once when the agent is told to exit. The
+ * agent owns its handlers, so nothing here depends on the order they are
+ * installed in. */
+void mc_monitor_shutdown(void)
 {
-	int i = sig == SIGTERM ? 0 : 1;
-
 	M.shutdown = 1;
-	if (prev_handler[i] && prev_handler[i] != SIG_IGN && prev_handler[i] != SIG_DFL)
-		prev_handler[i](sig);
-	else if (prev_handler[i] == SIG_DFL) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-	}
 }
 
 int mc_monitor_init(struct mc_agent *a)
 {
-	struct sigaction sa, old;
-	int i, sigs[2] = {SIGTERM, SIGINT};
-
 	(void)a;
-	/* A session blocks an API thread for its duration, and stopping the API
-	 * waits for its threads: end sessions at once when the agent is told to
-	 * exit (the agent's own handler still runs). */
-	for (i = 0; i < 2; i++) {
-		if (sigaction(sigs[i], NULL, &old) || (old.sa_flags & SA_SIGINFO))
-			continue;
-		prev_handler[i] = old.sa_handler;
-		sa = old; /* same flags (SA_RESTART) and mask as the agent's handler */
-		sa.sa_handler = on_shutdown_signal;
-		sigaction(sigs[i], &sa, NULL);
-	}
 	return 0;
 }
 
@@ -216,33 +181,6 @@ static const char *namer(void *ctx, uint32_t id)
 	return NULL;
 }
 
-static void on_request(void *ctx, const struct mc_request_result *r)
-{
-	double v[MC_CATS + 1];
-	int k;
-	size_t b;
-
-	(void)ctx;
-	for (k = 0; k < MC_CATS; k++)
-		v[k] = (double)r->cat_ns[k] / 1e9;
-	v[MC_CATS] = (double)(r->end_ns - r->start_ns) / 1e9;
-	pthread_mutex_lock(&M.mlock);
-	M.requests++;
-	for (k = 0; k <= MC_CATS; k++) {
-		struct prom_hist *h = &M.prom[k];
-
-		h->count++;
-		h->sum += v[k];
-		for (b = 0; b < PROM_NB; b++) {
-			if (v[k] <= prom_le[b]) {
-				h->b[b]++;
-				break;
-			}
-		}
-	}
-	pthread_mutex_unlock(&M.mlock);
-}
-
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct session *s = ctx;
@@ -250,24 +188,6 @@ static int on_event(void *ctx, void *data, size_t len)
 	if (len >= sizeof(struct mc_mon_event))
 		mc_recon_event(s->recon, data);
 	return 0;
-}
-
-/* memlock of a map we created (/proc/self/fdinfo) */
-static long long map_bytes(int fd)
-{
-	char path[64], line[128];
-	long long v = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "memlock: %lld", &v) == 1)
-			break;
-	fclose(f);
-	return v;
 }
 
 /* ------------------------------------------------------------ loading */
@@ -416,7 +336,7 @@ static void session_free(struct session *s)
 static struct session *session_start(struct mc_agent *a, const char *hooks, bool cost,
 				     char *err, size_t errlen)
 {
-	struct mc_recon_opts ro = {.on_request = on_request};
+	struct mc_recon_opts ro = {.on_request = mc_monitor_metrics_request};
 	enum mc_mon_entry_hook order[3];
 	struct mc_control ctl = {};
 	struct session *s;
@@ -514,72 +434,6 @@ static void session_run(struct session *s, double duration, volatile sig_atomic_
 	}
 }
 
-static json_t *cost_json(struct session *s, uint64_t requests, uint64_t events)
-{
-	json_t *progs = json_array();
-	uint64_t total = 0, cnt = 0;
-	struct bpf_program *p;
-
-	bpf_object__for_each_program(p, s->skel->obj) {
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-
-		if (!bpf_program__autoload(p) ||
-		    bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
-			continue;
-		total += info.run_time_ns;
-		cnt += info.run_cnt;
-		json_array_append_new(progs, json_pack("{s:s, s:s, s:I, s:I, s:f}", "name",
-						       bpf_program__name(p), "section",
-						       bpf_program__section_name(p), "run_cnt",
-						       (json_int_t)info.run_cnt, "run_time_ns",
-						       (json_int_t)info.run_time_ns, "ns_per_run",
-						       info.run_cnt ? (double)info.run_time_ns /
-								      (double)info.run_cnt
-								    : 0.0));
-	}
-	return json_pack("{s:o, s:I, s:I, s:f, s:f}", "programs", progs, "run_time_ns",
-			 (json_int_t)total, "run_cnt", (json_int_t)cnt, "ns_per_request",
-			 requests ? (double)total / (double)requests : 0.0, "ns_per_event",
-			 events ? (double)total / (double)events : 0.0);
-}
-
-static void read_bpf_stats(struct session *s, struct mc_mon_stats *sum)
-{
-	int ncpu = libbpf_num_possible_cpus(), c;
-	struct mc_mon_stats *per;
-	__u32 zero = 0;
-
-	memset(sum, 0, sizeof(*sum));
-	if (ncpu <= 0 || !(per = calloc((size_t)ncpu, sizeof(*per))))
-		return;
-	if (!bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.mc_mon_stats), &zero, per)) {
-		for (c = 0; c < ncpu; c++) {
-			sum->events += per[c].events;
-			sum->dropped += per[c].dropped;
-			sum->unregistered += per[c].unregistered;
-			sum->exit_ts += per[c].exit_ts;
-			sum->stashed += per[c].stashed;
-		}
-	}
-	free(per);
-}
-
-static json_t *bpf_json(struct session *s)
-{
-	struct mc_mon_stats st;
-	long long bytes;
-
-	read_bpf_stats(s, &st);
-	bytes = map_bytes(bpf_map__fd(s->skel->maps.mc_mon_events)) +
-		map_bytes(bpf_map__fd(s->skel->maps.mc_mon_stats)) +
-		map_bytes(bpf_map__fd(s->skel->maps.mc_mon_tasks));
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "events", (json_int_t)st.events,
-			 "dropped", (json_int_t)st.dropped, "unregistered_skipped",
-			 (json_int_t)st.unregistered, "send_exit_time", (json_int_t)st.exit_ts,
-			 "send_entries", (json_int_t)st.stashed, "map_bytes", (json_int_t)bytes);
-}
-
 static json_t *session_report(struct session *s, bool final)
 {
 	struct mc_control ctl = {};
@@ -623,24 +477,19 @@ static json_t *session_finish(struct session *s)
 	ring_buffer__consume(s->rb);
 	mc_recon_flush(s->recon);
 	pthread_mutex_unlock(&s->lock);
-	read_bpf_stats(s, &st);
+	mc_monitor_read_stats(s->skel, &st);
 	mc_recon_counters(s->recon, &rc);
 	if (s->cost && s->stats_fd >= 0)
-		cost = cost_json(s, rc.requests, st.events);
+		cost = mc_monitor_cost_json(s->skel, rc.requests, st.events);
 	rep = session_report(s, true);
 	if (rep) {
-		json_object_set_new(rep, "bpf", bpf_json(s));
+		json_object_set_new(rep, "bpf", mc_monitor_bpf_json(s->skel));
 		if (cost)
 			json_object_set_new(rep, "cost", cost);
 	} else {
 		json_decref(cost);
 	}
-	pthread_mutex_lock(&M.mlock);
-	M.incomplete += rc.incomplete;
-	M.events += st.events;
-	M.dropped += st.dropped;
-	M.unregistered += st.unregistered;
-	pthread_mutex_unlock(&M.mlock);
+	mc_monitor_metrics_session(rc.incomplete, st.events, st.dropped, st.unregistered);
 	pr_info("monitor: session ended: %llu requests, %llu events (%llu dropped), %.1f s",
 		(unsigned long long)rc.requests, (unsigned long long)st.events,
 		(unsigned long long)st.dropped, mono_s(&s->t0));
@@ -764,7 +613,7 @@ static json_t *status_json(void)
 		live = session_report(s, false);
 		pthread_mutex_unlock(&s->lock);
 		if (live)
-			json_object_set_new(live, "bpf", bpf_json(s));
+			json_object_set_new(live, "bpf", mc_monitor_bpf_json(s->skel));
 		json_object_set_new(o, "live", live);
 	}
 	if (M.last)
@@ -894,59 +743,12 @@ void mc_monitor_fini(struct mc_agent *a)
 	pthread_mutex_unlock(&M.lock);
 }
 
-/* ------------------------------------------------------------- metrics */
-
-char *mc_monitor_metrics_text(struct mc_agent *a)
+bool mc_monitor_running(void)
 {
-	char *out = NULL;
-	size_t len = 0;
-	FILE *b = open_memstream(&out, &len); /* grows as needed */
 	bool running;
-	int k;
-	size_t i;
 
-	if (!b)
-		return NULL;
-	(void)a;
 	pthread_mutex_lock(&M.lock);
 	running = M.busy;
 	pthread_mutex_unlock(&M.lock);
-	pthread_mutex_lock(&M.mlock);
-	fprintf(b, "# HELP meshcut_monitor_running A latency monitor session runs (its BPF programs are loaded).\n"
-		    "# TYPE meshcut_monitor_running gauge\nmeshcut_monitor_running %d\n",
-		running);
-	fprintf(b, "# HELP meshcut_monitor_request_seconds Requests seen by latency monitor sessions: "
-		    "per request, the time of each category (total: end to end).\n"
-		    "# TYPE meshcut_monitor_request_seconds histogram\n");
-	for (k = 0; k <= MC_CATS; k++) {
-		const struct prom_hist *h = &M.prom[k];
-		const char *name = mc_cat_name((enum mc_cat)k);
-		uint64_t cum = 0;
-
-		for (i = 0; i < PROM_NB; i++) {
-			cum += h->b[i];
-			fprintf(b, "meshcut_monitor_request_seconds_bucket{category=\"%s\",le=\"%g\"} %llu\n",
-				name, prom_le[i], (unsigned long long)cum);
-		}
-		fprintf(b, "meshcut_monitor_request_seconds_bucket{category=\"%s\",le=\"+Inf\"} %llu\n",
-			name, (unsigned long long)h->count);
-		fprintf(b, "meshcut_monitor_request_seconds_sum{category=\"%s\"} %.9f\n", name, h->sum);
-		fprintf(b, "meshcut_monitor_request_seconds_count{category=\"%s\"} %llu\n", name,
-			(unsigned long long)h->count);
-	}
-	fprintf(b, "# HELP meshcut_monitor_incomplete_total Requests whose path could not be rebuilt.\n"
-		    "# TYPE meshcut_monitor_incomplete_total counter\nmeshcut_monitor_incomplete_total %llu\n",
-		(unsigned long long)M.incomplete);
-	fprintf(b, "# HELP meshcut_monitor_events_total Socket events recorded by latency monitor sessions.\n"
-		    "# TYPE meshcut_monitor_events_total counter\nmeshcut_monitor_events_total %llu\n",
-		(unsigned long long)M.events);
-	fprintf(b, "# HELP meshcut_monitor_events_dropped_total Events lost (ring buffer full).\n"
-		    "# TYPE meshcut_monitor_events_dropped_total counter\nmeshcut_monitor_events_dropped_total %llu\n",
-		(unsigned long long)M.dropped);
-	pthread_mutex_unlock(&M.mlock);
-	if (fclose(b)) {
-		free(out);
-		return NULL;
-	}
-	return out;
+	return running;
 }
