@@ -1,17 +1,35 @@
-/* Strict parser for registration requests: see registration.h. */
-#include "registration.h"
+/* Strict parser for registration requests: see registration.h. One small
+ * function per field; the capture settings' keys come from
+ * lib/capture_settings.h, which meshcut-init writes them from. */
+#include "api/registration.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "addr.h"
+#include "capture_settings.h"
 
-#define FAIL(...)                                          \
-	do {                                               \
-		snprintf(err, errlen, __VA_ARGS__);        \
-		goto fail;                                 \
-	} while (0)
+/* one registration being parsed: the result, what was seen, the error */
+struct reg_parse {
+	struct mc_registration *r;
+	bool seen_ns, seen_name, seen_ips;
+	bool incl_in_list; /* include_inbound_ports is a list (or ""), not "*" */
+	__u16 excl_in[MC_MAX_PORTS], incl_in[MC_MAX_PORTS], n_excl_in, n_incl_in;
+	char *err;
+	size_t errlen;
+};
+
+__attribute__((format(printf, 2, 3))) static int fail(struct reg_parse *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->err, p->errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
 
 /* Kubernetes names: DNS-1123 (lowercase alphanumerics, '-', '.') */
 static bool k8s_name_ok(const char *s, size_t max)
@@ -29,233 +47,320 @@ static bool k8s_name_ok(const char *s, size_t max)
 	return s[0] != '-' && s[0] != '.' && s[n - 1] != '-' && s[n - 1] != '.';
 }
 
-static int get_port(json_t *v, const char *field, __u16 *out, char *err, size_t errlen)
+static int get_port(struct reg_parse *p, const char *field, json_t *v, __u16 *out)
 {
-	json_int_t p;
+	json_int_t port;
 
-	if (!json_is_integer(v)) {
-		snprintf(err, errlen, "%s: must be an integer port", field);
-		return -1;
-	}
-	p = json_integer_value(v);
-	if (p < 1 || p > 65535) {
-		snprintf(err, errlen, "%s: %lld is out of range (1..65535)", field, (long long)p);
-		return -1;
-	}
-	*out = (__u16)p;
+	if (!json_is_integer(v))
+		return fail(p, "%s: must be an integer port", field);
+	port = json_integer_value(v);
+	if (port < 1 || port > 65535)
+		return fail(p, "%s: %lld is out of range (1..65535)", field, (long long)port);
+	*out = (__u16)port;
 	return 0;
 }
 
-static const char *get_string(json_t *v, const char *field, char *err, size_t errlen)
+static const char *get_string(struct reg_parse *p, const char *field, json_t *v)
 {
 	if (!json_is_string(v)) {
-		snprintf(err, errlen, "%s: must be a string", field);
+		fail(p, "%s: must be a string", field);
 		return NULL;
 	}
 	if (strlen(json_string_value(v)) != json_string_length(v)) {
-		snprintf(err, errlen, "%s: contains a NUL byte", field);
+		fail(p, "%s: contains a NUL byte", field);
 		return NULL;
 	}
 	return json_string_value(v);
 }
 
-static int ports_field(json_t *v, const char *field, __u16 *ports, __u16 *n, bool *all,
-		       char *err, size_t errlen)
+static int get_ports(struct reg_parse *p, const char *field, json_t *v, __u16 *ports, __u16 *n,
+		     bool *all)
 {
 	char perr[MC_ERRLEN];
 	uint16_t tmp[MC_MAX_PORTS];
-	const char *s = get_string(v, field, err, errlen);
+	const char *s = get_string(p, field, v);
 	size_t cnt, i;
 
 	if (!s)
 		return -1;
-	if (mc_parse_ports(s, tmp, MC_MAX_PORTS, &cnt, all, perr)) {
-		snprintf(err, errlen, "%s: %s", field, perr);
-		return -1;
-	}
+	if (mc_parse_ports(s, tmp, MC_MAX_PORTS, &cnt, all, perr))
+		return fail(p, "%s: %s", field, perr);
 	for (i = 0; i < cnt; i++)
 		ports[i] = tmp[i];
 	*n = (__u16)cnt;
 	return 0;
 }
 
-static int cidrs_field(json_t *v, const char *field, struct mc_cidr *cidrs, __u16 *n, bool *all,
-		       char *err, size_t errlen)
+static int get_cidrs(struct reg_parse *p, const char *field, json_t *v, struct mc_cidr *cidrs,
+		     __u16 *n, bool *all)
 {
 	char perr[MC_ERRLEN];
-	const char *s = get_string(v, field, err, errlen);
+	const char *s = get_string(p, field, v);
 	size_t cnt;
 
 	if (!s)
 		return -1;
-	if (mc_parse_cidrs(s, cidrs, MC_MAX_CIDRS, &cnt, all, perr)) {
-		snprintf(err, errlen, "%s: %s", field, perr);
-		return -1;
-	}
+	if (mc_parse_cidrs(s, cidrs, MC_MAX_CIDRS, &cnt, all, perr))
+		return fail(p, "%s: %s", field, perr);
 	*n = (__u16)cnt;
 	return 0;
 }
 
-int mc_registration_parse(const char *body, size_t len, struct mc_registration *r, char *err,
-			  size_t errlen)
+/* --- the pod's identity and addresses --- */
+
+static int f_namespace(struct reg_parse *p, const char *key, json_t *v)
 {
-	struct mc_pod *pol = &r->policy;
-	bool all, seen_ns = false, seen_name = false, seen_ips = false, incl_in_list = false;
-	__u16 excl_in[MC_MAX_PORTS] = { 0 }, incl_in[MC_MAX_PORTS] = { 0 }, n_excl_in = 0, n_incl_in = 0;
-	json_error_t jerr;
-	const char *key, *s;
-	json_t *root, *v;
+	const char *s = get_string(p, key, v);
+
+	if (!s)
+		return -1;
+	if (!k8s_name_ok(s, 63))
+		return fail(p, "namespace: \"%.64s\" is not a Kubernetes namespace name", s);
+	strcpy(p->r->namespace, s);
+	p->seen_ns = true;
+	return 0;
+}
+
+static int f_name(struct reg_parse *p, const char *key, json_t *v)
+{
+	const char *s = get_string(p, key, v);
+
+	if (!s)
+		return -1;
+	if (!k8s_name_ok(s, 253))
+		return fail(p, "name: \"%.64s\" is not a Kubernetes pod name", s);
+	strcpy(p->r->name, s);
+	p->seen_name = true;
+	return 0;
+}
+
+static int f_ips(struct reg_parse *p, const char *key, json_t *v)
+{
+	struct mc_registration *r = p->r;
 	char perr[MC_ERRLEN];
+	const char *s;
+	size_t i;
+	json_t *e;
 
-	memset(r, 0, sizeof(*r));
-	pol->outbound_port = 15001;
-	pol->inbound_port = 15006;
-	pol->proxy_uid = 1337;
-	if (len > MC_REG_MAX_BODY) {
-		snprintf(err, errlen, "request body over %d bytes", MC_REG_MAX_BODY);
-		return -1;
-	}
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		snprintf(err, errlen, "malformed JSON at line %d column %d: %s", jerr.line,
-			 jerr.column, jerr.text);
-		return -1;
-	}
-	if (!json_is_object(root))
-		FAIL("the request must be a JSON object");
+	(void)key;
+	if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > 2)
+		return fail(p, "ips: must be an array of 1 or 2 addresses");
+	json_array_foreach(v, i, e) {
+		struct mc_addr a;
 
-	json_object_foreach(root, key, v) {
-		if (!strcmp(key, "namespace")) {
-			if (!(s = get_string(v, key, err, errlen)))
-				goto fail;
-			if (!k8s_name_ok(s, 63))
-				FAIL("namespace: \"%.64s\" is not a Kubernetes namespace name", s);
-			strcpy(r->namespace, s);
-			seen_ns = true;
-		} else if (!strcmp(key, "name")) {
-			if (!(s = get_string(v, key, err, errlen)))
-				goto fail;
-			if (!k8s_name_ok(s, 253))
-				FAIL("name: \"%.64s\" is not a Kubernetes pod name", s);
-			strcpy(r->name, s);
-			seen_name = true;
-		} else if (!strcmp(key, "ips")) {
-			size_t i;
-			json_t *e;
-
-			if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > 2)
-				FAIL("ips: must be an array of 1 or 2 addresses");
-			json_array_foreach(v, i, e) {
-				struct mc_addr a;
-
-				if (!(s = get_string(e, "ips[]", err, errlen)))
-					goto fail;
-				if (mc_parse_ip(s, &a, perr))
-					FAIL("ips[%zu]: %s", i, perr);
-				if (mc_addr_zero(&a)) /* "::" would read as "no address" */
-					FAIL("ips[%zu]: \"%.60s\" is the unspecified address", i, s);
-				if (mc_addr_v4(&a)) {
-					if (!mc_addr_zero(&r->ip4))
-						FAIL("ips: more than one IPv4 address");
-					r->ip4 = a;
-				} else {
-					if (!mc_addr_zero(&r->ip6))
-						FAIL("ips: more than one IPv6 address");
-					r->ip6 = a;
-				}
-			}
-			seen_ips = true;
-		} else if (!strcmp(key, "netns_cookie")) {
-			if (!json_is_integer(v) || json_integer_value(v) < 0)
-				FAIL("netns_cookie: must be a non-negative integer");
-			r->has_netns_cookie = true;
-			r->netns_cookie = (uint64_t)json_integer_value(v);
-		} else if (!strcmp(key, "host_ifindex")) {
-			if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-			    json_integer_value(v) > 0x7fffffff)
-				FAIL("host_ifindex: must be a positive interface index");
-			r->host_ifindex = (uint32_t)json_integer_value(v);
-		} else if (!strcmp(key, "mac")) {
-			if (!(s = get_string(v, key, err, errlen)))
-				goto fail;
-			if (mc_parse_mac(s, r->mac, perr))
-				FAIL("mac: %s", perr);
-			r->has_mac = true;
-		} else if (!strcmp(key, "outbound_port")) {
-			if (get_port(v, key, &pol->outbound_port, err, errlen))
-				goto fail;
-		} else if (!strcmp(key, "inbound_port")) {
-			if (get_port(v, key, &pol->inbound_port, err, errlen))
-				goto fail;
-		} else if (!strcmp(key, "proxy_uid")) {
-			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-			    json_integer_value(v) > 0xfffffffe)
-				FAIL("proxy_uid: must be a uid (0..4294967294)");
-			pol->proxy_uid = (__u32)json_integer_value(v);
-		} else if (!strcmp(key, "exclude_inbound_ports")) {
-			if (ports_field(v, key, excl_in, &n_excl_in, NULL, err, errlen))
-				goto fail;
-		} else if (!strcmp(key, "include_inbound_ports")) {
-			if (ports_field(v, key, incl_in, &n_incl_in, &all, err, errlen))
-				goto fail;
-			incl_in_list = !all;
-		} else if (!strcmp(key, "exclude_outbound_ports")) {
-			if (ports_field(v, key, pol->out_ports, &pol->n_out_ports, NULL, err, errlen))
-				goto fail;
-		} else if (!strcmp(key, "include_outbound_ports")) {
-			__u16 tmp[MC_MAX_PORTS], n = 0;
-
-			if (ports_field(v, key, tmp, &n, NULL, err, errlen))
-				goto fail;
-			if (n)
-				FAIL("include_outbound_ports: not supported by meshcut; this pod cannot be accelerated");
-		} else if (!strcmp(key, "exclude_outbound_cidrs")) {
-			if (cidrs_field(v, key, pol->out_cidrs_excl, &pol->n_cidrs_excl, NULL, err,
-					errlen))
-				goto fail;
-		} else if (!strcmp(key, "include_outbound_cidrs")) {
-			if (cidrs_field(v, key, pol->out_cidrs_incl, &pol->n_cidrs_incl, &all, err,
-					errlen))
-				goto fail;
-			if (!all)
-				pol->flags |= MC_POD_OUT_CIDRS_ONLY;
-		} else if (!strcmp(key, "app_sockets")) {
-			if (!(s = get_string(v, key, err, errlen)))
-				goto fail;
-			if (!strcmp(s, "tcp"))
-				pol->flags |= MC_POD_APP_TCP;
-			else if (strcmp(s, "shortcut"))
-				FAIL("app_sockets: \"%.16s\" is neither \"tcp\" nor \"shortcut\"", s);
-		} else if (!strcmp(key, "interception_mode")) {
-			if (!(s = get_string(v, key, err, errlen)))
-				goto fail;
-			if (strcmp(s, "REDIRECT"))
-				FAIL("interception_mode: \"%.16s\" is not supported (only REDIRECT); this pod cannot be accelerated", s);
+		if (!(s = get_string(p, "ips[]", e)))
+			return -1;
+		if (mc_parse_ip(s, &a, perr))
+			return fail(p, "ips[%zu]: %s", i, perr);
+		if (mc_addr_zero(&a)) /* "::" would read as "no address" */
+			return fail(p, "ips[%zu]: \"%.60s\" is the unspecified address", i, s);
+		if (mc_addr_v4(&a)) {
+			if (!mc_addr_zero(&r->ip4))
+				return fail(p, "ips: more than one IPv4 address");
+			r->ip4 = a;
 		} else {
-			FAIL("unknown field \"%.40s\"", key);
+			if (!mc_addr_zero(&r->ip6))
+				return fail(p, "ips: more than one IPv6 address");
+			r->ip6 = a;
 		}
 	}
+	p->seen_ips = true;
+	return 0;
+}
+
+static int f_netns_cookie(struct reg_parse *p, const char *key, json_t *v)
+{
+	(void)key;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return fail(p, "netns_cookie: must be a non-negative integer");
+	p->r->has_netns_cookie = true;
+	p->r->netns_cookie = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static int f_host_ifindex(struct reg_parse *p, const char *key, json_t *v)
+{
+	(void)key;
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 0x7fffffff)
+		return fail(p, "host_ifindex: must be a positive interface index");
+	p->r->host_ifindex = (uint32_t)json_integer_value(v);
+	return 0;
+}
+
+static int f_mac(struct reg_parse *p, const char *key, json_t *v)
+{
+	char perr[MC_ERRLEN];
+	const char *s = get_string(p, key, v);
+
+	if (!s)
+		return -1;
+	if (mc_parse_mac(s, p->r->mac, perr))
+		return fail(p, "mac: %s", perr);
+	p->r->has_mac = true;
+	return 0;
+}
+
+static const struct {
+	const char *key;
+	int (*parse)(struct reg_parse *p, const char *key, json_t *v);
+} pod_fields[] = {
+	{ "namespace", f_namespace },	    { "name", f_name },		{ "ips", f_ips },
+	{ "netns_cookie", f_netns_cookie }, { "host_ifindex", f_host_ifindex }, { "mac", f_mac },
+};
+
+/* --- the capture settings (lib/capture_settings.h) --- */
+
+static const char *const capture_keys[MC_CAPTURE_NSETTINGS] = {
+#define CAPTURE_KEY(id, json, ...) [MC_CAPTURE_##id] = json,
+	MC_CAPTURE_SETTINGS(CAPTURE_KEY)
+#undef CAPTURE_KEY
+};
+
+static int f_proxy_uid(struct reg_parse *p, json_t *v)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 0xfffffffe)
+		return fail(p, "proxy_uid: must be a uid (0..4294967294)");
+	p->r->policy.proxy_uid = (__u32)json_integer_value(v);
+	return 0;
+}
+
+static int f_include_outbound_ports(struct reg_parse *p, const char *key, json_t *v)
+{
+	__u16 tmp[MC_MAX_PORTS], n = 0;
+
+	if (get_ports(p, key, v, tmp, &n, NULL))
+		return -1;
+	if (n)
+		return fail(p, "include_outbound_ports: not supported by meshcut; this pod cannot be accelerated");
+	return 0;
+}
+
+static int f_app_sockets(struct reg_parse *p, const char *key, json_t *v)
+{
+	const char *s = get_string(p, key, v);
+
+	if (!s)
+		return -1;
+	if (!strcmp(s, "tcp"))
+		p->r->policy.flags |= MC_POD_APP_TCP;
+	else if (strcmp(s, "shortcut"))
+		return fail(p, "app_sockets: \"%.16s\" is neither \"tcp\" nor \"shortcut\"", s);
+	return 0;
+}
+
+static int f_interception_mode(struct reg_parse *p, const char *key, json_t *v)
+{
+	const char *s = get_string(p, key, v);
+
+	if (!s)
+		return -1;
+	if (strcmp(s, "REDIRECT"))
+		return fail(p, "interception_mode: \"%.16s\" is not supported (only REDIRECT); this pod cannot be accelerated", s);
+	return 0;
+}
+
+/* Where each setting goes. No default case: a row added to the table without
+ * a case here is a compile error (-Wswitch). */
+static int capture_field(struct reg_parse *p, enum mc_capture_id id, const char *key, json_t *v)
+{
+	struct mc_pod *pol = &p->r->policy;
+	bool all;
+
+	switch (id) {
+	case MC_CAPTURE_OUTBOUND_PORT: return get_port(p, key, v, &pol->outbound_port);
+	case MC_CAPTURE_INBOUND_PORT: return get_port(p, key, v, &pol->inbound_port);
+	case MC_CAPTURE_PROXY_UID: return f_proxy_uid(p, v);
+	case MC_CAPTURE_EXCLUDE_INBOUND_PORTS:
+		return get_ports(p, key, v, p->excl_in, &p->n_excl_in, NULL);
+	case MC_CAPTURE_INCLUDE_INBOUND_PORTS:
+		if (get_ports(p, key, v, p->incl_in, &p->n_incl_in, &all))
+			return -1;
+		p->incl_in_list = !all;
+		return 0;
+	case MC_CAPTURE_EXCLUDE_OUTBOUND_PORTS:
+		return get_ports(p, key, v, pol->out_ports, &pol->n_out_ports, NULL);
+	case MC_CAPTURE_EXCLUDE_OUTBOUND_CIDRS:
+		return get_cidrs(p, key, v, pol->out_cidrs_excl, &pol->n_cidrs_excl, NULL);
+	case MC_CAPTURE_INCLUDE_OUTBOUND_CIDRS:
+		if (get_cidrs(p, key, v, pol->out_cidrs_incl, &pol->n_cidrs_incl, &all))
+			return -1;
+		if (!all)
+			pol->flags |= MC_POD_OUT_CIDRS_ONLY;
+		return 0;
+	case MC_CAPTURE_INCLUDE_OUTBOUND_PORTS: return f_include_outbound_ports(p, key, v);
+	case MC_CAPTURE_INTERCEPTION_MODE: return f_interception_mode(p, key, v);
+	case MC_CAPTURE_APP_SOCKETS: return f_app_sockets(p, key, v);
+	case MC_CAPTURE_NSETTINGS: break;
+	}
+	return fail(p, "unknown field \"%.40s\"", key);
+}
+
+static int parse_field(struct reg_parse *p, const char *key, json_t *v)
+{
+	for (size_t i = 0; i < sizeof(pod_fields) / sizeof(pod_fields[0]); i++)
+		if (!strcmp(key, pod_fields[i].key))
+			return pod_fields[i].parse(p, key, v);
+	for (int k = 0; k < MC_CAPTURE_NSETTINGS; k++)
+		if (!strcmp(key, capture_keys[k]))
+			return capture_field(p, (enum mc_capture_id)k, key, v);
+	return fail(p, "unknown field \"%.40s\"", key);
+}
+
+/* What holds only for the request as a whole. */
+static int finish(struct reg_parse *p)
+{
+	struct mc_pod *pol = &p->r->policy;
+
 	/* As istio-iptables (tools/istio-iptables/pkg/capture/run.go,
 	 * handleInboundPortsInclude): with "-b *" the exclude list (-d, which
 	 * always holds 15090,15021 and the status port) becomes RETURN rules
 	 * before the catch-all redirect; with a list (or "") only the listed
 	 * ports are redirected and the exclude list plays no part. Pods with
 	 * traffic.sidecar.istio.io/includeInboundPorts send both. */
-	if (incl_in_list) {
-		memcpy(pol->in_ports, incl_in, sizeof(incl_in));
-		pol->n_in_ports = n_incl_in;
+	if (p->incl_in_list) {
+		memcpy(pol->in_ports, p->incl_in, sizeof(p->incl_in));
+		pol->n_in_ports = p->n_incl_in;
 		pol->flags |= MC_POD_IN_PORTS_ONLY;
 	} else {
-		memcpy(pol->in_ports, excl_in, sizeof(excl_in));
-		pol->n_in_ports = n_excl_in;
+		memcpy(pol->in_ports, p->excl_in, sizeof(p->excl_in));
+		pol->n_in_ports = p->n_excl_in;
 	}
-	if (!seen_ns || !seen_name || !seen_ips)
-		FAIL("missing field \"%s\"", !seen_ns ? "namespace" : !seen_name ? "name" : "ips");
+	if (!p->seen_ns || !p->seen_name || !p->seen_ips)
+		return fail(p, "missing field \"%s\"",
+			    !p->seen_ns ? "namespace" : !p->seen_name ? "name" : "ips");
 	if (pol->outbound_port == pol->inbound_port)
-		FAIL("outbound_port and inbound_port must differ");
-	json_decref(root);
+		return fail(p, "outbound_port and inbound_port must differ");
 	return 0;
-fail:
+}
+
+int mc_registration_parse(const char *body, size_t len, struct mc_registration *r, char *err,
+			  size_t errlen)
+{
+	struct reg_parse p = { .r = r, .err = err, .errlen = errlen };
+	json_error_t jerr;
+	const char *key;
+	json_t *root, *v;
+	int rc = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->policy.outbound_port = 15001;
+	r->policy.inbound_port = 15006;
+	r->policy.proxy_uid = 1337;
+	if (len > MC_REG_MAX_BODY)
+		return fail(&p, "request body over %d bytes", MC_REG_MAX_BODY);
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return fail(&p, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
+			    jerr.text);
+	if (!json_is_object(root))
+		rc = fail(&p, "the request must be a JSON object");
+	json_object_foreach(root, key, v) {
+		if (rc)
+			break;
+		rc = parse_field(&p, key, v);
+	}
+	if (!rc)
+		rc = finish(&p);
 	json_decref(root);
-	return -1;
+	return rc;
 }
