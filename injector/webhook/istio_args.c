@@ -26,12 +26,15 @@
 #include <string.h>
 
 /* built from lib/capture_settings.h */
-const struct capture_setting capture_settings[CAPTURE_NKEYS] = {
 #define CAPTURE_ROW(id, json, opt, env, kind, metavar, note, shortopt, longopt, ann, dflt, merge) \
-	[CAPTURE_##id] = { env, shortopt, longopt, ann, dflt, merge },
+	{ env, shortopt, longopt, ann, dflt, merge },
+const struct capture_setting capture_settings[CAPTURE_NKEYS] = {
 	MC_CAPTURE_ISTIO_SETTINGS(CAPTURE_ROW)
-#undef CAPTURE_ROW
 };
+const struct capture_setting capture_own_settings[CAPTURE_NOWN] = {
+	MC_CAPTURE_OWN_SETTINGS(CAPTURE_ROW)
+};
+#undef CAPTURE_ROW
 
 /* istio-iptables flags that take a value but do not concern us: known so that
  * their values are skipped and "-ceth0,docker0" is not read as "-d ocker0".

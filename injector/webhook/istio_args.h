@@ -32,6 +32,12 @@ struct capture_setting {
 /* Indexed by enum capture_key; the order is the env order of the patch. */
 extern const struct capture_setting capture_settings[CAPTURE_NKEYS];
 
+/* meshcut's own per-pod settings (MC_CAPTURE_OWN_SETTINGS: the app's
+ * sockets), after those in the patch: the pod's annotation as written, or the
+ * default. No istio-iptables flag. */
+enum { CAPTURE_NOWN = MC_CAPTURE_NSETTINGS - MC_CAPTURE_NISTIO };
+extern const struct capture_setting capture_own_settings[CAPTURE_NOWN];
+
 /* One value per key, malloc'd, as a normalised comma list (items trimmed,
  * blanks and duplicates dropped; "" stays "" because "-b ''" means "none"). */
 struct capture {
