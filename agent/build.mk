@@ -12,7 +12,7 @@ $(BUILD)/meshcut-agent: $(AGENT_OBJS) $(LIB_OBJS)
 
 all: $(BUILD)/meshcut-agent
 
-UNIT_OBJS_test_registration := $(BUILD)/obj/agent/registration.o $(BUILD)/obj/lib/addr.o
+UNIT_OBJS_test_registration := $(BUILD)/obj/agent/api/registration.o $(BUILD)/obj/lib/addr.o
 UNIT_LIBS_test_registration := $(LDLIBS_JSON)
 UNIT_OBJS_test_drain := $(BUILD)/obj/agent/drain.o
 UNIT_LIBS_test_drain := $(LDLIBS_BPF)

@@ -28,19 +28,16 @@
 
 #include "addr.h"
 #include "agent_client.h"
+#include "capture_settings.h"
 #include "log.h"
 #include "netlink.h"
+#include "netns.h"
 
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
-
-enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_ABSENT = 3, EXIT_REFUSED = 4 };
+enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_ABSENT = 3, EXIT_REFUSED = 4, GO_ON = -1 };
 
 struct opts {
-	const char *socket, *iface, *name, *namespace, *ips, *mode, *app_sockets;
-	const char *outbound_port, *inbound_port, *proxy_uid;
-	const char *excl_in, *incl_in, *excl_out, *excl_cidrs, *incl_cidrs, *incl_out;
+	const char *socket, *iface, *name, *namespace, *ips;
+	const char *cap[MC_CAPTURE_NSETTINGS]; /* lib/capture_settings.h; NULL: unset */
 	bool required, deregister;
 	long timeout;
 	double wait; /* seconds to wait for an agent that is not there (yet) */
@@ -61,27 +58,33 @@ static const char *env_list(const char *name, const char *def)
 	return v ? v : def;
 }
 
+/* one line per capture setting, from lib/capture_settings.h */
+static const struct cap_opt {
+	const char *json, *option, *env, *metavar, *note;
+	enum mc_capture_kind kind;
+} cap_opts[MC_CAPTURE_NSETTINGS] = {
+#define CAP_OPT(id, json, opt, env, kind, metavar, note, ...) \
+	[MC_CAPTURE_##id] = { json, opt, env, metavar, note, kind },
+	MC_CAPTURE_SETTINGS(CAP_OPT)
+#undef CAP_OPT
+};
+
 static void usage(FILE *f)
 {
+	char opt[64];
+
 	fprintf(f,
 		"usage: meshcut-init [options]   (every option also reads an environment variable)\n"
 		"  --socket PATH                  MESHCUT_SOCKET      agent socket (/var/run/meshcut/agent.sock)\n"
 		"  --pod-name NAME                POD_NAME\n"
 		"  --pod-namespace NS             POD_NAMESPACE\n"
 		"  --pod-ips IP[,IP]              POD_IPS, POD_IP     (default: addresses of --interface)\n"
-		"  --interface IF                 MESHCUT_INTERFACE   (eth0)\n"
-		"  --outbound-port P              MESHCUT_OUTBOUND_PORT (15001)\n"
-		"  --inbound-port P               MESHCUT_INBOUND_PORT (15006)\n"
-		"  --proxy-uid UID                MESHCUT_PROXY_UID   (1337)\n"
-		"  --exclude-inbound-ports L      MESHCUT_EXCLUDE_INBOUND_PORTS\n"
-		"  --include-inbound-ports L|*    MESHCUT_INCLUDE_INBOUND_PORTS (*)\n"
-		"  --exclude-outbound-ports L     MESHCUT_EXCLUDE_OUTBOUND_PORTS\n"
-		"  --exclude-outbound-cidrs L     MESHCUT_EXCLUDE_OUTBOUND_CIDRS\n"
-		"  --include-outbound-cidrs L|*   MESHCUT_INCLUDE_OUTBOUND_CIDRS (*)\n"
-		"  --include-outbound-ports L     MESHCUT_INCLUDE_OUTBOUND_PORTS (unsupported: must be empty)\n"
-		"  --interception-mode M          MESHCUT_INTERCEPTION_MODE (REDIRECT)\n"
-		"  --app-sockets tcp|shortcut     MESHCUT_APP_SOCKETS (shortcut); tcp: the app's own\n"
-		"                                 sockets stay on TCP, only sidecar pairs are shortcut\n"
+		"  --interface IF                 MESHCUT_INTERFACE   (eth0)\n");
+	for (int k = 0; k < MC_CAPTURE_NSETTINGS; k++) {
+		snprintf(opt, sizeof(opt), "--%s %s", cap_opts[k].option, cap_opts[k].metavar);
+		fprintf(f, "  %-30s %s%s\n", opt, cap_opts[k].env, cap_opts[k].note);
+	}
+	fprintf(f,
 		"  --required                     MESHCUT_REQUIRED=1: fail (3 absent, 4 refused) instead of\n"
 		"                                 letting the pod start unaccelerated\n"
 		"  --deregister                   remove this pod's registration instead\n"
@@ -223,13 +226,68 @@ static int call_agent(const struct opts *o, const char *method, const char *path
 	return 0;
 }
 
+/* Every setting given is checked before any is sent: numbers go into req
+ * as they are checked, lists are only checked here. */
+static int check_settings(const struct opts *o, json_t *req)
+{
+	for (int k = 0; k < MC_CAPTURE_NSETTINGS; k++) {
+		const struct cap_opt *c = &cap_opts[k];
+		const char *v = o->cap[k];
+		int rc = 0;
+
+		switch (c->kind) {
+		case MC_CAP_PORT: rc = put_int(req, c->json, v, 1, 65535); break;
+		case MC_CAP_UID: rc = put_int(req, c->json, v, 0, 4294967294L); break;
+		case MC_CAP_PORTS:
+		case MC_CAP_PORTS_UNSUPPORTED: rc = check_list(c->json, v, false, false); break;
+		case MC_CAP_PORTS_OR_ALL: rc = check_list(c->json, v, false, true); break;
+		case MC_CAP_CIDRS: rc = check_list(c->json, v, true, false); break;
+		case MC_CAP_CIDRS_OR_ALL: rc = check_list(c->json, v, true, true); break;
+		case MC_CAP_MODE: /* checked in main */
+		case MC_CAP_APP_SOCKETS: break;
+		}
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
+/* The string settings, as given (lists and the interception mode). */
+static void put_settings(const struct opts *o, json_t *req)
+{
+	const char *excl_in = o->cap[MC_CAPTURE_EXCLUDE_INBOUND_PORTS],
+		   *incl_in = o->cap[MC_CAPTURE_INCLUDE_INBOUND_PORTS];
+
+	for (int k = 0; k < MC_CAPTURE_NSETTINGS; k++) {
+		const char *v = o->cap[k];
+
+		if (!v || cap_opts[k].kind == MC_CAP_PORT || cap_opts[k].kind == MC_CAP_UID)
+			continue;
+		/* An include list (or "") names the only captured inbound ports,
+		 * and istio-iptables then ignores -d altogether (its exclusions
+		 * are RETURN rules before the catch-all "*" redirect, which a
+		 * list does not write). The Istio injection template and older
+		 * webhooks pass both: send only what is in effect, which agents
+		 * that refuse the combination accept too. */
+		if (k == MC_CAPTURE_EXCLUDE_INBOUND_PORTS && incl_in && strcmp(incl_in, "*")) {
+			if (*excl_in)
+				pr_info("inbound ports %s are captured (include list): exclude list %s plays no part",
+					*incl_in ? incl_in : "(none)", excl_in);
+			continue;
+		}
+		/* only when it is not the default: an agent older than the
+		 * field would refuse the whole registration for an unknown field */
+		if (cap_opts[k].kind == MC_CAP_APP_SOCKETS && strcmp(v, "tcp"))
+			continue;
+		json_object_set_new(req, cap_opts[k].json, json_string(v));
+	}
+}
+
 static json_t *build_request(const struct opts *o)
 {
 	json_t *req = json_object(), *ips = json_array();
 	struct mc_link eth;
-	uint64_t cookie = 0;
-	socklen_t len = sizeof(cookie);
-	int fd;
+	uint64_t cookie;
 
 	if (collect_ips(o, ips)) {
 		json_decref(ips);
@@ -239,11 +297,9 @@ static json_t *build_request(const struct opts *o)
 	json_object_set_new(req, "name", json_string(o->name));
 	json_object_set_new(req, "ips", ips);
 	/* our own namespace, as a claim the agent compares with what it reads */
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) == 0)
+	cookie = mc_own_netns_cookie(); /* 0: this kernel cannot tell */
+	if (cookie)
 		json_object_set_new(req, "netns_cookie", json_integer((json_int_t)cookie));
-	if (fd >= 0)
-		close(fd);
 	/* the host side of eth0's veth and eth0's MAC (for the tc shortcut) */
 	if (mc_nl_get_link(o->iface, 0, &eth) == 0) {
 		char mac[24];
@@ -258,139 +314,110 @@ static json_t *build_request(const struct opts *o)
 	} else {
 		pr_warn("no interface %s: registering without host veth and MAC", o->iface);
 	}
-	if (put_int(req, "outbound_port", o->outbound_port, 1, 65535) ||
-	    put_int(req, "inbound_port", o->inbound_port, 1, 65535) ||
-	    put_int(req, "proxy_uid", o->proxy_uid, 0, 4294967294L))
+	if (check_settings(o, req))
 		goto bad;
-	if (check_list("exclude_inbound_ports", o->excl_in, false, false) ||
-	    check_list("include_inbound_ports", o->incl_in, false, true) ||
-	    check_list("exclude_outbound_ports", o->excl_out, false, false) ||
-	    check_list("exclude_outbound_cidrs", o->excl_cidrs, true, false) ||
-	    check_list("include_outbound_cidrs", o->incl_cidrs, true, true) ||
-	    check_list("include_outbound_ports", o->incl_out, false, false))
-		goto bad;
-#define PUT_S(k, v) \
-	if (v)      \
-	json_object_set_new(req, k, json_string(v))
-	/* An include list (or "") names the only captured inbound ports, and
-	 * istio-iptables then ignores -d altogether (its exclusions are RETURN
-	 * rules before the catch-all "*" redirect, which a list does not
-	 * write). The Istio injection template and older webhooks pass both:
-	 * send only what is in effect, which agents that refuse the
-	 * combination accept too. */
-	if (o->excl_in && o->incl_in && strcmp(o->incl_in, "*")) {
-		if (*o->excl_in)
-			pr_info("inbound ports %s are captured (include list): exclude list %s plays no part",
-				*o->incl_in ? o->incl_in : "(none)", o->excl_in);
-	} else {
-		PUT_S("exclude_inbound_ports", o->excl_in);
-	}
-	PUT_S("include_inbound_ports", o->incl_in);
-	PUT_S("exclude_outbound_ports", o->excl_out);
-	PUT_S("exclude_outbound_cidrs", o->excl_cidrs);
-	PUT_S("include_outbound_cidrs", o->incl_cidrs);
-	PUT_S("include_outbound_ports", o->incl_out);
-	PUT_S("interception_mode", o->mode);
-	/* only when it is not the default: an agent older than the field would
-	 * refuse the whole registration for an unknown field */
-	if (o->app_sockets && !strcmp(o->app_sockets, "tcp"))
-		json_object_set_new(req, "app_sockets", json_string("tcp"));
-#undef PUT_S
+	put_settings(o, req);
 	return req;
 bad:
 	json_decref(req);
 	return NULL;
 }
 
-int main(int argc, char **argv)
+enum { O_SOCKET = 256, O_NAME, O_NS, O_IPS, O_IFACE, O_REQ, O_DEREG, O_TIMEOUT, O_WAIT,
+       O_CAP /* + enum mc_capture_id */ };
+
+/* Options, then the environment for what no option gave. */
+static void default_opts(struct opts *o)
 {
-	enum { O_SOCKET = 256, O_NAME, O_NS, O_IPS, O_IFACE, O_OUT, O_IN, O_UID, O_EXIN, O_ININ,
-	       O_EXOUT, O_EXCIDR, O_INCIDR, O_INOUT, O_MODE, O_REQ, O_DEREG, O_TIMEOUT, O_WAIT,
-	       O_APP };
-	static const struct option lopts[] = {
-		{"socket", 1, 0, O_SOCKET}, {"pod-name", 1, 0, O_NAME},
-		{"pod-namespace", 1, 0, O_NS}, {"pod-ips", 1, 0, O_IPS},
-		{"interface", 1, 0, O_IFACE}, {"outbound-port", 1, 0, O_OUT},
-		{"inbound-port", 1, 0, O_IN}, {"proxy-uid", 1, 0, O_UID},
-		{"exclude-inbound-ports", 1, 0, O_EXIN}, {"include-inbound-ports", 1, 0, O_ININ},
-		{"exclude-outbound-ports", 1, 0, O_EXOUT}, {"exclude-outbound-cidrs", 1, 0, O_EXCIDR},
-		{"include-outbound-cidrs", 1, 0, O_INCIDR}, {"include-outbound-ports", 1, 0, O_INOUT},
-		{"interception-mode", 1, 0, O_MODE}, {"required", 0, 0, O_REQ},
-		{"deregister", 0, 0, O_DEREG}, {"timeout", 1, 0, O_TIMEOUT},
-		{"wait", 1, 0, O_WAIT}, {"app-sockets", 1, 0, O_APP},
-		{"help", 0, 0, 'h'}, {0, 0, 0, 0},
-	};
-	struct opts o = {
+	*o = (struct opts){
 		.socket = env_or("MESHCUT_SOCKET", "/var/run/meshcut/agent.sock"),
 		.iface = env_or("MESHCUT_INTERFACE", "eth0"),
 		.name = env_or("POD_NAME", NULL),
 		.namespace = env_or("POD_NAMESPACE", NULL),
 		.ips = env_or("POD_IPS", env_or("POD_IP", NULL)),
-		.mode = env_or("MESHCUT_INTERCEPTION_MODE", NULL),
-		.app_sockets = env_or("MESHCUT_APP_SOCKETS", NULL),
-		.outbound_port = env_or("MESHCUT_OUTBOUND_PORT", NULL),
-		.inbound_port = env_or("MESHCUT_INBOUND_PORT", NULL),
-		.proxy_uid = env_or("MESHCUT_PROXY_UID", NULL),
-		.excl_in = env_list("MESHCUT_EXCLUDE_INBOUND_PORTS", NULL),
-		.incl_in = env_list("MESHCUT_INCLUDE_INBOUND_PORTS", NULL),
-		.excl_out = env_list("MESHCUT_EXCLUDE_OUTBOUND_PORTS", NULL),
-		.excl_cidrs = env_list("MESHCUT_EXCLUDE_OUTBOUND_CIDRS", NULL),
-		.incl_cidrs = env_list("MESHCUT_INCLUDE_OUTBOUND_CIDRS", NULL),
-		.incl_out = env_list("MESHCUT_INCLUDE_OUTBOUND_PORTS", NULL),
 		.required = !strcmp(env_or("MESHCUT_REQUIRED", "0"), "1"),
 		.timeout = 5,
 		.wait = strtod(env_or("MESHCUT_WAIT", "10"), NULL),
 	};
-	json_t *req = NULL, *answer = NULL;
-	char path[512], *body;
-	long status = 0;
-	int c, rc;
+	for (int k = 0; k < MC_CAPTURE_NSETTINGS; k++)
+		o->cap[k] = MC_CAP_KIND_IS_LIST(cap_opts[k].kind) ? env_list(cap_opts[k].env, NULL)
+								  : env_or(cap_opts[k].env, NULL);
+}
 
-	mc_log_init("meshcut-init", MC_LOG_INFO, false);
+/* GO_ON, or the exit code: EXIT_OK after --help, EXIT_USAGE for a bad command line */
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option fixed[] = {
+		{"socket", 1, 0, O_SOCKET}, {"pod-name", 1, 0, O_NAME},
+		{"pod-namespace", 1, 0, O_NS}, {"pod-ips", 1, 0, O_IPS},
+		{"interface", 1, 0, O_IFACE}, {"required", 0, 0, O_REQ},
+		{"deregister", 0, 0, O_DEREG}, {"timeout", 1, 0, O_TIMEOUT},
+		{"wait", 1, 0, O_WAIT}, {"help", 0, 0, 'h'},
+	};
+	enum { NFIXED = sizeof(fixed) / sizeof(fixed[0]) };
+	struct option lopts[NFIXED + MC_CAPTURE_NSETTINGS + 1] = { 0 };
+	int c;
+
+	memcpy(lopts, fixed, sizeof(fixed));
+	for (int k = 0; k < MC_CAPTURE_NSETTINGS; k++)
+		lopts[NFIXED + k] = (struct option){ cap_opts[k].option, 1, 0, O_CAP + k };
 	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
 		switch (c) {
-		case O_SOCKET: o.socket = optarg; break;
-		case O_NAME: o.name = optarg; break;
-		case O_NS: o.namespace = optarg; break;
-		case O_IPS: o.ips = optarg; break;
-		case O_IFACE: o.iface = optarg; break;
-		case O_OUT: o.outbound_port = optarg; break;
-		case O_IN: o.inbound_port = optarg; break;
-		case O_UID: o.proxy_uid = optarg; break;
-		case O_EXIN: o.excl_in = optarg; break;
-		case O_ININ: o.incl_in = optarg; break;
-		case O_EXOUT: o.excl_out = optarg; break;
-		case O_EXCIDR: o.excl_cidrs = optarg; break;
-		case O_INCIDR: o.incl_cidrs = optarg; break;
-		case O_INOUT: o.incl_out = optarg; break;
-		case O_MODE: o.mode = optarg; break;
-		case O_REQ: o.required = true; break;
-		case O_DEREG: o.deregister = true; break;
-		case O_TIMEOUT: o.timeout = strtol(optarg, NULL, 10); break;
-		case O_WAIT: o.wait = strtod(optarg, NULL); break;
-		case O_APP: o.app_sockets = optarg; break;
+		case O_SOCKET: o->socket = optarg; break;
+		case O_NAME: o->name = optarg; break;
+		case O_NS: o->namespace = optarg; break;
+		case O_IPS: o->ips = optarg; break;
+		case O_IFACE: o->iface = optarg; break;
+		case O_REQ: o->required = true; break;
+		case O_DEREG: o->deregister = true; break;
+		case O_TIMEOUT: o->timeout = strtol(optarg, NULL, 10); break;
+		case O_WAIT: o->wait = strtod(optarg, NULL); break;
 		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
+		default:
+			if (c >= O_CAP && c < O_CAP + MC_CAPTURE_NSETTINGS) {
+				o->cap[c - O_CAP] = optarg;
+				break;
+			}
+			usage(stderr);
+			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc || o.timeout <= 0 || !(o.wait >= 0)) {
+	if (optind != argc || o->timeout <= 0 || !(o->wait >= 0)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	return GO_ON;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	json_t *req = NULL, *answer = NULL;
+	char path[512], *body;
+	const char *mode, *app;
+	long status = 0;
+	int rc;
+
+	mc_log_init("meshcut-init", MC_LOG_INFO, false);
+	default_opts(&o);
+	rc = parse_opts(argc, argv, &o);
+	if (rc != GO_ON)
+		return rc;
 	if (!o.name || !o.namespace) {
 		pr_err("the pod's name and namespace are needed (POD_NAME/POD_NAMESPACE from the downward API, or --pod-name/--pod-namespace)");
 		return o.required ? EXIT_USAGE : EXIT_OK;
 	}
-	if (o.mode && strcmp(o.mode, "REDIRECT")) {
-		pr_warn("interception mode %s: meshcut only accelerates REDIRECT; not registering", o.mode);
+	mode = o.cap[MC_CAPTURE_INTERCEPTION_MODE];
+	if (mode && strcmp(mode, "REDIRECT")) {
+		pr_warn("interception mode %s: meshcut only accelerates REDIRECT; not registering", mode);
 		return o.required ? EXIT_REFUSED : EXIT_OK;
 	}
 	/* a typo must not pair the sockets of an app whose owner asked for TCP:
 	 * then the whole pod stays on the normal path, which is TCP too */
-	if (o.app_sockets && *o.app_sockets && strcmp(o.app_sockets, "tcp") &&
-	    strcmp(o.app_sockets, "shortcut")) {
+	app = o.cap[MC_CAPTURE_APP_SOCKETS];
+	if (app && *app && strcmp(app, "tcp") && strcmp(app, "shortcut")) {
 		pr_err("app sockets \"%s\": must be tcp or shortcut (annotation meshcut.io/app-sockets); not registering",
-		       o.app_sockets);
+		       app);
 		return o.required ? EXIT_USAGE : EXIT_OK;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);

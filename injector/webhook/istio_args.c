@@ -25,27 +25,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRAFFIC "traffic.sidecar.istio.io/"
-
+/* built from lib/capture_settings.h */
+#define CAPTURE_ROW(id, json, opt, env, kind, metavar, note, shortopt, longopt, ann, dflt, merge) \
+	{ env, shortopt, longopt, ann, dflt, merge },
 const struct capture_setting capture_settings[CAPTURE_NKEYS] = {
-	[CAPTURE_OUTBOUND_PORT] = { "MESHCUT_OUTBOUND_PORT", 'p', "envoy-port", NULL, "15001" },
-	[CAPTURE_INBOUND_PORT] = { "MESHCUT_INBOUND_PORT", 'z', "inbound-capture-port", NULL, "15006" },
-	[CAPTURE_PROXY_UID] = { "MESHCUT_PROXY_UID", 'u', "proxy-uid", NULL, "1337" },
-	[CAPTURE_EXCLUDE_INBOUND_PORTS] = { "MESHCUT_EXCLUDE_INBOUND_PORTS", 'd',
-		"istio-local-exclude-ports", TRAFFIC "excludeInboundPorts", "15090,15021,15020", true },
-	[CAPTURE_INCLUDE_INBOUND_PORTS] = { "MESHCUT_INCLUDE_INBOUND_PORTS", 'b',
-		"istio-inbound-ports", TRAFFIC "includeInboundPorts", "*" },
-	[CAPTURE_EXCLUDE_OUTBOUND_PORTS] = { "MESHCUT_EXCLUDE_OUTBOUND_PORTS", 'o',
-		"istio-local-outbound-ports-exclude", TRAFFIC "excludeOutboundPorts", "" },
-	[CAPTURE_EXCLUDE_OUTBOUND_CIDRS] = { "MESHCUT_EXCLUDE_OUTBOUND_CIDRS", 'x',
-		"istio-service-exclude-cidr", TRAFFIC "excludeOutboundIPRanges", "" },
-	[CAPTURE_INCLUDE_OUTBOUND_CIDRS] = { "MESHCUT_INCLUDE_OUTBOUND_CIDRS", 'i',
-		"istio-service-cidr", TRAFFIC "includeOutboundIPRanges", "*" },
-	[CAPTURE_INCLUDE_OUTBOUND_PORTS] = { "MESHCUT_INCLUDE_OUTBOUND_PORTS", 'q',
-		"istio-outbound-ports", TRAFFIC "includeOutboundPorts", "" },
-	[CAPTURE_INTERCEPTION_MODE] = { "MESHCUT_INTERCEPTION_MODE", 'm',
-		"istio-inbound-interception-mode", "sidecar.istio.io/interceptionMode", "REDIRECT" },
+	MC_CAPTURE_ISTIO_SETTINGS(CAPTURE_ROW)
 };
+const struct capture_setting capture_own_settings[CAPTURE_NOWN] = {
+	MC_CAPTURE_OWN_SETTINGS(CAPTURE_ROW)
+};
+#undef CAPTURE_ROW
 
 /* istio-iptables flags that take a value but do not concern us: known so that
  * their values are skipped and "-ceth0,docker0" is not read as "-d ocker0".

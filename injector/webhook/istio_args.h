@@ -10,17 +10,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "capture_settings.h"
+
+/* The rows of MC_CAPTURE_ISTIO_SETTINGS (lib/capture_settings.h), in its order. */
 enum capture_key {
-	CAPTURE_OUTBOUND_PORT,
-	CAPTURE_INBOUND_PORT,
-	CAPTURE_PROXY_UID,
-	CAPTURE_EXCLUDE_INBOUND_PORTS,
-	CAPTURE_INCLUDE_INBOUND_PORTS,
-	CAPTURE_EXCLUDE_OUTBOUND_PORTS,
-	CAPTURE_EXCLUDE_OUTBOUND_CIDRS,
-	CAPTURE_INCLUDE_OUTBOUND_CIDRS,
-	CAPTURE_INCLUDE_OUTBOUND_PORTS,
-	CAPTURE_INTERCEPTION_MODE,
+#define CAPTURE_KEY(id, ...) CAPTURE_##id,
+	MC_CAPTURE_ISTIO_SETTINGS(CAPTURE_KEY)
+#undef CAPTURE_KEY
 	CAPTURE_NKEYS
 };
 
@@ -35,6 +31,12 @@ struct capture_setting {
 
 /* Indexed by enum capture_key; the order is the env order of the patch. */
 extern const struct capture_setting capture_settings[CAPTURE_NKEYS];
+
+/* meshcut's own per-pod settings (MC_CAPTURE_OWN_SETTINGS: the app's
+ * sockets), after those in the patch: the pod's annotation as written, or the
+ * default. No istio-iptables flag. */
+enum { CAPTURE_NOWN = MC_CAPTURE_NSETTINGS - MC_CAPTURE_NISTIO };
+extern const struct capture_setting capture_own_settings[CAPTURE_NOWN];
 
 /* One value per key, malloc'd, as a normalised comma list (items trimmed,
  * blanks and duplicates dropped; "" stays "" because "-b ''" means "none"). */

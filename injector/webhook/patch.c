@@ -39,11 +39,15 @@ static json_t *init_env(const json_t *pod)
 	/* the owner's choice for the app's own sockets, passed as written:
 	 * meshcut-init refuses a value it does not know (the pod then stays
 	 * on TCP altogether) */
-	const char *app = pod_annotation(pod, PATCH_APP_SOCKETS_KEY);
-	if (env && json_array_append_new(env, json_pack("{s:s, s:s}", "name", "MESHCUT_APP_SOCKETS",
-							"value", app ? app : "shortcut")) < 0) {
-		json_decref(env);
-		env = NULL;
+	for (int k = 0; env && k < CAPTURE_NOWN; k++) {
+		const struct capture_setting *s = &capture_own_settings[k];
+		const char *v = pod_annotation(pod, s->annotation);
+
+		if (json_array_append_new(env, json_pack("{s:s, s:s}", "name", s->env, "value",
+							 v ? v : s->fallback)) < 0) {
+			json_decref(env);
+			env = NULL;
+		}
 	}
 	return env;
 }

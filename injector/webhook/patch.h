@@ -9,7 +9,6 @@
 #define PATCH_VOLUME_NAME "meshcut-socket"
 #define PATCH_SOCKET_MOUNT "/var/run/meshcut" /* where meshcut-init looks for agent.sock */
 #define PATCH_STATUS_KEY "meshcut.io/status"
-#define PATCH_APP_SOCKETS_KEY "meshcut.io/app-sockets" /* "tcp": only sidecar pairs (README) */
 
 /* What the operator chose for every injected init container (webhook flags). */
 struct inject_cfg {

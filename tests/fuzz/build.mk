@@ -11,8 +11,8 @@ FUZZ_CFLAGS  := -std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -D
                 -I$(BUILD) -Ilib -Ibpf -Iagent
 FUZZ_BINS    := $(BUILD)/fuzz/fuzz_registration $(BUILD)/fuzz/fuzz_addr
 
-$(BUILD)/fuzz/fuzz_registration: tests/fuzz/fuzz_registration.c agent/registration.c lib/addr.c \
-		agent/registration.h lib/addr.h bpf/pods.h
+$(BUILD)/fuzz/fuzz_registration: tests/fuzz/fuzz_registration.c agent/api/registration.c lib/addr.c \
+		agent/api/registration.h lib/capture_settings.h lib/addr.h bpf/pods.h
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS_JSON)

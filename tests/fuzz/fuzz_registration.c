@@ -1,4 +1,4 @@
-/* libFuzzer target: mc_registration_parse (agent/registration.c), the strict
+/* libFuzzer target: mc_registration_parse (agent/api/registration.c), the strict
  * parser of what a pod's meshcut-init sends (POST /v1/pods). Any input must
  * give 0 or -1, never a crash, a leak or a sanitizer report; and what comes
  * back must hold the parser's promises (checked below). */
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "addr.h"
-#include "registration.h"
+#include "api/registration.h"
 
 #define CHECK(c)                   \
 	do {                       \
@@ -37,7 +37,7 @@ static void check_cidrs(const struct mc_cidr *c, __u16 n)
 	}
 }
 
-/* Known gap (agent/registration.c): "::" parses to the all-zero address, which
+/* Known gap (agent/api/registration.c): "::" parses to the all-zero address, which
  * means "absent", so {"ips": ["::"]} is accepted with no IP at all. The agent
  * refuses it later (agent/verify.c: "ips: no pod IP claimed"). Tolerated here
  * exactly when every listed address is unspecified; anything else is a bug. */

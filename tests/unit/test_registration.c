@@ -1,4 +1,4 @@
-/* Unit tests of agent/registration: the strict parser of POST /v1/pods. Every
+/* Unit tests of agent/api/registration: the strict parser of POST /v1/pods. Every
  * refusal must name the field; accepted requests must come back exactly as
  * the registry will store them. */
 #include <setjmp.h>
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "addr.h"
-#include "../../agent/registration.h"
+#include "api/registration.h"
 
 #define BASE "\"namespace\": \"default\", \"name\": \"productpage-7d4f\", \"ips\": [\"10.244.1.11\"]"
 
@@ -377,7 +377,7 @@ static void test_size_limit(void **state)
 	free(body);
 }
 
-/* Known gap (agent/registration.c): "::" parses to the all-zero address, which
+/* Known gap (agent/api/registration.c): "::" parses to the all-zero address, which
  * the parser's own struct uses for "absent", so {"ips": ["::"]} is accepted
  * with no IP at all (the fuzzer found it). agent/verify.c refuses it ("ips: no
  * pod IP claimed"). Skipped while the gap is there; a fix turns it on. */
@@ -388,7 +388,7 @@ static void test_known_gap_unspecified_ip(void **state)
 
 	memset(err, 0, sizeof(err));
 	if (mc_registration_parse(body, sizeof(body) - 1, &r, err, sizeof(err)) == 0) {
-		print_message("known gap (agent/registration.c): \"ips\": [\"::\"] is accepted as no IP\n");
+		print_message("known gap (agent/api/registration.c): \"ips\": [\"::\"] is accepted as no IP\n");
 		skip();
 	}
 	assert_non_null(strstr(err, "ips"));

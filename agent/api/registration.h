@@ -15,6 +15,8 @@
  *    "interception_mode": "REDIRECT",
  *    "app_sockets": "shortcut"}                 or "tcp": the app's own sockets stay on
  *                                                TCP, only sidecar pairs (optional)
+ * The capture settings' keys (ports to app_sockets) are rows of
+ * lib/capture_settings.h, which meshcut-init writes them from.
  * Port and CIDR lists use the syntax of Istio's traffic.sidecar.istio.io
  * annotations (comma-separated, port ranges a-b, "*" where Istio allows it).
  * As in istio-iptables, an include_inbound_ports list (or "") names the only
