@@ -19,7 +19,7 @@
  *   recv  the EXIT of the receive (tp_btf/sock_recv_length): the data is there.
  * Calls that return <= 0, and MSG_PEEK receives, are ignored.
  *
- * Socket roles: the six sockets of one hop in Istio's table (see the README):
+ * Socket roles: the six sockets of one hop in Istio's table (docs/socket-shortcut.md):
  *   1 app A -> 2 sidecar A (15001), 3 sidecar A -> 4 sidecar B (15006),
  *   5 sidecar B (127.0.0.6) -> 6 app B.
  * From the registration: proxy uid (1337), outbound/inbound ports, 127.0.0.6.

@@ -30,7 +30,7 @@ struct mc_cidr {
 /* the app's own sockets stay on TCP (annotation meshcut.io/app-sockets: tcp):
  * no outbound (1<->2) or inbound (5<->6) pair in this pod, only its sidecar's
  * pairs with other sidecars (3<->4). For apps that read blocking sockets and
- * take EAGAIN for an error (README, TCP semantics). */
+ * take EAGAIN for an error (docs/semantics.md). */
 #define MC_POD_APP_TCP         (1u << 2)
 
 struct mc_pod {

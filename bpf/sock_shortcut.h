@@ -196,7 +196,7 @@ struct mc_kind_stats {
 	__u64 fin_held;          /* FINs dropped (the sender retransmits) while the
 				  * receiver still had unread redirected bytes */
 	__u64 rst_unread;        /* RSTs that arrived while redirected bytes were unread
-				  * (discarded with the connection, see README) */
+				  * (discarded with the connection, see docs/semantics.md) */
 	__u64 early_tcp;         /* directions whose first message found no peer yet */
 	__u64 promoted;          /* early directions redirected once their TCP bytes were read */
 };

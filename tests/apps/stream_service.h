@@ -17,7 +17,7 @@
  * A malformed line gets "ERR <reason>\n". Sizes are capped at STREAM_MAX_MSG.
  *
  * Reads are blocking. tcp_bpf's recv() returns EAGAIN to a blocked reader
- * woken without data (README: TCP semantics); like an event loop, the service
+ * woken without data (docs/semantics.md); like an event loop, the service
  * waits for the socket and reads again, except under ECHO STRICT, which plays
  * a naive app that takes EAGAIN for an error and closes (tests/stress/leave-chaos
  * measures how often that happens).

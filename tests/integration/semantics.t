@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Socket semantics on a redirected pair, scenario by scenario, against plain
-# TCP in the same pod: what README.md's compatibility table says, exactly.
+# TCP in the same pod: what docs/semantics.md's table says, exactly.
 # Each scenario runs on an inbound-shaped pair (sidecar uid 1337 from
 # 127.0.0.6 -> the app), paired by meshcut, and on a plain pair (uid 0 from
 # 127.0.0.7, which Istio and meshcut both leave alone). The app's socket is the

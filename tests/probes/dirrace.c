@@ -161,7 +161,7 @@ static void *reader(void *arg)
 			if (errno == EINTR)
 				continue;
 			/* a blocking recv() on a socket in a SOCKHASH can come back
-			 * EAGAIN early when it was woken by TCP bytes (README: TCP
+			 * EAGAIN early when it was woken by TCP bytes (docs/semantics.md: TCP
 			 * semantics); only the receive timeout means stuck */
 			if ((errno == EAGAIN || errno == EWOULDBLOCK) &&
 			    now() - t < o.stuck_s - 1) {

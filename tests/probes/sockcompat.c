@@ -582,7 +582,7 @@ static void sc_fin_mixed_senders(void)
 
 /* A reader blocked in recv() is woken without data: here by its own socket's
  * state change (the ACK of a half-close another process made on it). TCP keeps
- * waiting; tcp_bpf's recv returns EAGAIN (README: TCP semantics). The reader
+ * waiting; tcp_bpf's recv returns EAGAIN (docs/semantics.md). The reader
  * counts EAGAINs, retries, and must still get every byte sent afterwards. */
 static void sc_woken_reader(void)
 {
@@ -629,7 +629,7 @@ static void sc_woken_reader(void)
  * sleeps, then the app reads everything. TCP drops what the app cannot hold
  * and the sender's kernel sends it again: the writer only waits. A redirect
  * charges the app's cgroup from inside the writer's send(): it fails with
- * ENOMEM, once, and the pair moves to TCP (README: TCP semantics;
+ * ENOMEM, once, and the pair moves to TCP (docs/semantics.md;
  * semantics.t). The writer retries ENOMEM and counts it. */
 
 static void sc_rcvmem(void)
