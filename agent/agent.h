@@ -7,10 +7,10 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "datapath.h"
-#include "drain.h"
-#include "podwatch.h"
-#include "registry.h"
+#include "shortcut/datapath.h"
+#include "shortcut/drain.h"
+#include "api/podwatch.h"
+#include "api/registry.h"
 
 #define MESHCUT_VERSION "0.1.0"
 

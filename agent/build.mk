@@ -14,10 +14,10 @@ all: $(BUILD)/meshcut-agent
 
 UNIT_OBJS_test_registration := $(BUILD)/obj/agent/registration.o $(BUILD)/obj/lib/addr.o
 UNIT_LIBS_test_registration := $(LDLIBS_JSON)
-UNIT_OBJS_test_drain := $(BUILD)/obj/agent/drain.o
+UNIT_OBJS_test_drain := $(BUILD)/obj/agent/shortcut/drain.o
 UNIT_LIBS_test_drain := $(LDLIBS_BPF)
-UNIT_OBJS_test_access := $(BUILD)/obj/agent/access.o
-UNIT_OBJS_test_registry := $(BUILD)/obj/agent/registry.o $(BUILD)/obj/lib/addr.o
+UNIT_OBJS_test_access := $(BUILD)/obj/agent/api/access.o
+UNIT_OBJS_test_registry := $(BUILD)/obj/agent/api/registry.o $(BUILD)/obj/lib/addr.o
 UNIT_LIBS_test_registry := $(LDLIBS_BPF) $(LDLIBS_JSON) -lpthread
 UNIT_OBJS_test_monitor_recon := $(BUILD)/obj/agent/monitor_recon.o
 UNIT_LIBS_test_monitor_recon := $(LDLIBS_JSON)

@@ -17,14 +17,14 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "api.h"
-#include "check.h"
-#include "layouts.h"
+#include "api/api.h"
+#include "kernel/check.h"
+#include "shortcut/layouts.h"
 #include "fsutil.h"
 #include "log.h"
 #include "monitor.h"
-#include "podwatch.h"
-#include "ratelimit.h"
+#include "api/podwatch.h"
+#include "api/ratelimit.h"
 #include "tc.h"
 
 #ifndef SO_NETNS_COOKIE

@@ -1,5 +1,5 @@
 /* Unit tests of agent/ratelimit: the token bucket, the connection limit, and
- * the agent's process-wide limits as agent/api.c uses them. */
+ * the agent's process-wide limits as agent/api/api.c uses them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../agent/ratelimit.h"
+#include "api/ratelimit.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71

@@ -51,7 +51,7 @@
  * registry then refuses the real owner (409) until the impostor is gone. Such a
  * pod can already take that IP's traffic on a bridge network with ARP.
  */
-#include "verify.h"
+#include "api/verify.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* Per-caller input limits of the agent's API: see ratelimit.h. */
-#include "ratelimit.h"
+#include "api/ratelimit.h"
 
 #include <errno.h>
 #include <stdio.h>

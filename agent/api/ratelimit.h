@@ -11,7 +11,7 @@
  *
  * Both are fixed-size tables under a mutex, safe from the API's connection
  * threads. mc_limits_*() are the agent's process-wide instances (defaults
- * below), used by agent/api.c.
+ * below), used by agent/api/api.c.
  */
 #ifndef MESHCUT_AGENT_RATELIMIT_H
 #define MESHCUT_AGENT_RATELIMIT_H
@@ -73,7 +73,7 @@ void mc_connlimit_fini(struct mc_connlimit *cl);
 int mc_connlimit_enter(struct mc_connlimit *cl, uint64_t key);
 void mc_connlimit_leave(struct mc_connlimit *cl, uint64_t key);
 
-/* --- the agent's process-wide limits (for agent/api.c) --- */
+/* --- the agent's process-wide limits (for agent/api/api.c) --- */
 
 /* "N/s", "N/m" or "N/h" (N per second, minute, hour): 0, or -1 when malformed */
 int mc_limits_parse_rate(const char *s, unsigned int *tokens, unsigned int *period_s);

@@ -1,14 +1,14 @@
 /* Status, counters and metrics of the agent: see stats.h. */
-#include "stats.h"
+#include "shortcut/stats.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
-#include "layouts.h"
-#include "rw_hooks.h"
-#include "monitor.h"
+#include "shortcut/layouts.h"
+#include "shortcut/rw_hooks.h"
+#include "../monitor.h"
 #include "tc.h"
 
 static const char *const reason_names[MC_TCP_REASONS] = {"peer_missing", "mode", "backlog",

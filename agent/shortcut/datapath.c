@@ -1,5 +1,5 @@
 /* The agent's BPF state: load or adopt, attach, pin, uninstall. See datapath.h. */
-#include "datapath.h"
+#include "shortcut/datapath.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -18,12 +18,12 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "drain.h"
-#include "layouts.h"
+#include "shortcut/drain.h"
+#include "shortcut/layouts.h"
 #include "fsutil.h"
 #include "log.h"
 #include "sock_shortcut.skel.h"
-#include "rw_hooks.h"
+#include "shortcut/rw_hooks.h"
 #include "testhooks.h"
 
 #define DEFAULT_BACKLOG_LIMIT (4u << 20) /* 4 MiB per receiver, see README */

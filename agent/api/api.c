@@ -1,5 +1,5 @@
 /* The agent's HTTP/JSON API over libmicrohttpd: see api.h. */
-#include "api.h"
+#include "api/api.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,15 +13,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "access.h"
+#include "api/access.h"
 #include "log.h"
-#include "monitor.h"
-#include "podwatch.h"
-#include "ratelimit.h"
+#include "../monitor.h"
+#include "api/podwatch.h"
+#include "api/ratelimit.h"
 #include "registration.h"
-#include "stats.h"
+#include "shortcut/stats.h"
 #include "tc.h"
-#include "verify.h"
+#include "api/verify.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -122,7 +122,7 @@ static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
 
 	if (!who->id.known)
 		return reply_msg(c, 403, "cannot identify the caller's network namespace");
-	/* per-caller rate limit (agent/ratelimit.h) */
+	/* per-caller rate limit (agent/api/ratelimit.h) */
 	if ((status = mc_limits_request(netns, api->agent->own_netns, msg, sizeof(msg))))
 		return reply_msg(c, (unsigned int)status, msg);
 	if (mc_registration_parse(req->body ? req->body : "", req->len, &r, err, sizeof(err)))
@@ -160,7 +160,7 @@ static enum MHD_Result do_deregister(struct mc_api *api, struct MHD_Connection *
 
 	if (!who->id.known)
 		return reply_msg(c, 403, "cannot identify the caller's network namespace");
-	/* per-caller rate limit (agent/ratelimit.h) */
+	/* per-caller rate limit (agent/api/ratelimit.h) */
 	if ((status = mc_limits_request(who->id.netns, api->agent->own_netns, msg, sizeof(msg))))
 		return reply_msg(c, (unsigned int)status, msg);
 	if (want) {
@@ -430,7 +430,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	pr_debug("http: %s", buf);
 }
 
-/* accept path: open connections per caller netns are limited (agent/ratelimit.h);
+/* accept path: open connections per caller netns are limited (agent/api/ratelimit.h);
  * one over the limit is answered 429 and closed before any request is read */
 static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 			enum MHD_ConnectionNotificationCode toe)
