@@ -23,13 +23,10 @@
 #include "fsutil.h"
 #include "log.h"
 #include "monitor.h"
+#include "netns.h"
 #include "api/podwatch.h"
 #include "api/ratelimit.h"
 #include "tc.h"
-
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
 
 /* The drain (drain.h) runs when the datapath says a pair started leaving
  * (ring buffer), every 10 ms while pairs wait for their readers, and every
@@ -91,19 +88,6 @@ static void usage(FILE *f)
 		"                       it; exit 1 when the socket shortcut cannot run here\n"
 		"  --log-format text|json\n"
 		"  -v, --verbose        debug logs (libbpf included)\n");
-}
-
-static uint64_t own_netns_cookie(void)
-{
-	uint64_t cookie = 0;
-	socklen_t len = sizeof(cookie);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (fd >= 0) {
-		getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
-		close(fd);
-	}
-	return cookie;
 }
 
 static int mkdir_parent(const char *path)
@@ -317,7 +301,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 
 	a.started = time(NULL);
-	a.own_netns = own_netns_cookie();
+	a.own_netns = mc_own_netns_cookie();
 	a.socket_path = socket_path;
 	pthread_mutex_init(&a.lock, NULL);
 	err = mc_dp_open(&a.dp, &dopts);

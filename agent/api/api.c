@@ -16,16 +16,13 @@
 #include "api/access.h"
 #include "log.h"
 #include "../monitor.h"
+#include "netns.h"
 #include "api/podwatch.h"
 #include "api/ratelimit.h"
 #include "registration.h"
 #include "shortcut/stats.h"
 #include "tc.h"
 #include "api/verify.h"
-
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
 
 struct mc_api {
 	struct mc_agent *agent;
@@ -89,7 +86,7 @@ static void who_calls(struct MHD_Connection *c, struct caller *who)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	socklen_t len = sizeof(who->id.netns);
+	socklen_t len = sizeof(struct ucred);
 	struct ucred cred;
 
 	memset(who, 0, sizeof(*who));
@@ -97,9 +94,8 @@ static void who_calls(struct MHD_Connection *c, struct caller *who)
 	if (!ci)
 		return;
 	who->fd = ci->connect_fd;
-	if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_NETNS_COOKIE, &who->id.netns, &len))
+	if (mc_sock_netns_cookie(ci->connect_fd, &who->id.netns))
 		return;
-	len = sizeof(cred);
 	if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
 		return;
 	who->id.uid = cred.uid;

@@ -9,9 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
+#include "netns.h"
 
 /* ---------------------------------------------------------------- token bucket */
 
@@ -288,12 +286,11 @@ void mc_limits_conn_opened(int fd, uint64_t own_netns, void **ctx)
 {
 	struct conn_token *t;
 	uint64_t netns = 0;
-	socklen_t len = sizeof(netns);
 	int rc;
 
 	*ctx = NULL;
 	pthread_once(&once, limits_init);
-	if (!ready || fd < 0 || getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &netns, &len) ||
+	if (!ready || fd < 0 || mc_sock_netns_cookie(fd, &netns) ||
 	    netns == own_netns)
 		return;
 	rc = mc_connlimit_enter(&conns, netns);

@@ -13,10 +13,7 @@
 #include <unistd.h>
 
 #include "api/ratelimit.h"
-
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
+#include "netns.h"
 
 #define MS 1000000ull
 #define SEC 1000000000ull
@@ -250,11 +247,10 @@ static void test_connlimit(void **state)
 static uint64_t my_netns(void)
 {
 	uint64_t c = 0;
-	socklen_t len = sizeof(c);
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
 	assert_true(fd >= 0);
-	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &c, &len), 0);
+	assert_int_equal(mc_sock_netns_cookie(fd, &c), 0);
 	close(fd);
 	return c;
 }
