@@ -90,29 +90,16 @@ static void usage(FILE *f)
 		"  -v, --verbose        debug logs (libbpf included)\n");
 }
 
-static int mkdir_parent(const char *path)
-{
-	char dir[256], *slash;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* The kernel (or the agent's privileges) refused the datapath: stay up, live
  * but not ready (no crash loop), and answer every registration at once with
  * the reason, so injected pods start without meshcut instead of waiting. */
 static int idle_unsupported(struct mc_agent *a, const char *socket_path, const char *http)
 {
 	struct mc_api *api, *tcp_api = NULL;
+	int err;
 
-	if (mkdir_parent(socket_path))
-		pr_warn("create the directory of %s: %s", socket_path, strerror(errno));
+	if ((err = mc_mkdir_parent(socket_path, 0755)))
+		pr_warn("create the directory of %s: %s", socket_path, strerror(-err));
 	api = mc_api_start_unix(a, socket_path, 0660);
 	if (!api || (http && !(tcp_api = mc_api_start_tcp(a, http)))) {
 		mc_api_stop(api);
@@ -326,8 +313,8 @@ int main(int argc, char **argv)
 		pr_err("out of memory");
 		goto out;
 	}
-	if (mkdir_parent(socket_path))
-		pr_warn("create the directory of %s: %s", socket_path, strerror(errno));
+	if ((err = mc_mkdir_parent(socket_path, 0755)))
+		pr_warn("create the directory of %s: %s", socket_path, strerror(-err));
 	api = mc_api_start_unix(&a, socket_path, 0660);
 	if (!api) {
 		pr_err("cannot serve the API on %s", socket_path);
