@@ -6,7 +6,7 @@ AGENT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRCS))
 # the agent embeds the BPF skeleton
 $(AGENT_OBJS): $(BPF_SKELS)
 
-$(BUILD)/meshcut-agent: $(AGENT_OBJS) $(LIB_OBJS)
+$(BUILD)/meshcut-agent: $(AGENT_OBJS) $(LIB_OBJS) $(LIB_HTTP_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_BPF) $(LDLIBS_JSON) $(LDLIBS_HTTP) $(LDLIBS_CT) -lpthread
 
