@@ -160,6 +160,7 @@ int main(int argc, char **argv)
 	int c, err;
 	char *end;
 
+	mc_limits_init(&a.limits);
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case O_PIN:
@@ -256,7 +257,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* the API's per-pod limits are set up when it first serves */
-	if (mc_limits_configure((unsigned int)reg_burst, reg_tokens, reg_period)) {
+	if (mc_limits_configure(&a.limits, (unsigned int)reg_burst, reg_tokens, reg_period)) {
 		fprintf(stderr, "meshcut-agent: --reg-burst/--reg-rate out of range\n");
 		return 2;
 	}

@@ -97,7 +97,9 @@ static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
 	if (!who->id.known)
 		return reply_msg(c, 403, "cannot identify the caller's network namespace");
 	/* per-caller rate limit (agent/api/ratelimit.h) */
-	if ((status = mc_limits_request(netns, api->agent->own_netns, msg, sizeof(msg))))
+	status = mc_limits_request(&api->agent->limits, netns, api->agent->own_netns, msg,
+				   sizeof(msg));
+	if (status)
 		return reply_msg(c, (unsigned int)status, msg);
 	if (mc_registration_parse(req->buf ? req->buf : "", req->len, &r, err, sizeof(err)))
 		return reply_msg(c, 400, err);
@@ -135,7 +137,9 @@ static enum MHD_Result do_deregister(struct mc_api *api, struct MHD_Connection *
 	if (!who->id.known)
 		return reply_msg(c, 403, "cannot identify the caller's network namespace");
 	/* per-caller rate limit (agent/api/ratelimit.h) */
-	if ((status = mc_limits_request(who->id.netns, api->agent->own_netns, msg, sizeof(msg))))
+	status = mc_limits_request(&api->agent->limits, who->id.netns, api->agent->own_netns, msg,
+				   sizeof(msg));
+	if (status)
 		return reply_msg(c, (unsigned int)status, msg);
 	if (want) {
 		errno = 0;
@@ -393,9 +397,10 @@ static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 		return;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-		mc_limits_conn_opened(ci ? ci->connect_fd : -1, api->agent->own_netns, socket_ctx);
+		mc_limits_conn_opened(&api->agent->limits, ci ? ci->connect_fd : -1,
+				      api->agent->own_netns, socket_ctx);
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		mc_limits_conn_closed(socket_ctx);
+		mc_limits_conn_closed(&api->agent->limits, socket_ctx);
 	}
 }
 
