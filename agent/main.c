@@ -24,6 +24,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "netns.h"
+#include "sock_shortcut.skel.h"
 #include "api/podwatch.h"
 #include "api/ratelimit.h"
 #include "tc.h"
@@ -298,10 +299,10 @@ int main(int argc, char **argv)
 	if (err)
 		return idle_unsupported(&a, socket_path, http);
 	mc_registry_init(&a.reg, &(struct mc_registry_maps){
-					 .pods = mc_dp_map_fd(&a.dp, "mc_pods"),
-					 .ips = mc_dp_map_fd(&a.dp, "mc_pod_ips"),
-					 .life = mc_dp_map_fd(&a.dp, "mc_pod_life"),
-					 .pod_pairs = mc_dp_map_fd(&a.dp, "mc_pod_pairs")});
+					 .pods = bpf_map__fd(a.dp.skel->maps.mc_pods),
+					 .ips = bpf_map__fd(a.dp.skel->maps.mc_pod_ips),
+					 .life = bpf_map__fd(a.dp.skel->maps.mc_pod_life),
+					 .pod_pairs = bpf_map__fd(a.dp.skel->maps.mc_pod_pairs)});
 	if (mc_tc_init(&a))
 		pr_warn("cross-node shortcut unavailable: pods keep the host path");
 	if (mc_monitor_init(&a))
@@ -310,7 +311,8 @@ int main(int argc, char **argv)
 	if ((err = mc_podwatch_start(&a)))
 		pr_warn("pod deletions will not be noticed (%s): deregister pods explicitly",
 			strerror(-err));
-	if (mc_drainer_init(&a.drainer, a.dp.pairs, a.dp.max_pairs, mc_dp_map_fd(&a.dp, "mc_socks"))) {
+	if (mc_drainer_init(&a.drainer, a.dp.pairs, a.dp.max_pairs,
+			    bpf_map__fd(a.dp.skel->maps.mc_socks))) {
 		pr_err("out of memory");
 		goto out;
 	}
@@ -326,11 +328,11 @@ int main(int argc, char **argv)
 	pr_info("meshcut-agent %s serving on %s%s%s (%u pods registered)", MESHCUT_VERSION,
 		socket_path, http ? " and " : "", http ? http : "", mc_registry_count(&a.reg));
 
-	rb = ring_buffer__new(mc_dp_map_fd(&a.dp, "mc_leaving"), on_leaving, &leaving, NULL);
+	rb = ring_buffer__new(bpf_map__fd(a.dp.skel->maps.mc_leaving), on_leaving, &leaving, NULL);
 	if (!rb)
 		pr_warn("no leave notifications (%s): draining every %d ms only", strerror(errno),
 			SWEEP_IDLE_MS);
-	live_fd = mc_dp_map_fd(&a.dp, "mc_live");
+	live_fd = bpf_map__fd(a.dp.skel->maps.mc_live);
 	while (!stop) {
 		struct mc_control ctl = {};
 		struct mc_drain_result r;
