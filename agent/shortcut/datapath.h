@@ -15,7 +15,8 @@
  *     prog_sk_msg            the sk_msg program attached to mc_socks
  *
  * Closing the datapath (SIGTERM, SIGKILL, crash) leaves all of it working;
- * only mc_dp_uninstall() removes it, after draining every redirected byte.
+ * only mc_uninstall() (meshcut-agent --uninstall) removes it, after draining
+ * every redirected byte.
  */
 #ifndef MESHCUT_AGENT_DATAPATH_H
 #define MESHCUT_AGENT_DATAPATH_H
