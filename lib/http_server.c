@@ -4,18 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct mc_http_body *mc_http_body_new(atomic_size_t *budget_used, size_t budget)
+enum MHD_Result mc_http_body_start(void **con_cls, atomic_size_t *budget_used, size_t budget)
 {
 	struct mc_http_body *b = calloc(1, sizeof(*b));
 
-	if (b) {
-		b->budget_used = budget_used;
-		b->budget = budget;
-	}
-	return b;
+	if (!b)
+		return MHD_NO;
+	b->budget_used = budget_used;
+	b->budget = budget;
+	*con_cls = b;
+	return MHD_YES;
 }
 
-int mc_http_body_add(struct mc_http_body *b, const char *data, size_t n, size_t max)
+static int body_add(struct mc_http_body *b, const char *data, size_t n, size_t max)
 {
 	char *p;
 
@@ -44,6 +45,15 @@ int mc_http_body_add(struct mc_http_body *b, const char *data, size_t n, size_t 
 	b->len += n;
 	b->buf[b->len] = '\0';
 	return 0;
+}
+
+enum MHD_Result mc_http_body_take(struct mc_http_body *b, const char *upload, size_t *upload_size,
+				  size_t max)
+{
+	size_t n = *upload_size;
+
+	*upload_size = 0;
+	return body_add(b, upload, n, max) ? MHD_NO : MHD_YES;
 }
 
 void mc_http_completed(void *cls, struct MHD_Connection *c, void **con_cls,

@@ -23,15 +23,19 @@ struct mc_http_body {
 	size_t budget;
 };
 
-/* A new, empty body for *con_cls; BUDGET_USED (or NULL) counts the body bytes
- * all connections hold, at most BUDGET. NULL when out of memory. */
-struct mc_http_body *mc_http_body_new(atomic_size_t *budget_used, size_t budget);
+/* The first call of a request with a body: a new, empty body in *con_cls.
+ * BUDGET_USED (or NULL) counts the body bytes all connections hold, at most
+ * BUDGET. What the access handler returns: MHD_YES, or MHD_NO when out of
+ * memory (MHD drops the connection). */
+enum MHD_Result mc_http_body_start(void **con_cls, atomic_size_t *budget_used, size_t budget);
 
-/* Takes one piece (DATA, N) of the body, up to MAX bytes in all; past MAX or
- * the budget it only notes too_large / over_budget (the rest is read and
- * dropped; the server answers at the end). 0, or -1 when out of memory
- * (return MHD_NO: MHD drops the connection). */
-int mc_http_body_add(struct mc_http_body *b, const char *data, size_t n, size_t max);
+/* A call with a piece of the body (*UPLOAD_SIZE > 0): taken (and
+ * *upload_size zeroed), up to MAX bytes in all; past MAX or the budget it only
+ * notes too_large / over_budget (the rest is read and dropped; the server
+ * answers at the end). What the access handler returns: MHD_YES, or MHD_NO
+ * when out of memory. */
+enum MHD_Result mc_http_body_take(struct mc_http_body *b, const char *upload, size_t *upload_size,
+				  size_t max);
 
 /* MHD_OPTION_NOTIFY_COMPLETED: frees the body in *con_cls (and gives its bytes
  * back to the budget). cls is not used. */

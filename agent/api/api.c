@@ -357,19 +357,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	struct mc_http_body *req = *con_cls;
 
 	(void)version;
-	if (!req) {
-		req = mc_http_body_new(NULL, 0); /* the agent's limit is per request only */
-		if (!req)
-			return MHD_NO;
-		*con_cls = req;
-		return MHD_YES;
-	}
-	if (*upload_size) {
-		size_t n = *upload_size;
-
-		*upload_size = 0;
-		return mc_http_body_add(req, upload, n, MC_REG_MAX_BODY) ? MHD_NO : MHD_YES;
-	}
+	if (!req) /* the agent's limit is per request only: no budget */
+		return mc_http_body_start(con_cls, NULL, 0);
+	if (*upload_size)
+		return mc_http_body_take(req, upload, upload_size, MC_REG_MAX_BODY);
 	if (req->too_large)
 		return reply_msg(c, 413, "request body too large");
 	return route(api, c, url, method, req);

@@ -105,18 +105,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (clen && strtoull(clen, NULL, 10) > SERVER_MAX_BODY)
 			return reply_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
-		b = mc_http_body_new(&s->buffered, SERVER_BODY_BUDGET);
-		if (!b)
-			return MHD_NO;
-		*con_cls = b;
-		return MHD_YES;
+		return mc_http_body_start(con_cls, &s->buffered, SERVER_BODY_BUDGET);
 	}
-	if (*upload_size) {
-		size_t n = *upload_size;
-
-		*upload_size = 0;
-		return mc_http_body_add(b, upload, n, SERVER_MAX_BODY) ? MHD_NO : MHD_YES;
-	}
+	if (*upload_size)
+		return mc_http_body_take(b, upload, upload_size, SERVER_MAX_BODY);
 	return mutate(s, conn, b);
 }
 
