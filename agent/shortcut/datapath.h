@@ -91,6 +91,12 @@ struct mc_uninstall_report {
 };
 int mc_uninstall(const char *pin_dir, double timeout_s, struct mc_uninstall_report *r);
 
+/* the pin directory is on a bpffs (or, not there yet, would be): 0, or a
+ * negative errno, said with what to do instead (uninstall.c shares it) */
+int mc_dp_check_pin_dir(const char *pin_dir);
+/* libbpf's messages through the agent's log (its debug ones only with -v) */
+void mc_dp_libbpf_logs(void);
+
 /* drain helpers shared by uninstall and the agent's periodic sweep */
 const char *mc_kind_name(uint32_t kind);
 const char *mc_mode_string(uint32_t modes, char *buf, size_t len);
