@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -630,7 +631,9 @@ int mc_dp_read_control(struct mc_datapath *dp, struct mc_control *c)
 	return bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, c) ? -errno : 0;
 }
 
-int mc_dp_set_modes(struct mc_datapath *dp, uint32_t modes)
+/* one field of the control map changed (at OFF, a __u32), SET bits added to
+ * its "set" mask, the generation bumped: every program sees the change */
+static int set_control(struct mc_datapath *dp, size_t off, uint32_t v, uint32_t set)
 {
 	struct mc_control c;
 	__u32 zero = 0;
@@ -638,42 +641,28 @@ int mc_dp_set_modes(struct mc_datapath *dp, uint32_t modes)
 
 	if (err)
 		return err;
-	c.modes = modes;
+	memcpy((char *)&c + off, &v, sizeof(v));
+	c.set |= set;
 	c.generation++;
 	return bpf_map_update_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, &c, BPF_ANY)
 		       ? -errno
 		       : 0;
+}
+
+int mc_dp_set_modes(struct mc_datapath *dp, uint32_t modes)
+{
+	return set_control(dp, offsetof(struct mc_control, modes), modes, 0);
 }
 
 int mc_dp_set_backlog_limit(struct mc_datapath *dp, uint32_t limit)
 {
-	struct mc_control c;
-	__u32 zero = 0;
-	int err = mc_dp_read_control(dp, &c);
-
-	if (err)
-		return err;
-	c.backlog_limit = limit;
-	c.generation++;
-	return bpf_map_update_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, &c, BPF_ANY)
-		       ? -errno
-		       : 0;
+	return set_control(dp, offsetof(struct mc_control, backlog_limit), limit, 0);
 }
 
 int mc_dp_set_pod_pairs_max(struct mc_datapath *dp, uint32_t max)
 {
-	struct mc_control c;
-	__u32 zero = 0;
-	int err = mc_dp_read_control(dp, &c);
-
-	if (err)
-		return err;
-	c.pod_pairs_max = max;
-	c.set |= MC_CONTROL_SET_POD_PAIRS_MAX;
-	c.generation++;
-	return bpf_map_update_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, &c, BPF_ANY)
-		       ? -errno
-		       : 0;
+	return set_control(dp, offsetof(struct mc_control, pod_pairs_max), max,
+			   MC_CONTROL_SET_POD_PAIRS_MAX);
 }
 
 int mc_dp_read_stats(struct mc_datapath *dp, struct mc_kind_stats out[MC_KIND_MAX])
