@@ -7,10 +7,11 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "datapath.h"
-#include "drain.h"
-#include "podwatch.h"
-#include "registry.h"
+#include "shortcut/datapath.h"
+#include "shortcut/drain.h"
+#include "api/podwatch.h"
+#include "api/ratelimit.h"
+#include "api/registry.h"
 
 #define MESHCUT_VERSION "0.1.0"
 
@@ -19,6 +20,7 @@ struct mc_agent {
 	struct mc_registry reg;
 	struct mc_drainer drainer;
 	struct mc_podwatch podwatch; /* registrations whose pod is gone go */
+	struct mc_limits limits;   /* the API's per-caller limits (ratelimit.h) */
 	pthread_mutex_t lock;      /* control map writes, drainer, last_drain */
 	struct mc_drain_result last_drain;
 	uint64_t own_netns;        /* the node's netns: admin callers come from here (uid 0) */

@@ -6,7 +6,7 @@ AGENT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRCS))
 # the agent embeds the BPF skeleton
 $(AGENT_OBJS): $(BPF_SKELS)
 
-$(BUILD)/meshcut-agent: $(AGENT_OBJS) $(LIB_OBJS)
+$(BUILD)/meshcut-agent: $(AGENT_OBJS) $(LIB_OBJS) $(LIB_HTTP_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_BPF) $(LDLIBS_JSON) $(LDLIBS_HTTP) $(LDLIBS_CT) -lpthread
 
@@ -14,10 +14,10 @@ all: $(BUILD)/meshcut-agent
 
 UNIT_OBJS_test_registration := $(BUILD)/obj/agent/api/registration.o $(BUILD)/obj/lib/addr.o
 UNIT_LIBS_test_registration := $(LDLIBS_JSON)
-UNIT_OBJS_test_drain := $(BUILD)/obj/agent/drain.o
+UNIT_OBJS_test_drain := $(BUILD)/obj/agent/shortcut/drain.o
 UNIT_LIBS_test_drain := $(LDLIBS_BPF)
-UNIT_OBJS_test_access := $(BUILD)/obj/agent/access.o
-UNIT_OBJS_test_registry := $(BUILD)/obj/agent/registry.o $(BUILD)/obj/lib/addr.o
+UNIT_OBJS_test_access := $(BUILD)/obj/agent/api/access.o
+UNIT_OBJS_test_registry := $(BUILD)/obj/agent/api/registry.o $(BUILD)/obj/lib/addr.o
 UNIT_LIBS_test_registry := $(LDLIBS_BPF) $(LDLIBS_JSON) -lpthread
 UNIT_OBJS_test_monitor_recon := $(patsubst %,$(BUILD)/obj/agent/monitor/%.o,recon tables walk report hist index_list)
 UNIT_LIBS_test_monitor_recon := $(LDLIBS_JSON)

@@ -17,19 +17,17 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "api.h"
-#include "check.h"
-#include "layouts.h"
+#include "api/api.h"
+#include "kernel/check.h"
+#include "shortcut/layouts.h"
 #include "fsutil.h"
 #include "log.h"
 #include "monitor/session.h"
-#include "podwatch.h"
-#include "ratelimit.h"
+#include "netns.h"
+#include "sock_shortcut.skel.h"
+#include "api/podwatch.h"
+#include "api/ratelimit.h"
 #include "tc.h"
-
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
 
 /* The drain (drain.h) runs when the datapath says a pair started leaving
  * (ring buffer), every 10 ms while pairs wait for their readers, and every
@@ -94,42 +92,16 @@ static void usage(FILE *f)
 		"  -v, --verbose        debug logs (libbpf included)\n");
 }
 
-static uint64_t own_netns_cookie(void)
-{
-	uint64_t cookie = 0;
-	socklen_t len = sizeof(cookie);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (fd >= 0) {
-		getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len);
-		close(fd);
-	}
-	return cookie;
-}
-
-static int mkdir_parent(const char *path)
-{
-	char dir[256], *slash;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* The kernel (or the agent's privileges) refused the datapath: stay up, live
  * but not ready (no crash loop), and answer every registration at once with
  * the reason, so injected pods start without meshcut instead of waiting. */
 static int idle_unsupported(struct mc_agent *a, const char *socket_path, const char *http)
 {
 	struct mc_api *api, *tcp_api = NULL;
+	int err;
 
-	if (mkdir_parent(socket_path))
-		pr_warn("create the directory of %s: %s", socket_path, strerror(errno));
+	if ((err = mc_mkdir_parent(socket_path, 0755)))
+		pr_warn("create the directory of %s: %s", socket_path, strerror(-err));
 	api = mc_api_start_unix(a, socket_path, 0660);
 	if (!api || (http && !(tcp_api = mc_api_start_tcp(a, http)))) {
 		mc_api_stop(api);
@@ -144,138 +116,171 @@ static int idle_unsupported(struct mc_agent *a, const char *socket_path, const c
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	enum { O_PIN = 256, O_CGROUP, O_SOCKET, O_HTTP, O_MODE, O_MAXPAIRS, O_BACKLOG, O_UNINSTALL,
-	       O_DRAIN_TIMEOUT, O_LOGFMT, O_REG_BURST, O_REG_RATE, O_POD_PAIRS, O_CHECK, O_JSON };
-	static const struct option opts[] = {
-		{"pin-dir", required_argument, 0, O_PIN},
-		{"cgroup", required_argument, 0, O_CGROUP},
-		{"socket", required_argument, 0, O_SOCKET},
-		{"http", required_argument, 0, O_HTTP},
-		{"mode", required_argument, 0, O_MODE},
-		{"max-pairs", required_argument, 0, O_MAXPAIRS},
-		{"backlog-limit", required_argument, 0, O_BACKLOG},
-		{"pod-pairs-max", required_argument, 0, O_POD_PAIRS},
-		{"reg-burst", required_argument, 0, O_REG_BURST},
-		{"reg-rate", required_argument, 0, O_REG_RATE},
-		{"uninstall", no_argument, 0, O_UNINSTALL},
-		{"check", no_argument, 0, O_CHECK},
-		{"json", no_argument, 0, O_JSON},
-		{"drain-timeout", required_argument, 0, O_DRAIN_TIMEOUT},
-		{"log-format", required_argument, 0, O_LOGFMT},
-		{"verbose", no_argument, 0, 'v'},
-		{"help", no_argument, 0, 'h'},
-		{0, 0, 0, 0},
-	};
-	struct mc_dp_opts dopts = {
-		.pin_dir = "/sys/fs/bpf/meshcut",
-		.max_pairs = 65536,
-		.modes = -1,
-		.pod_pairs_max = -1,
-	};
-	const char *socket_path = "/var/run/meshcut/agent.sock", *http = NULL;
-	bool uninstall = false, json_logs = false, check = false, check_json = false;
-	enum mc_log_level level = MC_LOG_INFO;
-	double drain_timeout = 30;
-	unsigned long reg_burst = MC_RL_BURST;
-	unsigned int reg_tokens = MC_RL_RATE, reg_period = 1;
-	struct mc_api *api = NULL, *tcp_api = NULL;
-	static struct mc_agent a;
-	struct ring_buffer *rb = NULL;
-	bool leaving = false;
+enum { O_PIN = 256, O_CGROUP, O_SOCKET, O_HTTP, O_MODE, O_MAXPAIRS, O_BACKLOG, O_UNINSTALL,
+       O_DRAIN_TIMEOUT, O_LOGFMT, O_REG_BURST, O_REG_RATE, O_POD_PAIRS, O_CHECK, O_JSON };
+static const struct option opts[] = {
+	{"pin-dir", required_argument, 0, O_PIN},
+	{"cgroup", required_argument, 0, O_CGROUP},
+	{"socket", required_argument, 0, O_SOCKET},
+	{"http", required_argument, 0, O_HTTP},
+	{"mode", required_argument, 0, O_MODE},
+	{"max-pairs", required_argument, 0, O_MAXPAIRS},
+	{"backlog-limit", required_argument, 0, O_BACKLOG},
+	{"pod-pairs-max", required_argument, 0, O_POD_PAIRS},
+	{"reg-burst", required_argument, 0, O_REG_BURST},
+	{"reg-rate", required_argument, 0, O_REG_RATE},
+	{"uninstall", no_argument, 0, O_UNINSTALL},
+	{"check", no_argument, 0, O_CHECK},
+	{"json", no_argument, 0, O_JSON},
+	{"drain-timeout", required_argument, 0, O_DRAIN_TIMEOUT},
+	{"log-format", required_argument, 0, O_LOGFMT},
+	{"verbose", no_argument, 0, 'v'},
+	{"help", no_argument, 0, 'h'},
+	{0, 0, 0, 0},
+};
+
+/* what the command line asked for */
+struct options {
+	struct mc_dp_opts dp;
+	const char *socket_path, *http;
+	bool uninstall, json_logs, check, check_json;
+	enum mc_log_level level;
+	double drain_timeout;
+	unsigned long reg_burst;
+	unsigned int reg_tokens, reg_period;
+};
+
+/* what runs while the agent serves, stopped by shut_down */
+struct running {
+	struct mc_api *api, *tcp_api;
+	struct ring_buffer *rb;
+	bool leaving; /* the ring buffer said a pair started leaving */
 	int live_fd;
-	uint64_t last_gc = 0;
+};
+
+/* an option with a value to check: 0, or 2 (said on stderr) */
+static int parse_value(int c, const char *arg, struct options *o)
+{
 	uint32_t modes;
-	int c, err;
 	char *end;
 
+	switch (c) {
+	case O_MODE:
+		if (mc_parse_modes(arg, &modes)) {
+			fprintf(stderr, "meshcut-agent: --mode %s: use full, off, intra, node, cross, "
+					"outbound, inbound (comma-separated)\n", arg);
+			return 2;
+		}
+		o->dp.modes = (int)modes;
+		break;
+	case O_MAXPAIRS:
+		o->dp.max_pairs = (uint32_t)strtoul(arg, &end, 10);
+		if (*end || o->dp.max_pairs < 16 || o->dp.max_pairs > (1u << 22)) {
+			fprintf(stderr, "meshcut-agent: --max-pairs: 16..4194304\n");
+			return 2;
+		}
+		break;
+	case O_POD_PAIRS:
+		o->dp.pod_pairs_max = (int64_t)strtoll(arg, &end, 10);
+		if (*end || !*arg || o->dp.pod_pairs_max < 0 || o->dp.pod_pairs_max > 0x7fffffff) {
+			fprintf(stderr, "meshcut-agent: --pod-pairs-max: 0 (no limit) .. 2147483647 pair slots\n");
+			return 2;
+		}
+		break;
+	case O_BACKLOG:
+		o->dp.backlog_limit = (uint32_t)strtoul(arg, &end, 10);
+		if (*end || o->dp.backlog_limit < 4096) {
+			fprintf(stderr, "meshcut-agent: --backlog-limit: at least 4096 bytes\n");
+			return 2;
+		}
+		break;
+	case O_REG_BURST:
+		o->reg_burst = strtoul(arg, &end, 10);
+		if (*end || !*arg || o->reg_burst == 0 || o->reg_burst > MC_RL_MAX_BURST) {
+			fprintf(stderr, "meshcut-agent: --reg-burst: 1..%d\n", MC_RL_MAX_BURST);
+			return 2;
+		}
+		break;
+	case O_REG_RATE:
+		if (mc_limits_parse_rate(arg, &o->reg_tokens, &o->reg_period)) {
+			fprintf(stderr, "meshcut-agent: --reg-rate %s: N/s, N/m or N/h with N in 1..%d\n",
+				arg, MC_RL_MAX_TOKENS);
+			return 2;
+		}
+		break;
+	case O_DRAIN_TIMEOUT:
+		o->drain_timeout = strtod(arg, &end);
+		if (*end || o->drain_timeout <= 0) {
+			fprintf(stderr, "meshcut-agent: --drain-timeout: seconds > 0\n");
+			return 2;
+		}
+		break;
+	case O_LOGFMT:
+		if (strcmp(arg, "json") && strcmp(arg, "text")) {
+			fprintf(stderr, "meshcut-agent: --log-format text|json\n");
+			return 2;
+		}
+		o->json_logs = !strcmp(arg, "json");
+		break;
+	}
+	return 0;
+}
+
+/* -1: run with *o; otherwise the exit code (0 after --help, 2: a bad option) */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	int c;
+
+	*o = (struct options){
+		.dp = {.pin_dir = "/sys/fs/bpf/meshcut", .max_pairs = 65536, .modes = -1,
+		       .pod_pairs_max = -1},
+		.socket_path = "/var/run/meshcut/agent.sock",
+		.level = MC_LOG_INFO,
+		.drain_timeout = 30,
+		.reg_burst = MC_RL_BURST,
+		.reg_tokens = MC_RL_RATE,
+		.reg_period = 1,
+	};
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case O_PIN:
-			dopts.pin_dir = optarg;
+			o->dp.pin_dir = optarg;
 			break;
 		case O_CGROUP:
-			dopts.cgroup = optarg;
+			o->dp.cgroup = optarg;
 			break;
 		case O_SOCKET:
-			socket_path = optarg;
+			o->socket_path = optarg;
 			break;
 		case O_HTTP:
-			http = optarg;
-			break;
-		case O_MODE:
-			if (mc_parse_modes(optarg, &modes)) {
-				fprintf(stderr, "meshcut-agent: --mode %s: use full, off, intra, node, cross, outbound, inbound (comma-separated)\n", optarg);
-				return 2;
-			}
-			dopts.modes = (int)modes;
-			break;
-		case O_MAXPAIRS:
-			dopts.max_pairs = (uint32_t)strtoul(optarg, &end, 10);
-			if (*end || dopts.max_pairs < 16 || dopts.max_pairs > (1u << 22)) {
-				fprintf(stderr, "meshcut-agent: --max-pairs: 16..4194304\n");
-				return 2;
-			}
-			break;
-		case O_POD_PAIRS:
-			dopts.pod_pairs_max = (int64_t)strtoll(optarg, &end, 10);
-			if (*end || !*optarg || dopts.pod_pairs_max < 0 ||
-			    dopts.pod_pairs_max > 0x7fffffff) {
-				fprintf(stderr, "meshcut-agent: --pod-pairs-max: 0 (no limit) .. 2147483647 pair slots\n");
-				return 2;
-			}
-			break;
-		case O_BACKLOG:
-			dopts.backlog_limit = (uint32_t)strtoul(optarg, &end, 10);
-			if (*end || dopts.backlog_limit < 4096) {
-				fprintf(stderr, "meshcut-agent: --backlog-limit: at least 4096 bytes\n");
-				return 2;
-			}
-			break;
-		case O_REG_BURST:
-			reg_burst = strtoul(optarg, &end, 10);
-			if (*end || !*optarg || reg_burst == 0 || reg_burst > MC_RL_MAX_BURST) {
-				fprintf(stderr, "meshcut-agent: --reg-burst: 1..%d\n", MC_RL_MAX_BURST);
-				return 2;
-			}
-			break;
-		case O_REG_RATE:
-			if (mc_limits_parse_rate(optarg, &reg_tokens, &reg_period)) {
-				fprintf(stderr, "meshcut-agent: --reg-rate %s: N/s, N/m or N/h with N in 1..%d\n",
-					optarg, MC_RL_MAX_TOKENS);
-				return 2;
-			}
+			o->http = optarg;
 			break;
 		case O_UNINSTALL:
-			uninstall = true;
+			o->uninstall = true;
 			break;
 		case O_CHECK:
-			check = true;
+			o->check = true;
 			break;
 		case O_JSON:
-			check_json = true;
-			break;
-		case O_DRAIN_TIMEOUT:
-			drain_timeout = strtod(optarg, &end);
-			if (*end || drain_timeout <= 0) {
-				fprintf(stderr, "meshcut-agent: --drain-timeout: seconds > 0\n");
-				return 2;
-			}
-			break;
-		case O_LOGFMT:
-			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
-				fprintf(stderr, "meshcut-agent: --log-format text|json\n");
-				return 2;
-			}
-			json_logs = !strcmp(optarg, "json");
+			o->check_json = true;
 			break;
 		case 'v':
-			level = MC_LOG_DEBUG;
+			o->level = MC_LOG_DEBUG;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
+		case O_MODE:
+		case O_MAXPAIRS:
+		case O_POD_PAIRS:
+		case O_BACKLOG:
+		case O_REG_BURST:
+		case O_REG_RATE:
+		case O_DRAIN_TIMEOUT:
+		case O_LOGFMT:
+			if (parse_value(c, optarg, o))
+				return 2;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -285,31 +290,35 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* the API's per-pod limits are set up when it first serves */
-	if (mc_limits_configure((unsigned int)reg_burst, reg_tokens, reg_period)) {
-		fprintf(stderr, "meshcut-agent: --reg-burst/--reg-rate out of range\n");
-		return 2;
-	}
-	mc_log_init("meshcut-agent", level, json_logs);
+	return -1;
+}
 
-	if (check)
-		return mc_check(dopts.cgroup, check_json);
-	if (uninstall) {
-		struct mc_uninstall_report r;
+/* --uninstall: the exit code */
+static int uninstall(const struct options *o)
+{
+	struct mc_uninstall_report r;
+	int err;
 
-		/* the tc shortcut first: its clsact filters are not links */
-		err = mc_tc_uninstall(dopts.pin_dir) ? -EIO : 0;
-		if (mc_uninstall(dopts.pin_dir, drain_timeout, &r) && !err)
-			err = -EBUSY;
-		pr_info("uninstall: %u pairs drained, %u timed out (%llu bytes unread), %.2f s: %s",
-			r.pairs_drained, r.pairs_timed_out, (unsigned long long)r.bytes_waited,
-			r.seconds, err ? strerror(-err) : "everything removed");
-		return err ? 1 : 0;
-	}
+	/* the tc shortcut first: its clsact filters are not links */
+	err = mc_tc_uninstall(o->dp.pin_dir) ? -EIO : 0;
+	if (mc_uninstall(o->dp.pin_dir, o->drain_timeout, &r) && !err)
+		err = -EBUSY;
+	pr_info("uninstall: %u pairs drained, %u timed out (%llu bytes unread), %.2f s: %s",
+		r.pairs_drained, r.pairs_timed_out, (unsigned long long)r.bytes_waited, r.seconds,
+		err ? strerror(-err) : "everything removed");
+	return err ? 1 : 0;
+}
 
-	if (!dopts.cgroup)
-		dopts.cgroup = mc_cgroup2_mount();
-	if (!dopts.cgroup) {
+/* the datapath loaded (or adopted) and its users started. -1: serve; 0 or
+ * 1: the exit code when nothing was started (the kernel refused the datapath:
+ * the agent idled until a signal); -2: something failed, shut down and exit */
+static int start(struct mc_agent *a, struct options *o, struct running *r)
+{
+	int err;
+
+	if (!o->dp.cgroup)
+		o->dp.cgroup = mc_cgroup2_mount();
+	if (!o->dp.cgroup) {
 		pr_err("no cgroup v2 mount found: pass --cgroup");
 		return 1;
 	}
@@ -317,88 +326,133 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 
-	a.started = time(NULL);
-	a.own_netns = own_netns_cookie();
-	a.socket_path = socket_path;
-	pthread_mutex_init(&a.lock, NULL);
-	err = mc_dp_open(&a.dp, &dopts);
-	if (err && !a.dp.unsupported[0])
+	a->started = time(NULL);
+	a->own_netns = mc_own_netns_cookie();
+	a->socket_path = o->socket_path;
+	pthread_mutex_init(&a->lock, NULL);
+	err = mc_dp_open(&a->dp, &o->dp);
+	if (err && !a->dp.unsupported[0])
 		return 1; /* a wrong option or path: said, and a crash loop shows it */
 	if (err)
-		return idle_unsupported(&a, socket_path, http);
-	mc_registry_init(&a.reg, &(struct mc_registry_maps){
-					 .pods = mc_dp_map_fd(&a.dp, "mc_pods"),
-					 .ips = mc_dp_map_fd(&a.dp, "mc_pod_ips"),
-					 .life = mc_dp_map_fd(&a.dp, "mc_pod_life"),
-					 .pod_pairs = mc_dp_map_fd(&a.dp, "mc_pod_pairs")});
-	if (mc_tc_init(&a))
+		return idle_unsupported(a, o->socket_path, o->http);
+	mc_registry_init(&a->reg, &(struct mc_registry_maps){
+					  .pods = bpf_map__fd(a->dp.skel->maps.mc_pods),
+					  .ips = bpf_map__fd(a->dp.skel->maps.mc_pod_ips),
+					  .life = bpf_map__fd(a->dp.skel->maps.mc_pod_life),
+					  .pod_pairs = bpf_map__fd(a->dp.skel->maps.mc_pod_pairs)});
+	if (mc_tc_init(a))
 		pr_warn("cross-node shortcut unavailable: pods keep the host path");
-	if (mc_monitor_init(&a))
+	if (mc_monitor_init(a))
 		pr_warn("latency monitor unavailable");
 	/* also checks every registration once: pods deleted while no agent ran */
-	if ((err = mc_podwatch_start(&a)))
+	if ((err = mc_podwatch_start(a)))
 		pr_warn("pod deletions will not be noticed (%s): deregister pods explicitly",
 			strerror(-err));
-	if (mc_drainer_init(&a.drainer, a.dp.pairs, a.dp.max_pairs, mc_dp_map_fd(&a.dp, "mc_socks"))) {
+	if (mc_drainer_init(&a->drainer, a->dp.pairs, a->dp.max_pairs,
+			    bpf_map__fd(a->dp.skel->maps.mc_socks))) {
 		pr_err("out of memory");
-		goto out;
+		return -2;
 	}
-	if (mkdir_parent(socket_path))
-		pr_warn("create the directory of %s: %s", socket_path, strerror(errno));
-	api = mc_api_start_unix(&a, socket_path, 0660);
-	if (!api) {
-		pr_err("cannot serve the API on %s", socket_path);
-		goto out;
+	if ((err = mc_mkdir_parent(o->socket_path, 0755)))
+		pr_warn("create the directory of %s: %s", o->socket_path, strerror(-err));
+	r->api = mc_api_start_unix(a, o->socket_path, 0660);
+	if (!r->api) {
+		pr_err("cannot serve the API on %s", o->socket_path);
+		return -2;
 	}
-	if (http && !(tcp_api = mc_api_start_tcp(&a, http)))
-		goto out;
+	if (o->http && !(r->tcp_api = mc_api_start_tcp(a, o->http)))
+		return -2;
 	pr_info("meshcut-agent %s serving on %s%s%s (%u pods registered)", MESHCUT_VERSION,
-		socket_path, http ? " and " : "", http ? http : "", mc_registry_count(&a.reg));
+		o->socket_path, o->http ? " and " : "", o->http ? o->http : "",
+		mc_registry_count(&a->reg));
+	return -1;
+}
 
-	rb = ring_buffer__new(mc_dp_map_fd(&a.dp, "mc_leaving"), on_leaving, &leaving, NULL);
-	if (!rb)
+/* until a signal: drain the pairs that leave the shortcut, remove other
+ * layouts once they serve nothing */
+static void serve(struct mc_agent *a, const struct options *o, struct running *r)
+{
+	uint64_t last_gc = 0;
+
+	r->rb = ring_buffer__new(bpf_map__fd(a->dp.skel->maps.mc_leaving), on_leaving, &r->leaving,
+				 NULL);
+	if (!r->rb)
 		pr_warn("no leave notifications (%s): draining every %d ms only", strerror(errno),
 			SWEEP_IDLE_MS);
-	live_fd = mc_dp_map_fd(&a.dp, "mc_live");
+	r->live_fd = bpf_map__fd(a->dp.skel->maps.mc_live);
 	while (!stop) {
 		struct mc_control ctl = {};
-		struct mc_drain_result r;
-		int wait_ms = a.last_drain.waiting ? SWEEP_BUSY_MS : SWEEP_IDLE_MS;
+		struct mc_drain_result d;
+		int wait_ms = a->last_drain.waiting ? SWEEP_BUSY_MS : SWEEP_IDLE_MS;
 
-		if (rb)
-			ring_buffer__poll(rb, wait_ms);
+		if (r->rb)
+			ring_buffer__poll(r->rb, wait_ms);
 		else
 			usleep((useconds_t)wait_ms * 1000);
-		leaving = false;
-		if (mc_dp_read_control(&a.dp, &ctl))
+		r->leaving = false;
+		if (mc_dp_read_control(&a->dp, &ctl))
 			continue;
 		/* other layouts (after an upgrade or a rollback) go once they serve nothing */
 		if (mc_now_ns() - last_gc > 5000000000ull) {
 			last_gc = mc_now_ns();
-			mc_layouts_gc(dopts.pin_dir, MC_LAYOUT_VERSION, ctl.active_layout);
+			mc_layouts_gc(o->dp.pin_dir, MC_LAYOUT_VERSION, ctl.active_layout);
 		}
 		/* no socket holds a pair slot (cross or off mode, an idle node):
 		 * nothing can be waiting, skip the walk over every slot */
-		if (!a.last_drain.waiting && !pairs_held(live_fd))
+		if (!a->last_drain.waiting && !pairs_held(r->live_fd))
 			continue;
-		pthread_mutex_lock(&a.lock);
-		mc_drain_sweep(&a.drainer, ctl.modes, false, mc_now_ns(), DRAIN_GRACE_NS, &r);
-		a.last_drain = r;
-		pthread_mutex_unlock(&a.lock);
-		if (r.deleted)
+		pthread_mutex_lock(&a->lock);
+		mc_drain_sweep(&a->drainer, ctl.modes, false, mc_now_ns(), DRAIN_GRACE_NS, &d);
+		a->last_drain = d;
+		pthread_mutex_unlock(&a->lock);
+		if (d.deleted)
 			pr_debug("sweep: %u pairs left the shortcut, %u waiting (%llu bytes unread)",
-				 r.deleted, r.waiting, (unsigned long long)r.backlog_bytes);
+				 d.deleted, d.waiting, (unsigned long long)d.backlog_bytes);
 	}
 	pr_info("signal: exiting; the datapath stays attached and pinned in %s (remove it with --uninstall)",
-		dopts.pin_dir);
-out:
-	ring_buffer__free(rb);
-	mc_api_stop(tcp_api);
-	mc_api_stop(api);
-	mc_podwatch_stop(&a);
-	mc_monitor_fini(&a);
-	mc_tc_fini(&a);
-	mc_drainer_free(&a.drainer);
-	mc_dp_close(&a.dp);
+		o->dp.pin_dir);
+}
+
+/* one cleanup path for whatever start got to */
+static void shut_down(struct mc_agent *a, struct running *r)
+{
+	ring_buffer__free(r->rb);
+	mc_api_stop(r->tcp_api);
+	mc_api_stop(r->api);
+	mc_podwatch_stop(a);
+	mc_monitor_fini(a);
+	mc_tc_fini(a);
+	mc_drainer_free(&a->drainer);
+	mc_dp_close(&a->dp);
+}
+
+int main(int argc, char **argv)
+{
+	static struct mc_agent a;
+	struct running r = {.live_fd = -1};
+	struct options o;
+	int rc;
+
+	mc_limits_init(&a.limits);
+	rc = parse_options(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	/* the API's per-pod limits are set up when it first serves */
+	if (mc_limits_configure(&a.limits, (unsigned int)o.reg_burst, o.reg_tokens, o.reg_period)) {
+		fprintf(stderr, "meshcut-agent: --reg-burst/--reg-rate out of range\n");
+		return 2;
+	}
+	mc_log_init("meshcut-agent", o.level, o.json_logs);
+
+	if (o.check)
+		return mc_check(o.dp.cgroup, o.check_json);
+	if (o.uninstall)
+		return uninstall(&o);
+	rc = start(&a, &o, &r);
+	if (rc >= 0)
+		return rc;
+	if (rc == -1)
+		serve(&a, &o, &r);
+	shut_down(&a, &r);
 	return stop ? 0 : 1;
 }

@@ -3,5 +3,7 @@
 LIB_OBJS := $(BUILD)/obj/lib/log.o $(BUILD)/obj/lib/addr.o $(BUILD)/obj/lib/netlink.o \
             $(BUILD)/obj/lib/fsutil.o $(BUILD)/obj/lib/netns.o $(BUILD)/obj/lib/prom.o
 LIB_CLIENT_OBJS := $(BUILD)/obj/lib/agent_client.o
+# LIB_HTTP_OBJS: serving HTTP (libmicrohttpd): the agent's API and the webhook
+LIB_HTTP_OBJS := $(BUILD)/obj/lib/http_server.o
 UNIT_OBJS_test_addr := $(BUILD)/obj/lib/addr.o
 UNIT_OBJS_test_netlink_nsid := $(BUILD)/obj/lib/netlink.o

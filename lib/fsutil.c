@@ -28,6 +28,19 @@ int mc_mkdir_p(const char *dir, mode_t mode)
 	return 0;
 }
 
+int mc_mkdir_parent(const char *path, mode_t mode)
+{
+	char dir[PATH_MAX], *slash;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	return mc_mkdir_p(dir, mode);
+}
+
 int mc_fs_type(const char *path, long *type, char *near, size_t nearlen)
 {
 	char tmp[PATH_MAX], *slash;

@@ -7,6 +7,10 @@
 /* mkdir -p: every missing directory of DIR with MODE; 0 or a negative errno */
 int mc_mkdir_p(const char *dir, mode_t mode);
 
+/* mkdir -p of the directory PATH names a file in (a socket's, a pin's): 0 when
+ * PATH has no directory part, or a negative errno */
+int mc_mkdir_parent(const char *path, mode_t mode);
+
 /* The file system (statfs f_type) PATH is on, or, when PATH does not exist
  * yet, the one its nearest existing ancestor (written to near) is on: where
  * mkdir -p would create it. 0, or a negative errno. */

@@ -5,7 +5,7 @@ WEBHOOK_O := $(BUILD)/obj/injector/webhook
 WEBHOOK_CORE_OBJS := $(addprefix $(WEBHOOK_O)/,review.o pod.o istio_args.o patch.o base64.o) \
 	$(BUILD)/obj/lib/log.o
 WEBHOOK_OBJS := $(addprefix $(WEBHOOK_O)/,main.o options.o server.o tls_reload.o) \
-	$(WEBHOOK_CORE_OBJS)
+	$(WEBHOOK_CORE_OBJS) $(LIB_HTTP_OBJS)
 
 all: $(BUILD)/meshcut-webhook
 

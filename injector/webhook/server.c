@@ -24,6 +24,7 @@
  *    two reviews (the pool's threads) are parsed at a time. */
 #include "server.h"
 
+#include "http_server.h"
 #include "log.h"
 #include "review.h"
 #include "tls_reload.h"
@@ -51,32 +52,12 @@ struct server {
 	atomic_size_t buffered; /* body bytes held by all connections */
 };
 
-/* One request body being received. */
-struct body {
-	char *buf;
-	size_t len;
-	bool too_large, over_budget;
-};
-
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status, const char *type,
 			     char *text)
 {
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-
-	if (!text)
-		return MHD_NO; /* out of memory: MHD drops the connection */
-	r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST");
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
+		return mc_http_reply_with(conn, status, type, text, MHD_HTTP_HEADER_ALLOW, "POST");
+	return mc_http_reply(conn, status, type, text);
 }
 
 static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int status, const char *s)
@@ -84,7 +65,7 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int stat
 	return reply(conn, status, "text/plain", strdup(s));
 }
 
-static enum MHD_Result mutate(struct server *s, struct MHD_Connection *conn, struct body *b)
+static enum MHD_Result mutate(struct server *s, struct MHD_Connection *conn, struct mc_http_body *b)
 {
 	struct review_reply r;
 
@@ -106,7 +87,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			      size_t *upload_size, void **con_cls)
 {
 	struct server *s = cls;
-	struct body *b = *con_cls;
+	struct mc_http_body *b = *con_cls;
 	const char *clen;
 
 	(void)version;
@@ -124,56 +105,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (clen && strtoull(clen, NULL, 10) > SERVER_MAX_BODY)
 			return reply_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
-		b = calloc(1, sizeof(*b));
-		if (!b)
-			return MHD_NO;
-		*con_cls = b;
-		return MHD_YES;
+		return mc_http_body_start(con_cls, &s->buffered, SERVER_BODY_BUDGET);
 	}
-	if (*upload_size) {
-		size_t n = *upload_size;
-
-		*upload_size = 0;
-		if (b->too_large || b->over_budget)
-			return MHD_YES; /* read on, answer at the end */
-		if (b->len + n > SERVER_MAX_BODY) {
-			b->too_large = true; /* chunked body: read on, answer 413 at the end */
-		} else if (atomic_fetch_add(&s->buffered, n) + n > SERVER_BODY_BUDGET) {
-			b->over_budget = true; /* give back what it holds: 503 at the end */
-			atomic_fetch_sub(&s->buffered, n + b->len);
-			free(b->buf);
-			b->buf = NULL;
-			b->len = 0;
-		} else {
-			char *p = realloc(b->buf, b->len + n);
-
-			if (!p) {
-				atomic_fetch_sub(&s->buffered, n);
-				return MHD_NO;
-			}
-			memcpy(p + b->len, upload, n);
-			b->buf = p;
-			b->len += n;
-		}
-		return MHD_YES;
-	}
+	if (*upload_size)
+		return mc_http_body_take(b, upload, upload_size, SERVER_MAX_BODY);
 	return mutate(s, conn, b);
-}
-
-static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-		      enum MHD_RequestTerminationCode why)
-{
-	struct server *s = cls;
-	struct body *b = *con_cls;
-
-	(void)conn;
-	(void)why;
-	if (b) {
-		atomic_fetch_sub(&s->buffered, b->len);
-		free(b->buf);
-		free(b);
-		*con_cls = NULL;
-	}
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -245,7 +181,7 @@ static struct MHD_Daemon *start(struct server *s, unsigned int flags, unsigned i
 		MHD_OPTION_CONNECTION_TIMEOUT, SERVER_IDLE_TIMEOUT_S,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, SERVER_PER_IP_LIMIT,
 		MHD_OPTION_CONNECTION_LIMIT, SERVER_CONNECTION_LIMIT,
-		MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+		MHD_OPTION_NOTIFY_COMPLETED, mc_http_completed, s,
 		/* ":PORT" passes no address: MHD then binds the wildcard itself */
 		ss->ss_family ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, ss,
 		MHD_OPTION_END);

@@ -25,6 +25,6 @@ $(BUILD)/fuzz/fuzz_addr: tests/fuzz/fuzz_addr.c lib/addr.c lib/addr.h bpf/pods.h
 .PHONY: fuzz-build
 fuzz-build: $(FUZZ_BINS)
 
-# unit tests of the agent's input limits (agent/ratelimit.c)
-UNIT_OBJS_test_ratelimit := $(BUILD)/obj/agent/ratelimit.o
+# unit tests of the agent's input limits (agent/api/ratelimit.c)
+UNIT_OBJS_test_ratelimit := $(BUILD)/obj/agent/api/ratelimit.o $(BUILD)/obj/lib/netns.o
 UNIT_LIBS_test_ratelimit := -lpthread

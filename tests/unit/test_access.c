@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "access.h"
+#include "api/access.h"
 
 struct route {
 	const char *method, *url;

@@ -1,4 +1,4 @@
-/* Unit tests of the drain (agent/drain.c): when a pair leaves the shortcut,
+/* Unit tests of the drain (agent/shortcut/drain.c): when a pair leaves the shortcut,
  * and that its sockets are deleted from the SOCKHASH only after the grace
  * period and once each reader has consumed every redirected byte. */
 #include <setjmp.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "drain.h"
+#include "shortcut/drain.h"
 
 #define N 4
 #define MS 1000000ull

@@ -1,5 +1,5 @@
 /* Unit tests of agent/ratelimit: the token bucket, the connection limit, and
- * the agent's process-wide limits as agent/api.c uses them. */
+ * the agent's process-wide limits as agent/api/api.c uses them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,11 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../agent/ratelimit.h"
-
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
+#include "api/ratelimit.h"
+#include "netns.h"
 
 #define MS 1000000ull
 #define SEC 1000000000ull
@@ -250,14 +247,16 @@ static void test_connlimit(void **state)
 static uint64_t my_netns(void)
 {
 	uint64_t c = 0;
-	socklen_t len = sizeof(c);
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
 	assert_true(fd >= 0);
-	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &c, &len), 0);
+	assert_int_equal(mc_sock_netns_cookie(fd, &c), 0);
 	close(fd);
 	return c;
 }
+
+/* the agent's limits, as struct mc_agent holds them: one for the whole run */
+static struct mc_limits lim;
 
 static void test_limits_request(void **state)
 {
@@ -266,17 +265,17 @@ static void test_limits_request(void **state)
 
 	(void)state;
 	/* out-of-range settings are refused and the defaults stay (checked below) */
-	assert_int_equal(mc_limits_configure(0, 5, 1), -1);
-	assert_int_equal(mc_limits_configure(20, 0, 1), -1);
-	assert_int_equal(mc_limits_configure(20, 5, 0), -1);
-	assert_int_equal(mc_limits_configure(MC_RL_MAX_BURST + 1, 5, 1), -1);
+	assert_int_equal(mc_limits_configure(&lim, 0, 5, 1), -1);
+	assert_int_equal(mc_limits_configure(&lim, 20, 0, 1), -1);
+	assert_int_equal(mc_limits_configure(&lim, 20, 5, 0), -1);
+	assert_int_equal(mc_limits_configure(&lim, MC_RL_MAX_BURST + 1, 5, 1), -1);
 	/* the agent's own namespace is never limited */
 	for (i = 0; i < 100; i++)
-		assert_int_equal(mc_limits_request(1, 1, msg, sizeof(msg)), 0);
+		assert_int_equal(mc_limits_request(&lim, 1, 1, msg, sizeof(msg)), 0);
 	/* another one gets its burst at once, then 429 with a message */
 	for (i = 0; i < MC_RL_BURST; i++)
-		assert_int_equal(mc_limits_request(77, 1, msg, sizeof(msg)), 0);
-	assert_int_equal(mc_limits_request(77, 1, msg, sizeof(msg)), 429);
+		assert_int_equal(mc_limits_request(&lim, 77, 1, msg, sizeof(msg)), 0);
+	assert_int_equal(mc_limits_request(&lim, 77, 1, msg, sizeof(msg)), 429);
 	assert_non_null(strstr(msg, "rate limit"));
 	{
 		const char *r = strstr(msg, "(20 at once, then 5 per second); retry in ");
@@ -288,7 +287,7 @@ static void test_limits_request(void **state)
 		assert_in_range(ms, 1, 200);
 	}
 	/* and a third one is not affected */
-	assert_int_equal(mc_limits_request(78, 1, msg, sizeof(msg)), 0);
+	assert_int_equal(mc_limits_request(&lim, 78, 1, msg, sizeof(msg)), 0);
 }
 
 static void test_limits_parse_rate(void **state)
@@ -329,11 +328,11 @@ static void test_limits_conn(void **state)
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp[i]), 0);
 	/* callers from our namespace, seen by an agent in another one */
 	for (i = 0; i < MC_CONN_PER_NETNS; i++) {
-		mc_limits_conn_opened(sp[i][0], me + 1, &ctx[i]);
+		mc_limits_conn_opened(&lim, sp[i][0], me + 1, &ctx[i]);
 		assert_non_null(ctx[i]);
 	}
 	/* one more: answered 429 on the socket, then end of stream */
-	mc_limits_conn_opened(sp[i][0], me + 1, &ctx[i]);
+	mc_limits_conn_opened(&lim, sp[i][0], me + 1, &ctx[i]);
 	assert_null(ctx[i]);
 	n = read(sp[i][1], buf, sizeof(buf) - 1);
 	assert_true(n > 0);
@@ -344,17 +343,17 @@ static void test_limits_conn(void **state)
 	/* and what the caller tries to send now fails */
 	assert_true(send(sp[i][1], "GET", 3, MSG_NOSIGNAL) < 0);
 	/* a closed connection makes room */
-	mc_limits_conn_closed(&ctx[0]);
+	mc_limits_conn_closed(&lim, &ctx[0]);
 	assert_null(ctx[0]);
-	mc_limits_conn_closed(&ctx[MC_CONN_PER_NETNS]); /* never counted: no-op */
+	mc_limits_conn_closed(&lim, &ctx[MC_CONN_PER_NETNS]); /* never counted: no-op */
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp[MC_CONN_PER_NETNS]), 0);
-	mc_limits_conn_opened(sp[MC_CONN_PER_NETNS][0], me + 1, &ctx[0]);
+	mc_limits_conn_opened(&lim, sp[MC_CONN_PER_NETNS][0], me + 1, &ctx[0]);
 	assert_non_null(ctx[0]);
 	/* the agent's own namespace is not counted */
-	mc_limits_conn_opened(sp[MC_CONN_PER_NETNS][1], me, &own);
+	mc_limits_conn_opened(&lim, sp[MC_CONN_PER_NETNS][1], me, &own);
 	assert_null(own);
 	for (i = 0; i < MC_CONN_PER_NETNS; i++)
-		mc_limits_conn_closed(&ctx[i]);
+		mc_limits_conn_closed(&lim, &ctx[i]);
 	for (i = 0; i <= MC_CONN_PER_NETNS; i++) {
 		close(sp[i][0]);
 		close(sp[i][1]);
@@ -377,5 +376,6 @@ int main(void)
 		cmocka_unit_test(test_limits_conn),
 	};
 
+	mc_limits_init(&lim);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

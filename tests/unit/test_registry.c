@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "registry.h"
+#include "api/registry.h"
 
 static struct mc_registry reg;
 static int pods_fd = -1, ips_fd = -1, life_fd = -1;

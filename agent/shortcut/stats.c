@@ -1,14 +1,18 @@
 /* Status, counters and metrics of the agent: see stats.h. */
-#include "stats.h"
+#include "shortcut/stats.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "prom.h"
+#include "shortcut/layouts.h"
+#include "shortcut/rw_hooks.h"
+#include "monitor/session.h"
 #include "layouts.h"
 #include "rw_hooks.h"
-#include "monitor/session.h"
 #include "tc.h"
 
 static const char *const reason_names[MC_TCP_REASONS] = {"peer_missing", "mode", "backlog",
@@ -23,19 +27,18 @@ static json_t *unsupported_status(struct mc_agent *a)
 			 "reason", a->dp.unsupported, "started", (json_int_t)a->started);
 }
 
-static char *unsupported_metrics(struct mc_agent *a)
+/* meshcut_info and meshcut_supported: what even an idle agent says */
+static void info_metrics(FILE *b, int supported)
 {
-	char *out = NULL;
+	char labels[64];
 
-	(void)a;
-	if (asprintf(&out,
-		     "# HELP meshcut_info Agent version and map layout.\n# TYPE meshcut_info gauge\n"
-		     "meshcut_info{version=\"%s\",layout=\"%d\"} 1\n"
-		     "# HELP meshcut_supported 1 when meshcut runs on this node, 0 when the kernel refused it (the agent idles).\n"
-		     "# TYPE meshcut_supported gauge\nmeshcut_supported 0\n",
-		     MESHCUT_VERSION, MC_LAYOUT_VERSION) < 0)
-		return NULL;
-	return out;
+	snprintf(labels, sizeof(labels), "version=\"%s\",layout=\"%d\"", MESHCUT_VERSION,
+		 MC_LAYOUT_VERSION);
+	mc_prom_family(b, "meshcut_info", "gauge", "Agent version and map layout.");
+	mc_prom_u64(b, "meshcut_info", labels, 1);
+	mc_prom_family(b, "meshcut_supported", "gauge",
+		       "1 when meshcut runs on this node, 0 when the kernel refused it (the agent idles).");
+	mc_prom_u64(b, "meshcut_supported", NULL, (unsigned long long)supported);
 }
 
 json_t *mc_status_json(struct mc_agent *a)
@@ -160,81 +163,110 @@ json_t *mc_stats_json(struct mc_agent *a)
 	return o;
 }
 
-char *mc_metrics_text(struct mc_agent *a)
+/* one family with a sample per pair kind; OFF: a __u64 of struct mc_kind_stats */
+static void per_pair(FILE *b, const struct mc_kind_stats s[MC_KIND_MAX], size_t off,
+		     const char *name, const char *type, const char *help)
 {
+	char labels[64];
+	uint32_t k;
+
+	mc_prom_family(b, name, type, help);
+	for (k = 1; k < MC_KIND_MAX; k++) {
+		snprintf(labels, sizeof(labels), "pair=\"%s\"", mc_kind_name(k));
+		mc_prom_u64(b, name, labels, *(const __u64 *)((const char *)&s[k] + off));
+	}
+}
+
+static void fallback_metrics(FILE *b, const struct mc_kind_stats s[MC_KIND_MAX])
+{
+	static const char *const name = "meshcut_fallback_total";
+	char labels[96];
+	uint32_t k, r;
+
+	mc_prom_family(b, name, "counter",
+		       "Directions that left (or never took) the shortcut, by reason.");
+	for (k = 1; k < MC_KIND_MAX; k++) {
+		const char *pair = mc_kind_name(k);
+
+		for (r = 0; r < MC_TCP_REASONS; r++) {
+			snprintf(labels, sizeof(labels), "pair=\"%s\",reason=\"%s\"", pair,
+				 reason_names[r]);
+			mc_prom_u64(b, name, labels, s[k].to_tcp[r]);
+		}
+		snprintf(labels, sizeof(labels), "pair=\"%s\",reason=\"insert_fail\"", pair);
+		mc_prom_u64(b, name, labels, s[k].insert_fail);
+		snprintf(labels, sizeof(labels), "pair=\"%s\",reason=\"no_slot\"", pair);
+		mc_prom_u64(b, name, labels, s[k].no_slot);
+		snprintf(labels, sizeof(labels), "pair=\"%s\",reason=\"pod_quota\"", pair);
+		mc_prom_u64(b, name, labels, s[k].quota);
+	}
+}
+
+/* the socket shortcut's own families (the cross-node shortcut and the monitor
+ * add theirs after) */
+static void shortcut_metrics(FILE *b, struct mc_agent *a)
+{
+	static const char *const modes[] = {"outbound", "inbound", "node", "cross"};
+	const uint32_t bits[] = {MC_MODE_OUTBOUND, MC_MODE_INBOUND, MC_MODE_NODE, MC_MODE_CROSS};
 	struct mc_kind_stats s[MC_KIND_MAX];
 	struct mc_control c = {};
 	struct mc_dp_fill f;
-	char *out = NULL;
-	size_t len = 0;
-	FILE *b = open_memstream(&out, &len); /* grows as needed */
-	uint32_t k, r;
+	char labels[32];
+	uint32_t i;
 
-	if (!b)
-		return NULL;
-	if (a->dp.unsupported[0]) {
-		fclose(b);
-		free(out);
-		return unsupported_metrics(a);
-	}
 	read_stats(a, s);
 	mc_dp_read_control(&a->dp, &c);
 	mc_dp_fill(&a->dp, &f);
-	fprintf(b, "# HELP meshcut_info Agent version and map layout.\n# TYPE meshcut_info gauge\n");
-	fprintf(b, "meshcut_info{version=\"%s\",layout=\"%d\"} 1\n", MESHCUT_VERSION,
-		MC_LAYOUT_VERSION);
-	fprintf(b, "# HELP meshcut_supported 1 when meshcut runs on this node, 0 when the kernel refused it (the agent idles).\n# TYPE meshcut_supported gauge\nmeshcut_supported 1\n");
-	fprintf(b, "# HELP meshcut_mode_enabled Shortcut modes switched on.\n# TYPE meshcut_mode_enabled gauge\n");
-	fprintf(b, "meshcut_mode_enabled{mode=\"outbound\"} %d\n", !!(c.modes & MC_MODE_OUTBOUND));
-	fprintf(b, "meshcut_mode_enabled{mode=\"inbound\"} %d\n", !!(c.modes & MC_MODE_INBOUND));
-	fprintf(b, "meshcut_mode_enabled{mode=\"node\"} %d\n", !!(c.modes & MC_MODE_NODE));
-	fprintf(b, "meshcut_mode_enabled{mode=\"cross\"} %d\n", !!(c.modes & MC_MODE_CROSS));
-	fprintf(b, "# HELP meshcut_pods Registered pods.\n# TYPE meshcut_pods gauge\nmeshcut_pods %u\n", f.pods);
-	fprintf(b, "# HELP meshcut_pairs_used Pair slots in use.\n# TYPE meshcut_pairs_used gauge\nmeshcut_pairs_used %u\n", f.pairs_used);
-	fprintf(b, "# HELP meshcut_pairs_max Pair slots.\n# TYPE meshcut_pairs_max gauge\nmeshcut_pairs_max %u\n", f.pairs_max);
-	fprintf(b, "# HELP meshcut_drain_backlog_bytes Redirected bytes not yet read in pairs leaving the shortcut.\n# TYPE meshcut_drain_backlog_bytes gauge\nmeshcut_drain_backlog_bytes %llu\n",
-		(unsigned long long)a->last_drain.backlog_bytes);
-	fprintf(b, "# HELP meshcut_drain_redirect_after_flip_total Pairs the drain found redirecting again after it had moved them to TCP (a datapath defect; flipped again, not deleted).\n# TYPE meshcut_drain_redirect_after_flip_total counter\nmeshcut_drain_redirect_after_flip_total %llu\n",
-		(unsigned long long)__atomic_load_n(&a->drainer.redirect_after_flip, __ATOMIC_RELAXED));
-	fprintf(b, "# HELP meshcut_sockets_total Sockets inserted in the SOCKHASH.\n# TYPE meshcut_sockets_total counter\n");
-	for (k = 1; k < MC_KIND_MAX; k++)
-		fprintf(b, "meshcut_sockets_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
-			(unsigned long long)s[k].sockets);
-	fprintf(b, "# HELP meshcut_redirected_messages_total Messages moved socket to socket.\n# TYPE meshcut_redirected_messages_total counter\n");
-	for (k = 1; k < MC_KIND_MAX; k++)
-		fprintf(b, "meshcut_redirected_messages_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
-			(unsigned long long)s[k].msgs);
-	fprintf(b, "# HELP meshcut_redirected_bytes_total Bytes moved socket to socket.\n# TYPE meshcut_redirected_bytes_total counter\n");
-	for (k = 1; k < MC_KIND_MAX; k++)
-		fprintf(b, "meshcut_redirected_bytes_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
-			(unsigned long long)s[k].bytes);
-	fprintf(b, "# HELP meshcut_tcp_messages_total Messages of paired sockets that went over TCP.\n# TYPE meshcut_tcp_messages_total counter\n");
-	for (k = 1; k < MC_KIND_MAX; k++)
-		fprintf(b, "meshcut_tcp_messages_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
-			(unsigned long long)s[k].tcp_msgs);
-	fprintf(b, "# HELP meshcut_fin_held_total FINs held until the receiver read every redirected byte.\n# TYPE meshcut_fin_held_total counter\n");
-	for (k = 1; k < MC_KIND_MAX; k++)
-		fprintf(b, "meshcut_fin_held_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
-			(unsigned long long)s[k].fin_held);
-	fprintf(b, "# HELP meshcut_rst_unread_total Resets that discarded unread redirected bytes.\n# TYPE meshcut_rst_unread_total counter\n");
-	for (k = 1; k < MC_KIND_MAX; k++)
-		fprintf(b, "meshcut_rst_unread_total{pair=\"%s\"} %llu\n", mc_kind_name(k),
-			(unsigned long long)s[k].rst_unread);
-	fprintf(b, "# HELP meshcut_fallback_total Directions that left (or never took) the shortcut, by reason.\n# TYPE meshcut_fallback_total counter\n");
-	for (k = 1; k < MC_KIND_MAX; k++) {
-		for (r = 0; r < MC_TCP_REASONS; r++)
-			fprintf(b, "meshcut_fallback_total{pair=\"%s\",reason=\"%s\"} %llu\n",
-				mc_kind_name(k), reason_names[r], (unsigned long long)s[k].to_tcp[r]);
-		fprintf(b, "meshcut_fallback_total{pair=\"%s\",reason=\"insert_fail\"} %llu\n",
-			mc_kind_name(k), (unsigned long long)s[k].insert_fail);
-		fprintf(b, "meshcut_fallback_total{pair=\"%s\",reason=\"no_slot\"} %llu\n",
-			mc_kind_name(k), (unsigned long long)s[k].no_slot);
-		fprintf(b, "meshcut_fallback_total{pair=\"%s\",reason=\"pod_quota\"} %llu\n",
-			mc_kind_name(k), (unsigned long long)s[k].quota);
+	mc_prom_family(b, "meshcut_mode_enabled", "gauge", "Shortcut modes switched on.");
+	for (i = 0; i < 4; i++) {
+		snprintf(labels, sizeof(labels), "mode=\"%s\"", modes[i]);
+		mc_prom_u64(b, "meshcut_mode_enabled", labels, !!(c.modes & bits[i]));
 	}
-	{
-		char *parts[2] = {mc_tc_metrics_text(a), mc_monitor_metrics_text(a)};
+	mc_prom_family(b, "meshcut_pods", "gauge", "Registered pods.");
+	mc_prom_u64(b, "meshcut_pods", NULL, f.pods);
+	mc_prom_family(b, "meshcut_pairs_used", "gauge", "Pair slots in use.");
+	mc_prom_u64(b, "meshcut_pairs_used", NULL, f.pairs_used);
+	mc_prom_family(b, "meshcut_pairs_max", "gauge", "Pair slots.");
+	mc_prom_u64(b, "meshcut_pairs_max", NULL, f.pairs_max);
+	mc_prom_family(b, "meshcut_drain_backlog_bytes", "gauge",
+		       "Redirected bytes not yet read in pairs leaving the shortcut.");
+	mc_prom_u64(b, "meshcut_drain_backlog_bytes", NULL, a->last_drain.backlog_bytes);
+	mc_prom_family(b, "meshcut_drain_redirect_after_flip_total", "counter",
+		       "Pairs the drain found redirecting again after it had moved them to TCP "
+		       "(a datapath defect; flipped again, not deleted).");
+	mc_prom_u64(b, "meshcut_drain_redirect_after_flip_total", NULL,
+		    __atomic_load_n(&a->drainer.redirect_after_flip, __ATOMIC_RELAXED));
+	per_pair(b, s, offsetof(struct mc_kind_stats, sockets), "meshcut_sockets_total", "counter",
+		 "Sockets inserted in the SOCKHASH.");
+	per_pair(b, s, offsetof(struct mc_kind_stats, msgs), "meshcut_redirected_messages_total",
+		 "counter", "Messages moved socket to socket.");
+	per_pair(b, s, offsetof(struct mc_kind_stats, bytes), "meshcut_redirected_bytes_total",
+		 "counter", "Bytes moved socket to socket.");
+	per_pair(b, s, offsetof(struct mc_kind_stats, tcp_msgs), "meshcut_tcp_messages_total",
+		 "counter", "Messages of paired sockets that went over TCP.");
+	per_pair(b, s, offsetof(struct mc_kind_stats, fin_held), "meshcut_fin_held_total",
+		 "counter", "FINs held until the receiver read every redirected byte.");
+	per_pair(b, s, offsetof(struct mc_kind_stats, rst_unread), "meshcut_rst_unread_total",
+		 "counter", "Resets that discarded unread redirected bytes.");
+	fallback_metrics(b, s);
+}
 
+char *mc_metrics_text(struct mc_agent *a)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *b = open_memstream(&out, &len); /* grows as needed */
+	uint32_t k;
+
+	if (!b)
+		return NULL;
+	info_metrics(b, !a->dp.unsupported[0]);
+	if (!a->dp.unsupported[0]) {
+		char *parts[2];
+
+		shortcut_metrics(b, a);
+		parts[0] = mc_tc_metrics_text(a);
+		parts[1] = mc_monitor_metrics_text(a);
 		for (k = 0; k < 2; k++) {
 			if (parts[k])
 				fprintf(b, "%s", parts[k]);

@@ -10,8 +10,8 @@
  *    an idle timeout: a byte every few seconds keeps a connection).
  *
  * Both are fixed-size tables under a mutex, safe from the API's connection
- * threads. mc_limits_*() are the agent's process-wide instances (defaults
- * below), used by agent/api.c.
+ * threads. struct mc_limits is the agent's pair of them (defaults below),
+ * owned by struct mc_agent and used by agent/api/api.c.
  */
 #ifndef MESHCUT_AGENT_RATELIMIT_H
 #define MESHCUT_AGENT_RATELIMIT_H
@@ -73,24 +73,37 @@ void mc_connlimit_fini(struct mc_connlimit *cl);
 int mc_connlimit_enter(struct mc_connlimit *cl, uint64_t key);
 void mc_connlimit_leave(struct mc_connlimit *cl, uint64_t key);
 
-/* --- the agent's process-wide limits (for agent/api.c) --- */
+/* --- the agent's limits (struct mc_agent's; for agent/api/api.c) --- */
+
+struct mc_limits {
+	pthread_mutex_t setup;  /* the tables are set up on first use */
+	bool set_up, ready;     /* ready: set up, and with memory for them */
+	unsigned int burst, tokens, period_s;
+	struct mc_ratelimit requests;
+	struct mc_connlimit conns;
+};
+
+/* the defaults (MC_RL_BURST, MC_RL_RATE per second); nothing allocated yet */
+void mc_limits_init(struct mc_limits *l);
 
 /* "N/s", "N/m" or "N/h" (N per second, minute, hour): 0, or -1 when malformed */
 int mc_limits_parse_rate(const char *s, unsigned int *tokens, unsigned int *period_s);
 /* registration requests per netns: burst at once, then tokens per period_s.
  * Call before the API serves (the limits are set up on first use); 0, or -1
  * when out of range (then the defaults stay). */
-int mc_limits_configure(unsigned int burst, unsigned int tokens, unsigned int period_s);
+int mc_limits_configure(struct mc_limits *l, unsigned int burst, unsigned int tokens,
+			unsigned int period_s);
 
 /* 0 when the caller in netns may make one more registration request now;
  * otherwise 429 with a message. Requests from own_netns are not limited. */
-int mc_limits_request(uint64_t netns, uint64_t own_netns, char *msg, size_t msglen);
+int mc_limits_request(struct mc_limits *l, uint64_t netns, uint64_t own_netns, char *msg,
+		      size_t msglen);
 
 /* On an accepted API connection (fd): count it against its netns. When that
  * netns (or all foreign ones together) is over its limit, answer a 429 on the
  * socket and shut it down; libmicrohttpd then closes it. *ctx must be given
  * back to mc_limits_conn_closed. Connections from own_netns are not limited. */
-void mc_limits_conn_opened(int fd, uint64_t own_netns, void **ctx);
-void mc_limits_conn_closed(void **ctx);
+void mc_limits_conn_opened(struct mc_limits *l, int fd, uint64_t own_netns, void **ctx);
+void mc_limits_conn_closed(struct mc_limits *l, void **ctx);
 
 #endif

@@ -1,5 +1,5 @@
 /* Per-caller input limits of the agent's API: see ratelimit.h. */
-#include "ratelimit.h"
+#include "api/ratelimit.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,9 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
+#include "netns.h"
 
 /* ---------------------------------------------------------------- token bucket */
 
@@ -186,11 +184,14 @@ void mc_connlimit_leave(struct mc_connlimit *cl, uint64_t key)
 
 /* ---------------------------------------------------------------- the agent's */
 
-static struct mc_ratelimit requests;
-static struct mc_connlimit conns;
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static bool ready;
-static unsigned int rl_burst = MC_RL_BURST, rl_tokens = MC_RL_RATE, rl_period = 1;
+void mc_limits_init(struct mc_limits *l)
+{
+	memset(l, 0, sizeof(*l));
+	pthread_mutex_init(&l->setup, NULL);
+	l->burst = MC_RL_BURST;
+	l->tokens = MC_RL_RATE;
+	l->period_s = 1;
+}
 
 static const char *period_name(unsigned int period_s)
 {
@@ -217,23 +218,35 @@ int mc_limits_parse_rate(const char *s, unsigned int *tokens, unsigned int *peri
 	return 0;
 }
 
-int mc_limits_configure(unsigned int burst, unsigned int tokens, unsigned int period_s)
+int mc_limits_configure(struct mc_limits *l, unsigned int burst, unsigned int tokens,
+			unsigned int period_s)
 {
 	struct mc_ratelimit probe;
 
 	if (mc_ratelimit_init(&probe, tokens, period_s, burst, 1))
 		return -1;
 	mc_ratelimit_fini(&probe);
-	rl_burst = burst;
-	rl_tokens = tokens;
-	rl_period = period_s;
+	l->burst = burst;
+	l->tokens = tokens;
+	l->period_s = period_s;
 	return 0;
 }
 
-static void limits_init(void)
+/* the tables, set up once on first use (after mc_limits_configure); ready */
+static bool limits_ready(struct mc_limits *l)
 {
-	ready = mc_ratelimit_init(&requests, rl_tokens, rl_period, rl_burst, MC_RL_KEYS) == 0 &&
-		mc_connlimit_init(&conns, MC_CONN_PER_NETNS, MC_CONN_FOREIGN, 256) == 0;
+	bool ready;
+
+	pthread_mutex_lock(&l->setup);
+	if (!l->set_up) {
+		l->set_up = true;
+		l->ready = mc_ratelimit_init(&l->requests, l->tokens, l->period_s, l->burst,
+					     MC_RL_KEYS) == 0 &&
+			   mc_connlimit_init(&l->conns, MC_CONN_PER_NETNS, MC_CONN_FOREIGN, 256) == 0;
+	}
+	ready = l->ready;
+	pthread_mutex_unlock(&l->setup);
+	return ready;
 }
 
 static uint64_t now_ns(void)
@@ -244,19 +257,19 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int mc_limits_request(uint64_t netns, uint64_t own_netns, char *msg, size_t msglen)
+int mc_limits_request(struct mc_limits *l, uint64_t netns, uint64_t own_netns, char *msg,
+		      size_t msglen)
 {
 	uint32_t retry = 0;
 
-	pthread_once(&once, limits_init);
-	if (!ready || netns == own_netns)
+	if (!limits_ready(l) || netns == own_netns)
 		return 0;
-	if (mc_ratelimit_take(&requests, netns, now_ns(), &retry))
+	if (mc_ratelimit_take(&l->requests, netns, now_ns(), &retry))
 		return 0;
 	snprintf(msg, msglen,
 		 "rate limit: too many registration requests from this network namespace "
 		 "(%u at once, then %u per %s); retry in %u ms",
-		 rl_burst, rl_tokens, period_name(rl_period), retry);
+		 l->burst, l->tokens, period_name(l->period_s), retry);
 	return 429;
 }
 
@@ -284,19 +297,16 @@ static void refuse(int fd, int status, const char *reason, const char *text)
 		;
 }
 
-void mc_limits_conn_opened(int fd, uint64_t own_netns, void **ctx)
+void mc_limits_conn_opened(struct mc_limits *l, int fd, uint64_t own_netns, void **ctx)
 {
 	struct conn_token *t;
 	uint64_t netns = 0;
-	socklen_t len = sizeof(netns);
 	int rc;
 
 	*ctx = NULL;
-	pthread_once(&once, limits_init);
-	if (!ready || fd < 0 || getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &netns, &len) ||
-	    netns == own_netns)
+	if (!limits_ready(l) || fd < 0 || mc_sock_netns_cookie(fd, &netns) || netns == own_netns)
 		return;
-	rc = mc_connlimit_enter(&conns, netns);
+	rc = mc_connlimit_enter(&l->conns, netns);
 	if (rc == 0) {
 		t = malloc(sizeof(*t));
 		if (t) {
@@ -304,7 +314,7 @@ void mc_limits_conn_opened(int fd, uint64_t own_netns, void **ctx)
 			*ctx = t;
 			return;
 		}
-		mc_connlimit_leave(&conns, netns);
+		mc_connlimit_leave(&l->conns, netns);
 	}
 	if (rc == -1)
 		refuse(fd, 429, "Too Many Requests",
@@ -313,13 +323,13 @@ void mc_limits_conn_opened(int fd, uint64_t own_netns, void **ctx)
 		refuse(fd, 503, "Service Unavailable", "too many open connections from pods");
 }
 
-void mc_limits_conn_closed(void **ctx)
+void mc_limits_conn_closed(struct mc_limits *l, void **ctx)
 {
 	struct conn_token *t = *ctx;
 
 	if (!t)
 		return;
-	mc_connlimit_leave(&conns, t->netns);
+	mc_connlimit_leave(&l->conns, t->netns);
 	free(t);
 	*ctx = NULL;
 }

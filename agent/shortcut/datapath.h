@@ -15,7 +15,8 @@
  *     prog_sk_msg            the sk_msg program attached to mc_socks
  *
  * Closing the datapath (SIGTERM, SIGKILL, crash) leaves all of it working;
- * only mc_dp_uninstall() removes it, after draining every redirected byte.
+ * only mc_uninstall() (meshcut-agent --uninstall) removes it, after draining
+ * every redirected byte.
  */
 #ifndef MESHCUT_AGENT_DATAPATH_H
 #define MESHCUT_AGENT_DATAPATH_H
@@ -89,6 +90,12 @@ struct mc_uninstall_report {
 	double seconds;
 };
 int mc_uninstall(const char *pin_dir, double timeout_s, struct mc_uninstall_report *r);
+
+/* the pin directory is on a bpffs (or, not there yet, would be): 0, or a
+ * negative errno, said with what to do instead (uninstall.c shares it) */
+int mc_dp_check_pin_dir(const char *pin_dir);
+/* libbpf's messages through the agent's log (its debug ones only with -v) */
+void mc_dp_libbpf_logs(void);
 
 /* drain helpers shared by uninstall and the agent's periodic sweep */
 const char *mc_kind_name(uint32_t kind);

@@ -1,5 +1,5 @@
 /* Who may call what on the agent's API: see access.h. */
-#include "access.h"
+#include "api/access.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* Pod deletion through netnsid and link events: see podwatch.h. */
-#include "podwatch.h"
+#include "api/podwatch.h"
 
 #include <errno.h>
 #include <linux/netlink.h>
@@ -16,7 +16,7 @@
 #include "log.h"
 #include "netlink.h"
 #include "tc.h"
-#include "verify.h"
+#include "api/verify.h"
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270

@@ -51,7 +51,7 @@
  * registry then refuses the real owner (409) until the impostor is gone. Such a
  * pod can already take that IP's traffic on a bridge network with ARP.
  */
-#include "verify.h"
+#include "api/verify.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,10 +68,8 @@
 
 #include "addr.h"
 #include "netlink.h"
+#include "netns.h"
 
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
 #ifndef SIOCGSKNS
 #define SIOCGSKNS 0x894C
 #endif
@@ -228,7 +226,6 @@ int mc_verify_registration(int conn_fd, uint64_t caller_netns, const struct mc_r
 	struct mc_link host, peer;
 	char mac_s[24], have_s[24];
 	uint64_t cookie = 0;
-	socklen_t len = sizeof(cookie);
 	int nsfd = -1, nsid = -1, n = 0, rc = 0, err, i;
 
 	snprintf(msg, msglen, "verified");
@@ -237,9 +234,9 @@ int mc_verify_registration(int conn_fd, uint64_t caller_netns, const struct mc_r
 		       (unsigned long long)r->netns_cookie, (unsigned long long)caller_netns);
 
 	/* 1. the caller's namespace, from the socket */
-	if (conn_fd < 0 || getsockopt(conn_fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
+	if (conn_fd < 0 || (err = mc_sock_netns_cookie(conn_fd, &cookie)))
 		REFUSE(500, "cannot read the caller's network namespace cookie: %s",
-		       strerror(conn_fd < 0 ? EBADF : errno));
+		       strerror(conn_fd < 0 ? EBADF : -err));
 	if (cookie != caller_netns)
 		REFUSE(403, "the connection's network namespace (%llu) is not the caller's (%llu)",
 		       (unsigned long long)cookie, (unsigned long long)caller_netns);

@@ -1,5 +1,5 @@
 /* Choosing and attaching the recv/send hooks: see rw_hooks.h. */
-#include "rw_hooks.h"
+#include "shortcut/rw_hooks.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kernel_btf.h"
+#include "kernel/kernel_btf.h"
 
 static const struct rw_hook {
 	const char *prog, *link;

@@ -1,5 +1,5 @@
 /* Leaving the shortcut without losing a byte: see drain.h. */
-#include "drain.h"
+#include "shortcut/drain.h"
 
 #include <bpf/bpf.h>
 #include <errno.h>

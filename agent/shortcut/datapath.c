@@ -1,5 +1,6 @@
-/* The agent's BPF state: load or adopt, attach, pin, uninstall. See datapath.h. */
-#include "datapath.h"
+/* The agent's BPF state: load or adopt, attach, pin (uninstall.c removes it).
+ * See datapath.h. */
+#include "shortcut/datapath.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -8,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +20,12 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "drain.h"
-#include "layouts.h"
+#include "shortcut/drain.h"
+#include "shortcut/layouts.h"
 #include "fsutil.h"
 #include "log.h"
 #include "sock_shortcut.skel.h"
-#include "rw_hooks.h"
+#include "shortcut/rw_hooks.h"
 #include "testhooks.h"
 
 #define DEFAULT_BACKLOG_LIMIT (4u << 20) /* 4 MiB per receiver, see README */
@@ -100,6 +102,11 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	if (level == LIBBPF_DEBUG && mc_log_level() < MC_LOG_DEBUG)
 		return 0;
 	return vfprintf(stderr, fmt, ap);
+}
+
+void mc_dp_libbpf_logs(void)
+{
+	libbpf_set_print(libbpf_print);
 }
 
 /* cgroup v2 id of a directory (what bpf_link_info reports) */
@@ -378,7 +385,7 @@ static int attach_sk_msg(struct mc_datapath *dp)
 /* Before anything is loaded or created: the pin directory must be on a bpffs
  * (pins elsewhere fail deep inside libbpf), the cgroup a cgroup v2 directory
  * (a v1 one fails only when the links attach). Says what to do instead. */
-static int check_pin_dir(const char *pin_dir)
+int mc_dp_check_pin_dir(const char *pin_dir)
 {
 	char near[PATH_MAX];
 	long type;
@@ -441,22 +448,112 @@ static void refused(struct mc_datapath *dp, int err, const char *fmt, ...)
 	pr_err("%s", dp->unsupported);
 }
 
+/* the skeleton opened, its maps pinned (or the pinned ones reused), the
+ * recv/send hooks chosen, the programs loaded; a fresh layout's slots filled */
+static int load(struct mc_datapath *dp)
+{
+	bool fresh = false;
+	char why[160];
+	int err;
+
+	dp->skel = sock_shortcut__open();
+	if (!dp->skel) {
+		err = -errno;
+		pr_err("open BPF object: %s", strerror(errno));
+		return err ? err : -EINVAL;
+	}
+	bpf_map__set_max_entries(dp->skel->maps.mc_pairs, dp->max_pairs);
+	bpf_map__set_max_entries(dp->skel->maps.mc_free_slots, dp->max_pairs);
+	bpf_map__set_max_entries(dp->skel->maps.mc_pending, dp->max_pairs);
+	bpf_map__set_max_entries(dp->skel->maps.mc_socks, 2 * dp->max_pairs);
+	err = pin_maps(dp, &fresh);
+	if (err)
+		return err;
+	dp->rw_hooks = mc_rw_hooks_choose(dp->skel->obj, why, sizeof(why));
+	if (dp->rw_hooks == MC_RW_NONE) {
+		err = -EOPNOTSUPP;
+		snprintf(dp->unsupported, sizeof(dp->unsupported),
+			 "the socket shortcut cannot run on this kernel: %s", why);
+		pr_err("%s", dp->unsupported);
+		return err;
+	}
+	err = sock_shortcut__load(dp->skel);
+	if (err && !fresh) {
+		pr_err("load BPF programs: %s (pinned maps differ from this build: a different "
+		       "--max-pairs, or a layout change without a new layout version)", strerror(-err));
+		return err;
+	}
+	if (err) {
+		refused(dp, err, "load the socket shortcut's BPF programs");
+		return err;
+	}
+	dp->adopted = !fresh;
+	if (fresh) {
+		mc_test_point("first-load-loaded");
+		err = fill_free_slots(dp);
+		if (err) {
+			pr_err("fill free pair slots: %s", strerror(-err));
+			return err;
+		}
+		migrate_registrations(dp);
+		mc_test_point("first-load-filled");
+		err = pin_marker(dp);
+		if (err) {
+			pr_err("pin %s/%s: %s", dp->layout_dir, FRESH_MARKER, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* every program attached (or its pinned link kept) */
+static int attach(struct mc_datapath *dp, int cgroup_fd)
+{
+	char why[160];
+	int err;
+
+	err = attach_sk_msg(dp);
+	if (err) {
+		refused(dp, err, "attach sk_msg to the SOCKHASH");
+		return err;
+	}
+	err = mc_rw_hooks_attach(dp->skel->obj, dp->rw_hooks, dp->layout_dir, why, sizeof(why));
+	if (err) {
+		refused(dp, err, "attach %s", why);
+		return err;
+	}
+	/* the FIN gate and the option watch before sockops: a socket is never
+	 * paired without them */
+	err = attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_fin_gate,
+				 BPF_CGROUP_INET_INGRESS, "link_fin_gate");
+	if (!err)
+		err = attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_setsockopt,
+					 BPF_CGROUP_SETSOCKOPT, "link_setsockopt");
+	if (!err)
+		err = attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_sockops,
+					 BPF_CGROUP_SOCK_OPS, "link_sockops");
+	if (err) {
+		if (err != -EEXIST)
+			refused(dp, err, "attach to cgroup %s", dp->cgroup);
+		return err;
+	}
+	return 0;
+}
+
 int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 {
 	int err, cgroup_fd = -1;
-	bool fresh = false;
-	char why[160];
 	long page = sysconf(_SC_PAGESIZE);
 
 	memset(dp, 0, sizeof(*dp));
-	libbpf_set_print(libbpf_print);
+	mc_dp_libbpf_logs();
 	if (snprintf(dp->pin_dir, sizeof(dp->pin_dir), "%s", o->pin_dir) >= (int)sizeof(dp->pin_dir) ||
 	    snprintf(dp->layout_dir, sizeof(dp->layout_dir), "%s/v%d", o->pin_dir,
 		     MC_LAYOUT_VERSION) >= (int)sizeof(dp->layout_dir) ||
 	    snprintf(dp->cgroup, sizeof(dp->cgroup), "%s", o->cgroup) >= (int)sizeof(dp->cgroup))
 		return -ENAMETOOLONG;
 	dp->max_pairs = o->max_pairs;
-	if ((err = check_pin_dir(dp->pin_dir)) || (err = check_cgroup(dp->cgroup)))
+	if ((err = mc_dp_check_pin_dir(dp->pin_dir)) || (err = check_cgroup(dp->cgroup)))
 		return err;
 
 	report_layouts(dp->pin_dir);
@@ -477,53 +574,9 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 		goto fail;
 	}
 
-	dp->skel = sock_shortcut__open();
-	if (!dp->skel) {
-		err = -errno;
-		pr_err("open BPF object: %s", strerror(errno));
-		goto fail;
-	}
-	bpf_map__set_max_entries(dp->skel->maps.mc_pairs, dp->max_pairs);
-	bpf_map__set_max_entries(dp->skel->maps.mc_free_slots, dp->max_pairs);
-	bpf_map__set_max_entries(dp->skel->maps.mc_pending, dp->max_pairs);
-	bpf_map__set_max_entries(dp->skel->maps.mc_socks, 2 * dp->max_pairs);
-	err = pin_maps(dp, &fresh);
+	err = load(dp);
 	if (err)
 		goto fail;
-	dp->rw_hooks = mc_rw_hooks_choose(dp->skel->obj, why, sizeof(why));
-	if (dp->rw_hooks == MC_RW_NONE) {
-		err = -EOPNOTSUPP;
-		snprintf(dp->unsupported, sizeof(dp->unsupported),
-			 "the socket shortcut cannot run on this kernel: %s", why);
-		pr_err("%s", dp->unsupported);
-		goto fail;
-	}
-	err = sock_shortcut__load(dp->skel);
-	if (err && !fresh) {
-		pr_err("load BPF programs: %s (pinned maps differ from this build: a different "
-		       "--max-pairs, or a layout change without a new layout version)", strerror(-err));
-		goto fail;
-	}
-	if (err) {
-		refused(dp, err, "load the socket shortcut's BPF programs");
-		goto fail;
-	}
-	dp->adopted = !fresh;
-	if (fresh) {
-		mc_test_point("first-load-loaded");
-		err = fill_free_slots(dp);
-		if (err) {
-			pr_err("fill free pair slots: %s", strerror(-err));
-			goto fail;
-		}
-		migrate_registrations(dp);
-		mc_test_point("first-load-filled");
-		err = pin_marker(dp);
-		if (err) {
-			pr_err("pin %s/%s: %s", dp->layout_dir, FRESH_MARKER, strerror(-err));
-			goto fail;
-		}
-	}
 	dp->pairs_len = ((size_t)dp->max_pairs * sizeof(struct mc_pair) + (size_t)page - 1) &
 			~((size_t)page - 1);
 	dp->pairs = mmap(NULL, dp->pairs_len, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -539,31 +592,9 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 		pr_err("control map: %s", strerror(-err));
 		goto fail;
 	}
-	err = attach_sk_msg(dp);
-	if (err) {
-		refused(dp, err, "attach sk_msg to the SOCKHASH");
+	err = attach(dp, cgroup_fd);
+	if (err)
 		goto fail;
-	}
-	err = mc_rw_hooks_attach(dp->skel->obj, dp->rw_hooks, dp->layout_dir, why, sizeof(why));
-	if (err) {
-		refused(dp, err, "attach %s", why);
-		goto fail;
-	}
-	/* the FIN gate and the option watch before sockops: a socket is never
-	 * paired without them */
-	err = attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_fin_gate,
-				 BPF_CGROUP_INET_INGRESS, "link_fin_gate");
-	if (!err)
-		err = attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_setsockopt,
-					 BPF_CGROUP_SETSOCKOPT, "link_setsockopt");
-	if (!err)
-		err = attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_sockops,
-					 BPF_CGROUP_SOCK_OPS, "link_sockops");
-	if (err) {
-		if (err != -EEXIST)
-			refused(dp, err, "attach to cgroup %s", dp->cgroup);
-		goto fail;
-	}
 	close(cgroup_fd);
 	pr_info("datapath %s: layout v%d in %s, sockops on %s, %u pair slots, recv/send hooks: %s",
 		dp->adopted ? "adopted" : "created", MC_LAYOUT_VERSION, dp->pin_dir, dp->cgroup,
@@ -600,7 +631,9 @@ int mc_dp_read_control(struct mc_datapath *dp, struct mc_control *c)
 	return bpf_map_lookup_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, c) ? -errno : 0;
 }
 
-int mc_dp_set_modes(struct mc_datapath *dp, uint32_t modes)
+/* one field of the control map changed (at OFF, a __u32), SET bits added to
+ * its "set" mask, the generation bumped: every program sees the change */
+static int set_control(struct mc_datapath *dp, size_t off, uint32_t v, uint32_t set)
 {
 	struct mc_control c;
 	__u32 zero = 0;
@@ -608,42 +641,28 @@ int mc_dp_set_modes(struct mc_datapath *dp, uint32_t modes)
 
 	if (err)
 		return err;
-	c.modes = modes;
+	memcpy((char *)&c + off, &v, sizeof(v));
+	c.set |= set;
 	c.generation++;
 	return bpf_map_update_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, &c, BPF_ANY)
 		       ? -errno
 		       : 0;
+}
+
+int mc_dp_set_modes(struct mc_datapath *dp, uint32_t modes)
+{
+	return set_control(dp, offsetof(struct mc_control, modes), modes, 0);
 }
 
 int mc_dp_set_backlog_limit(struct mc_datapath *dp, uint32_t limit)
 {
-	struct mc_control c;
-	__u32 zero = 0;
-	int err = mc_dp_read_control(dp, &c);
-
-	if (err)
-		return err;
-	c.backlog_limit = limit;
-	c.generation++;
-	return bpf_map_update_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, &c, BPF_ANY)
-		       ? -errno
-		       : 0;
+	return set_control(dp, offsetof(struct mc_control, backlog_limit), limit, 0);
 }
 
 int mc_dp_set_pod_pairs_max(struct mc_datapath *dp, uint32_t max)
 {
-	struct mc_control c;
-	__u32 zero = 0;
-	int err = mc_dp_read_control(dp, &c);
-
-	if (err)
-		return err;
-	c.pod_pairs_max = max;
-	c.set |= MC_CONTROL_SET_POD_PAIRS_MAX;
-	c.generation++;
-	return bpf_map_update_elem(bpf_map__fd(dp->skel->maps.mc_control), &zero, &c, BPF_ANY)
-		       ? -errno
-		       : 0;
+	return set_control(dp, offsetof(struct mc_control, pod_pairs_max), max,
+			   MC_CONTROL_SET_POD_PAIRS_MAX);
 }
 
 int mc_dp_read_stats(struct mc_datapath *dp, struct mc_kind_stats out[MC_KIND_MAX])
@@ -704,171 +723,4 @@ int mc_dp_fill(struct mc_datapath *dp, struct mc_dp_fill *f)
 	f->pods = count_keys(bpf_map__fd(dp->skel->maps.mc_pods), sizeof(__u64));
 	f->pods_max = bpf_map__max_entries(dp->skel->maps.mc_pods);
 	return 0;
-}
-
-/* ------------------------------------------------------------- uninstall */
-
-static int open_pinned(const char *dir, const char *name)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return bpf_obj_get(path);
-}
-
-static void unpin(const char *dir, const char *name)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (unlink(path) && errno != ENOENT)
-		pr_warn("unpin %s: %s", path, strerror(errno));
-}
-
-
-static int drain_layout(const char *layout_dir, double timeout_s, struct mc_uninstall_report *r)
-{
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-	struct mc_drainer d = {};
-	struct mc_drain_result res = {};
-	int pairs_fd, socks_fd, msg_fd, rc = 0;
-	struct mc_pair *pairs;
-	size_t maplen;
-	uint64_t start = mc_now_ns(), deadline;
-	long page = sysconf(_SC_PAGESIZE);
-
-	pairs_fd = open_pinned(layout_dir, "mc_pairs");
-	socks_fd = open_pinned(layout_dir, "mc_socks");
-	if (pairs_fd < 0 || socks_fd < 0) {
-		rc = 0; /* nothing to drain */
-		goto out_close;
-	}
-	if (bpf_obj_get_info_by_fd(pairs_fd, &info, &len) ||
-	    info.value_size != sizeof(struct mc_pair)) {
-		pr_err("%s/mc_pairs has an unknown layout: cannot drain it", layout_dir);
-		rc = -EPROTO;
-		goto out_close;
-	}
-	maplen = ((size_t)info.max_entries * sizeof(struct mc_pair) + (size_t)page - 1) &
-		 ~((size_t)page - 1);
-	pairs = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, pairs_fd, 0);
-	if (pairs == MAP_FAILED) {
-		rc = -errno;
-		goto out_close;
-	}
-	if (mc_drainer_init(&d, pairs, info.max_entries, socks_fd)) {
-		rc = -ENOMEM;
-		goto out_unmap;
-	}
-	deadline = start + (uint64_t)(timeout_s * 1e9);
-	for (;;) {
-		uint64_t now = mc_now_ns();
-
-		mc_drain_sweep(&d, 0, true, now, 200 * 1000000ull, &res);
-		r->pairs_drained += res.deleted;
-		if (!res.waiting)
-			break;
-		if (now > deadline) {
-			r->pairs_timed_out = res.waiting;
-			r->bytes_waited = res.backlog_bytes;
-			pr_warn("uninstall: %u pairs still hold %llu unread redirected bytes after "
-				"%.0f s; leaving them in the SOCKHASH (they keep working until they "
-				"close, their sockets are not freed)",
-				res.waiting, (unsigned long long)res.backlog_bytes, timeout_s);
-			rc = -ETIMEDOUT;
-			break;
-		}
-		usleep(20000);
-	}
-	mc_drainer_free(&d);
-	/* the sk_msg program: detach from the map (live sockets already left) */
-	msg_fd = open_pinned(layout_dir, "prog_sk_msg");
-	if (msg_fd >= 0) {
-		if (bpf_prog_detach2(msg_fd, socks_fd, BPF_SK_MSG_VERDICT) && errno != ENOENT)
-			pr_warn("detach sk_msg: %s", strerror(errno));
-		close(msg_fd);
-	}
-out_unmap:
-	munmap(pairs, maplen);
-out_close:
-	if (pairs_fd >= 0)
-		close(pairs_fd);
-	if (socks_fd >= 0)
-		close(socks_fd);
-	return rc;
-}
-
-int mc_uninstall(const char *pin_dir, double timeout_s, struct mc_uninstall_report *r)
-{
-	char layout_dir[PATH_MAX];
-	struct mc_layout_info l[16];
-	struct mc_control c;
-	uint64_t start = mc_now_ns(), deadline;
-	__u32 zero = 0;
-	int fd, rc = 0, n, i;
-
-	memset(r, 0, sizeof(*r));
-	libbpf_set_print(libbpf_print);
-	if (!path_exists(pin_dir)) {
-		pr_info("uninstall: nothing pinned at %s", pin_dir);
-		return 0;
-	}
-	if ((rc = check_pin_dir(pin_dir)))
-		return rc;
-	snprintf(layout_dir, sizeof(layout_dir), "%s/v%d", pin_dir, MC_LAYOUT_VERSION);
-	/* 1. every program of every version: no new sockets, no new redirects */
-	fd = open_pinned(pin_dir, "control");
-	if (fd >= 0) {
-		if (bpf_map_lookup_elem(fd, &zero, &c) == 0) {
-			c.modes = 0;
-			c.active_layout = 0;
-			c.generation++;
-			bpf_map_update_elem(fd, &zero, &c, BPF_ANY);
-		}
-		close(fd);
-	}
-	/* 2. our layout: drain every pair, then delete its sockets from the
-	 * SOCKHASH; its programs stay attached meanwhile (they insert nothing now,
-	 * but hold closing FINs and give slots back) */
-	if (path_exists(layout_dir))
-		rc = drain_layout(layout_dir, timeout_s, r);
-	/* 3. other layouts cannot be drained by this agent: their sockets left the
-	 * shortcut at step 1 and go as they close; wait for that, bounded */
-	deadline = start + (uint64_t)(timeout_s * 1e9);
-	for (;;) {
-		uint64_t left = 0;
-
-		n = mc_layouts_scan(pin_dir, l, 16);
-		for (i = 0; i < n; i++)
-			if (l[i].version != MC_LAYOUT_VERSION)
-				left += l[i].census ? l[i].live : 1;
-		if (!left || mc_now_ns() > deadline)
-			break;
-		usleep(100000);
-	}
-	/* 4. detach and unpin exactly what meshcut made, layout by layout */
-	n = mc_layouts_scan(pin_dir, l, 16);
-	for (i = 0; i < n; i++) {
-		char dir[PATH_MAX];
-
-		snprintf(dir, sizeof(dir), "%s/v%d", pin_dir, l[i].version);
-		if (l[i].version != MC_LAYOUT_VERSION && (!l[i].census || l[i].live)) {
-			pr_warn("uninstall: %s (layout v%d) still serves %llu sockets: left in place; run "
-				"--uninstall again once they closed, or that version's agent",
-				dir, l[i].version, (unsigned long long)l[i].live);
-			rc = rc ? rc : -EBUSY;
-			continue;
-		}
-		if (mc_layout_remove(dir))
-			rc = rc ? rc : -EBUSY;
-	}
-	n = mc_layouts_scan(pin_dir, l, 16);
-	if (n == 0) {
-		unpin(pin_dir, "control");
-		if (rmdir(pin_dir) && errno != ENOENT)
-			pr_warn("remove %s: %s (something else is pinned there)", pin_dir, strerror(errno));
-	}
-	r->seconds = (double)(mc_now_ns() - start) / 1e9;
-	return rc;
 }

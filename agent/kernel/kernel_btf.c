@@ -1,5 +1,5 @@
 /* Reading the running kernel's BTF once: see kernel_btf.h. */
-#include "kernel_btf.h"
+#include "kernel/kernel_btf.h"
 
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>

@@ -1,5 +1,5 @@
 /* Pinned layouts other than this agent's: see layouts.h. */
-#include "layouts.h"
+#include "shortcut/layouts.h"
 
 #include <bpf/bpf.h>
 #include <dirent.h>

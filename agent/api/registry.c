@@ -1,5 +1,5 @@
 /* The pod registry, kept only in the BPF maps: see registry.h. */
-#include "registry.h"
+#include "api/registry.h"
 
 #include <bpf/bpf.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* The agent's HTTP/JSON API over libmicrohttpd: see api.h. */
-#include "api.h"
+#include "api/api.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,19 +13,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "access.h"
+#include "api/access.h"
+#include "http_server.h"
 #include "log.h"
 #include "monitor/session.h"
-#include "podwatch.h"
-#include "ratelimit.h"
+#include "netns.h"
+#include "api/podwatch.h"
+#include "api/ratelimit.h"
 #include "registration.h"
-#include "stats.h"
+#include "shortcut/stats.h"
 #include "tc.h"
-#include "verify.h"
-
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
+#include "api/verify.h"
 
 struct mc_api {
 	struct mc_agent *agent;
@@ -35,35 +33,12 @@ struct mc_api {
 	char path[108];
 };
 
-struct request {
-	char *body;
-	size_t len;
-	bool too_large;
-};
-
 struct caller {
 	struct mc_caller id; /* netns, uid (access.h) */
 	int fd; /* the accepted socket: verification reads the caller's netns from it */
 };
 
 #define ADMIN_ONLY "needs an admin caller: uid 0 in the agent's network namespace (run meshcut in the agent's pod)"
-
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, const char *type,
-			     char *text /* freed */)
-{
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-	enum MHD_Result ret;
-
-	if (!r) {
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, "Content-Type", type);
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
 
 static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned int status, json_t *j)
 {
@@ -72,10 +47,10 @@ static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned int status,
 	json_decref(j);
 	if (!text) {
 		pr_err("http: could not build the JSON answer (status %u)", status);
-		return reply(c, 500, "application/json",
+		return mc_http_reply(c, 500, "application/json",
 			     strdup("{\"error\": \"internal error: the answer could not be built\", \"status\": 500}\n"));
 	}
-	return reply(c, status, "application/json", text);
+	return mc_http_reply(c, status, "application/json", text);
 }
 
 static enum MHD_Result reply_msg(struct MHD_Connection *c, unsigned int status, const char *msg)
@@ -89,7 +64,7 @@ static void who_calls(struct MHD_Connection *c, struct caller *who)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	socklen_t len = sizeof(who->id.netns);
+	socklen_t len = sizeof(struct ucred);
 	struct ucred cred;
 
 	memset(who, 0, sizeof(*who));
@@ -97,9 +72,8 @@ static void who_calls(struct MHD_Connection *c, struct caller *who)
 	if (!ci)
 		return;
 	who->fd = ci->connect_fd;
-	if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_NETNS_COOKIE, &who->id.netns, &len))
+	if (mc_sock_netns_cookie(ci->connect_fd, &who->id.netns))
 		return;
-	len = sizeof(cred);
 	if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
 		return;
 	who->id.uid = cred.uid;
@@ -112,7 +86,7 @@ static bool is_admin(struct mc_api *api, const struct caller *who)
 }
 
 static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
-				   const struct caller *who, struct request *req)
+				   const struct caller *who, struct mc_http_body *req)
 {
 	uint64_t netns = who->id.netns;
 	struct mc_registration r;
@@ -122,10 +96,12 @@ static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
 
 	if (!who->id.known)
 		return reply_msg(c, 403, "cannot identify the caller's network namespace");
-	/* per-caller rate limit (agent/ratelimit.h) */
-	if ((status = mc_limits_request(netns, api->agent->own_netns, msg, sizeof(msg))))
+	/* per-caller rate limit (agent/api/ratelimit.h) */
+	status = mc_limits_request(&api->agent->limits, netns, api->agent->own_netns, msg,
+				   sizeof(msg));
+	if (status)
 		return reply_msg(c, (unsigned int)status, msg);
-	if (mc_registration_parse(req->body ? req->body : "", req->len, &r, err, sizeof(err)))
+	if (mc_registration_parse(req->buf ? req->buf : "", req->len, &r, err, sizeof(err)))
 		return reply_msg(c, 400, err);
 	if (netns == api->agent->own_netns)
 		return reply_msg(c, 403, "registration must come from the pod's network namespace, "
@@ -160,8 +136,10 @@ static enum MHD_Result do_deregister(struct mc_api *api, struct MHD_Connection *
 
 	if (!who->id.known)
 		return reply_msg(c, 403, "cannot identify the caller's network namespace");
-	/* per-caller rate limit (agent/ratelimit.h) */
-	if ((status = mc_limits_request(who->id.netns, api->agent->own_netns, msg, sizeof(msg))))
+	/* per-caller rate limit (agent/api/ratelimit.h) */
+	status = mc_limits_request(&api->agent->limits, who->id.netns, api->agent->own_netns, msg,
+				   sizeof(msg));
+	if (status)
 		return reply_msg(c, (unsigned int)status, msg);
 	if (want) {
 		errno = 0;
@@ -182,7 +160,8 @@ static enum MHD_Result do_deregister(struct mc_api *api, struct MHD_Connection *
 	return reply_msg(c, (unsigned int)status, msg);
 }
 
-static enum MHD_Result do_mode(struct mc_api *api, struct MHD_Connection *c, struct request *req)
+static enum MHD_Result do_mode(struct mc_api *api, struct MHD_Connection *c,
+			       struct mc_http_body *req)
 {
 	struct mc_agent *a = api->agent;
 	json_error_t jerr;
@@ -192,7 +171,7 @@ static enum MHD_Result do_mode(struct mc_api *api, struct MHD_Connection *c, str
 	json_t *root;
 	int err;
 
-	root = json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(req->buf ? req->buf : "", req->len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root || !json_is_object(root) || json_object_size(root) != 1 ||
 	    !json_is_string(json_object_get(root, "mode"))) {
 		json_decref(root);
@@ -217,7 +196,7 @@ static enum MHD_Result do_mode(struct mc_api *api, struct MHD_Connection *c, str
 }
 
 static enum MHD_Result do_config(struct mc_api *api, struct MHD_Connection *c,
-				 struct request *req)
+				 struct mc_http_body *req)
 {
 	struct mc_agent *a = api->agent;
 	json_error_t jerr;
@@ -227,7 +206,7 @@ static enum MHD_Result do_config(struct mc_api *api, struct MHD_Connection *c,
 	char msg[120];
 	int err;
 
-	root = json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(req->buf ? req->buf : "", req->len, JSON_REJECT_DUPLICATES, &jerr);
 	key = root && json_is_object(root) && json_object_size(root) == 1
 		      ? json_object_iter_key(json_object_iter(root))
 		      : NULL;
@@ -289,15 +268,16 @@ static enum MHD_Result route_unsupported(struct mc_api *api, struct MHD_Connecti
 	char msg[512];
 
 	if (!strcmp(method, "GET") && !strcmp(url, "/healthz"))
-		return reply(c, 200, "text/plain", strdup("ok (idle: meshcut cannot run on this node)\n"));
+		return mc_http_reply(c, 200, "text/plain",
+				     strdup("ok (idle: meshcut cannot run on this node)\n"));
 	if (!strcmp(method, "GET") && !strcmp(url, "/readyz")) {
 		snprintf(msg, sizeof(msg), "unsupported: %s\n", a->dp.unsupported);
-		return reply(c, 503, "text/plain", strdup(msg));
+		return mc_http_reply(c, 503, "text/plain", strdup(msg));
 	}
 	if (!strcmp(method, "GET") && !strcmp(url, "/metrics")) {
 		char *t = mc_metrics_text(a);
 
-		return t ? reply(c, 200, "text/plain; version=0.0.4", t) : MHD_NO;
+		return t ? mc_http_reply(c, 200, "text/plain; version=0.0.4", t) : MHD_NO;
 	}
 	if (!api->unix_socket)
 		return reply_msg(c, 404, "not found (the TCP listener serves only /healthz, /readyz "
@@ -311,7 +291,7 @@ static enum MHD_Result route_unsupported(struct mc_api *api, struct MHD_Connecti
 }
 
 static enum MHD_Result route(struct mc_api *api, struct MHD_Connection *c, const char *url,
-			     const char *method, struct request *req)
+			     const char *method, struct mc_http_body *req)
 {
 	struct mc_agent *a = api->agent;
 	bool get = !strcmp(method, "GET");
@@ -327,14 +307,14 @@ static enum MHD_Result route(struct mc_api *api, struct MHD_Connection *c, const
 							    "/healthz, /readyz and /metrics)");
 	case MC_ACCESS_ANYONE:
 		if (!strcmp(url, "/healthz"))
-			return reply(c, 200, "text/plain", strdup("ok\n"));
+			return mc_http_reply(c, 200, "text/plain", strdup("ok\n"));
 		if (!strcmp(url, "/readyz"))
-			return reply(c, a->dp.skel ? 200 : 503, "text/plain",
+			return mc_http_reply(c, a->dp.skel ? 200 : 503, "text/plain",
 				     strdup(a->dp.skel ? "ready\n" : "datapath not attached\n"));
 		{
 			char *t = mc_metrics_text(a);
 
-			return t ? reply(c, 200, "text/plain; version=0.0.4", t) : MHD_NO;
+			return t ? mc_http_reply(c, 200, "text/plain; version=0.0.4", t) : MHD_NO;
 		}
 	case MC_ACCESS_CALLER:
 		return reply_json(c, 200, !strcmp(url, "/v1/status") ? mc_status_json(a)
@@ -360,9 +340,9 @@ static enum MHD_Result route(struct mc_api *api, struct MHD_Connection *c, const
 			unsigned int status = 0;
 			json_t *mreply = NULL;
 
-			if (mc_monitor_http(a, method, url, req->body, req->len, &status, &mreply))
+			if (mc_monitor_http(a, method, url, req->buf, req->len, &status, &mreply))
 				return mreply ? reply_json(c, status, mreply)
-					      : reply(c, status, "text/plain", strdup(""));
+					      : mc_http_reply(c, status, "text/plain", strdup(""));
 		}
 		break;
 	}
@@ -374,50 +354,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			      size_t *upload_size, void **con_cls)
 {
 	struct mc_api *api = cls;
-	struct request *req = *con_cls;
+	struct mc_http_body *req = *con_cls;
 
 	(void)version;
-	if (!req) {
-		req = calloc(1, sizeof(*req));
-		if (!req)
-			return MHD_NO;
-		*con_cls = req;
-		return MHD_YES;
-	}
-	if (*upload_size) {
-		if (req->len + *upload_size > MC_REG_MAX_BODY) {
-			req->too_large = true;
-		} else {
-			char *nb = realloc(req->body, req->len + *upload_size + 1);
-
-			if (!nb)
-				return MHD_NO;
-			req->body = nb;
-			memcpy(req->body + req->len, upload, *upload_size);
-			req->len += *upload_size;
-			req->body[req->len] = '\0';
-		}
-		*upload_size = 0;
-		return MHD_YES;
-	}
+	if (!req) /* the agent's limit is per request only: no budget */
+		return mc_http_body_start(con_cls, NULL, 0);
+	if (*upload_size)
+		return mc_http_body_take(req, upload, upload_size, MC_REG_MAX_BODY);
 	if (req->too_large)
 		return reply_msg(c, 413, "request body too large");
 	return route(api, c, url, method, req);
-}
-
-static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
-		      enum MHD_RequestTerminationCode toe)
-{
-	struct request *req = *con_cls;
-
-	(void)cls;
-	(void)c;
-	(void)toe;
-	if (req) {
-		free(req->body);
-		free(req);
-	}
-	*con_cls = NULL;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -430,7 +376,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	pr_debug("http: %s", buf);
 }
 
-/* accept path: open connections per caller netns are limited (agent/ratelimit.h);
+/* accept path: open connections per caller netns are limited (agent/api/ratelimit.h);
  * one over the limit is answered 429 and closed before any request is read */
 static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 			enum MHD_ConnectionNotificationCode toe)
@@ -442,9 +388,10 @@ static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 		return;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-		mc_limits_conn_opened(ci ? ci->connect_fd : -1, api->agent->own_netns, socket_ctx);
+		mc_limits_conn_opened(&api->agent->limits, ci ? ci->connect_fd : -1,
+				      api->agent->own_netns, socket_ctx);
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		mc_limits_conn_closed(socket_ctx);
+		mc_limits_conn_closed(&api->agent->limits, socket_ctx);
 	}
 }
 
@@ -468,7 +415,7 @@ static struct mc_api *start(struct mc_agent *a, int fd, bool unix_socket)
 		handle, api, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned int)64, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)5, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, completed, api,
+		(size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, mc_http_completed, api,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api,
 		MHD_OPTION_NOTIFY_CONNECTION, conn_notify, api, MHD_OPTION_END);
 	if (!api->mhd) {

@@ -1,5 +1,5 @@
 /* meshcut-agent --check: see check.h. */
-#include "check.h"
+#include "kernel/check.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -17,13 +17,13 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "../bpf/monitor.h"
+#include "../../bpf/monitor.h"
 #include "fsutil.h"
-#include "kernel_btf.h"
+#include "kernel/kernel_btf.h"
 #include "log.h"
 #include "monitor/session.h"
 #include "monitor.skel.h"
-#include "rw_hooks.h"
+#include "shortcut/rw_hooks.h"
 #include "sock_shortcut.skel.h"
 #include "tc_shortcut.h"
 #include "tc_shortcut.skel.h"
