@@ -28,10 +28,7 @@ endif
 CFLAGS   ?= -O2 -g
 # EXTRA_DEFS: e.g. the layout-changed agent the upgrade tests build
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
-            -I$(BUILD) -I$(BUILD)/bpf -Ilib -Ibpf -Iagent $(AGENT_DIRS_I) $(EXTRA_DEFS)
-# TRANSITION (issue 19, removed when the move is done): bare includes of the
-# agent's headers still resolve while files move into feature folders
-AGENT_DIRS_I := $(patsubst %,-I%,$(wildcard agent/*/))
+            -I$(BUILD) -I$(BUILD)/bpf -Ilib -Ibpf -Iagent $(EXTRA_DEFS)
 LDLIBS_BPF  := -lbpf -lelf -lz
 LDLIBS_JSON := -ljansson
 LDLIBS_HTTP := -lmicrohttpd

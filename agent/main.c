@@ -27,7 +27,7 @@
 #include "sock_shortcut.skel.h"
 #include "api/podwatch.h"
 #include "api/ratelimit.h"
-#include "tc.h"
+#include "crossnode/tc.h"
 
 /* The drain (drain.h) runs when the datapath says a pair started leaving
  * (ring buffer), every 10 ms while pairs wait for their readers, and every

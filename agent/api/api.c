@@ -20,9 +20,9 @@
 #include "netns.h"
 #include "api/podwatch.h"
 #include "api/ratelimit.h"
-#include "registration.h"
+#include "api/registration.h"
 #include "shortcut/stats.h"
-#include "tc.h"
+#include "crossnode/tc.h"
 #include "api/verify.h"
 
 struct mc_api {

@@ -15,7 +15,7 @@
 #include "agent.h"
 #include "log.h"
 #include "netlink.h"
-#include "tc.h"
+#include "crossnode/tc.h"
 #include "api/verify.h"
 
 #ifndef SOL_NETLINK

@@ -32,7 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "registration.h"
+#include "api/registration.h"
 
 struct mc_agent;
 

@@ -16,7 +16,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdint.h>
-#include "registration.h"
+#include "api/registration.h"
 
 /* the pinned maps that hold registrations (a negative fd: that map is not kept) */
 struct mc_registry_maps {

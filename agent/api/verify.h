@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "registration.h"
+#include "api/registration.h"
 
 /* 0 when every claim holds; otherwise an HTTP status (403, 500) with a
  * message naming the claim that failed. conn_fd is the accepted socket.

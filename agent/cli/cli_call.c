@@ -1,5 +1,5 @@
 /* The CLI's requests to the agent: see cli_call.h. */
-#include "cli_call.h"
+#include "cli/cli_call.h"
 
 #include <stdio.h>
 #include <stdlib.h>

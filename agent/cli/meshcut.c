@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli_call.h"
-#include "monitor_cmd.h"
+#include "cli/cli_call.h"
+#include "cli/monitor_cmd.h"
 
 static const char *socket_path = "/var/run/meshcut/agent.sock";
 

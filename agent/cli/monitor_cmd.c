@@ -25,8 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli_call.h"
-#include "monitor_cmd.h"
+#include "cli/cli_call.h"
+#include "cli/monitor_cmd.h"
 
 static const char *sock_path;
 

@@ -17,7 +17,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "../../bpf/monitor.h"
+#include "monitor.h"
 #include "fsutil.h"
 #include "kernel/kernel_btf.h"
 #include "log.h"

@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "kernel_btf.h"
+#include "kernel/kernel_btf.h"
 #include "log.h"
 #include "monitor.skel.h"
 #include "monitor/bpf_stats.h"

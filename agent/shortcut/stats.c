@@ -11,9 +11,9 @@
 #include "shortcut/layouts.h"
 #include "shortcut/rw_hooks.h"
 #include "monitor/session.h"
-#include "layouts.h"
-#include "rw_hooks.h"
-#include "tc.h"
+#include "shortcut/layouts.h"
+#include "shortcut/rw_hooks.h"
+#include "crossnode/tc.h"
 
 static const char *const reason_names[MC_TCP_REASONS] = {"peer_missing", "mode", "backlog",
 							  "ulp", "rcvlowat", "waitall",

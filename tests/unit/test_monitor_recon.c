@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../agent/monitor/recon.h"
+#include "monitor/recon.h"
 
 #define US 1000ull
 #define MS (1000ull * US)
