@@ -19,6 +19,11 @@
  *
  * Everything fails open: a miss, a full table or any error leaves the
  * connection (or that direction of it) on plain TCP.
+ *
+ * Why one file of ~1,000 lines: it is one BPF object whose programs share
+ * static inline helpers and the maps' definitions, and its instructions are
+ * what the integrity tests proved; splitting it into headers is a change of
+ * the datapath, to be made (and re-proved) on its own, not as a move.
  */
 #include "common.bpf.h"
 #include <bpf/bpf_tracing.h>

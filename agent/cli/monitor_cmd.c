@@ -353,6 +353,50 @@ out:
 
 /* ---------------------------------------------------------------- main */
 
+/* monitor start | stop | status: a background session the operator ends */
+static int cmd_session(const char *sub, bool cost, const char *hooks, bool as_json)
+{
+	json_t *rep = NULL;
+	int rc;
+
+	if (!strcmp(sub, "start")) {
+		json_t *b = session_body(0, cost, hooks);
+
+		rc = call("POST", "/v1/monitor/start", b, 30, &rep);
+		json_decref(b);
+		if (!rc)
+			printf("%s (send entry from %s)\n", str(rep, "message"), str(rep, "send_entry"));
+	} else if (!strcmp(sub, "stop")) {
+		rc = call("POST", "/v1/monitor/stop", NULL, 120, &rep);
+		if (!rc)
+			as_json ? mc_cli_print_json(rep) : print_report(rep);
+	} else if (!strcmp(sub, "status")) {
+		rc = call("GET", "/v1/monitor", NULL, 30, &rep);
+		if (!rc && as_json) {
+			mc_cli_print_json(rep);
+		} else if (!rc) {
+			printf("monitor: %s, %.0f sessions so far\n",
+			       json_is_true(json_object_get(rep, "running"))
+				       ? (json_is_true(json_object_get(rep, "background"))
+						  ? "running in the background"
+						  : "a session is running")
+				       : "not running (no BPF program loaded)",
+			       num(rep, "sessions"));
+			if (json_object_get(rep, "live")) {
+				printf("\nlive:\n");
+				print_report(json_object_get(rep, "live"));
+			} else if (json_object_get(rep, "last")) {
+				printf("\nlast session:\n");
+				print_report(json_object_get(rep, "last"));
+			}
+		}
+	} else {
+		return usage();
+	}
+	json_decref(rep);
+	return rc;
+}
+
 int mc_cli_monitor(const char *socket_path, bool as_json, int argc, char **argv)
 {
 	enum { O_DURATION = 256, O_JSON, O_COST, O_HOOKS, O_COMPARE, O_AGAINST, O_OVERHEAD,
@@ -426,42 +470,7 @@ int mc_cli_monitor(const char *socket_path, bool as_json, int argc, char **argv)
 	if (sub) {
 		if (compare || overhead)
 			return usage();
-		if (!strcmp(sub, "start")) {
-			json_t *b = session_body(0, cost, hooks);
-
-			rc = call("POST", "/v1/monitor/start", b, 30, &rep);
-			json_decref(b);
-			if (!rc)
-				printf("%s (send entry from %s)\n", str(rep, "message"), str(rep, "send_entry"));
-		} else if (!strcmp(sub, "stop")) {
-			rc = call("POST", "/v1/monitor/stop", NULL, 120, &rep);
-			if (!rc)
-				as_json ? mc_cli_print_json(rep) : print_report(rep);
-		} else if (!strcmp(sub, "status")) {
-			rc = call("GET", "/v1/monitor", NULL, 30, &rep);
-			if (!rc && as_json) {
-				mc_cli_print_json(rep);
-			} else if (!rc) {
-				printf("monitor: %s, %.0f sessions so far\n",
-				       json_is_true(json_object_get(rep, "running"))
-					       ? (json_is_true(json_object_get(rep, "background"))
-							  ? "running in the background"
-							  : "a session is running")
-					       : "not running (no BPF program loaded)",
-				       num(rep, "sessions"));
-				if (json_object_get(rep, "live")) {
-					printf("\nlive:\n");
-					print_report(json_object_get(rep, "live"));
-				} else if (json_object_get(rep, "last")) {
-					printf("\nlast session:\n");
-					print_report(json_object_get(rep, "last"));
-				}
-			}
-		} else {
-			return usage();
-		}
-		json_decref(rep);
-		return rc;
+		return cmd_session(sub, cost, hooks, as_json);
 	}
 	if (compare && overhead)
 		return usage();

@@ -28,7 +28,7 @@
 #include "shortcut/rw_hooks.h"
 #include "testhooks.h"
 
-#define DEFAULT_BACKLOG_LIMIT (4u << 20) /* 4 MiB per receiver, see README */
+#define DEFAULT_BACKLOG_LIMIT (4u << 20) /* 4 MiB per receiver, see docs/socket-shortcut.md, "Bounded memory" */
 
 
 const char *mc_kind_name(uint32_t kind)
