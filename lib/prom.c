@@ -23,7 +23,7 @@ void mc_prom_u64(FILE *f, const char *name, const char *labels, unsigned long lo
 void mc_prom_f64(FILE *f, const char *name, const char *labels, double v)
 {
 	sample_name(f, name, labels);
-	/* 15 significant digits: every decimal of that length survives a double,
-	 * so a large _sum keeps its microseconds */
-	fprintf(f, "%.15g\n", v);
+	/* fixed nanoseconds, as the monitor's _sum always printed: a large sum
+	 * keeps every integer digit, and the text stays what scrapers saw */
+	fprintf(f, "%.9f\n", v);
 }

@@ -38,9 +38,14 @@ void tc_link_pin_path(const char *dir, int ifindex, char *buf, size_t len)
 
 int tc_link(int ifindex, struct mc_link *out)
 {
+	int rc;
+
 	if (ifindex <= 0)
 		return -ENODEV;
-	return mc_nl_get_link(NULL, ifindex, out);
+	rc = mc_nl_get_link(NULL, ifindex, out);
+	/* a reply for another ifindex: gone, as tc's own lookup always said
+	 * (tc_check_records forgets a record on -ENODEV only) */
+	return rc == -EPROTO ? -ENODEV : rc;
 }
 
 /* ------------------------------------------------------------ programs */
