@@ -57,8 +57,10 @@ def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 
-def render(*sets, release="meshcut"):
-    args = [HELM, "template", release, CHART, "-n", NS]
+def render(*sets, release="meshcut", files=(), extra=()):
+    args = [HELM, "template", release, CHART, "-n", NS] + list(extra)
+    for f in files:
+        args += ["-f", f]
     for s in sets:
         args += ["--set", s]
     r = run(args)
@@ -515,8 +517,17 @@ os.rename(os.path.join(copy, "templates", "NOTES.txt"), os.path.join(copy, "file
 with open(os.path.join(copy, "templates", "zz-notes.yaml"), "w") as f:
     f.write('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n'
             'data:\n  notes: {{ tpl (.Files.Get "files/notes.txt") . | quote }}\n')
-r = run([HELM, "template", "meshcut", copy, "-n", NS, "--show-only", "templates/zz-notes.yaml"])
-notes = yaml.safe_load(r.stdout)["data"]["notes"] if r.returncode == 0 else r.stderr
+
+
+def notes_for(*sets):
+    args = [HELM, "template", "meshcut", copy, "-n", NS, "--show-only", "templates/zz-notes.yaml"]
+    for s_ in sets:
+        args += ["--set", s_]
+    r = run(args)
+    return yaml.safe_load(r.stdout)["data"]["notes"] if r.returncode == 0 else r.stderr
+
+
+notes = notes_for()
 ok("kubectl label namespace NAME meshcut.io/inject=enabled" in notes, "NOTES: how to opt a namespace in", notes)
 ok(f"kubectl -n {NS} exec ds/meshcut-agent -- meshcut status" in notes, "NOTES: how to check it works", notes)
 
@@ -545,6 +556,101 @@ ok(body["spec"]["volumes"] == [golden_vol] and body["metadata"]["annotations"] =
 # the kubelet refuses a hostPath of type Directory that does not exist
 ok(golden_vol["hostPath"] == {"path": "/var/run/meshcut", "type": "DirectoryOrCreate"},
    "injected pods' socket volume: hostPath DirectoryOrCreate (never blocks a pod)", golden_vol)
+
+# === issue 20: policy-safe agent settings, operational values ===
+AGENT = os.path.join(os.environ.get("BUILD", os.path.join(ROOT, "build")), "meshcut-agent")
+LIMIT_FLAGS = ("--max-pairs", "--backlog-limit", "--pod-pairs-max", "--reg-burst", "--reg-rate", "--log-format")
+
+
+def agent_of(docs):
+    return container(one(docs, "DaemonSet")["spec"]["template"]["spec"], "agent")
+
+
+def flag_values(args):
+    """{flag: value} of the rendered agent args (each flag is followed by its value)"""
+    return {args[i]: args[i + 1] for i in range(0, len(args) - 1) if args[i].startswith("--")}
+
+
+def agent_accepts(args):
+    """the real meshcut-agent parses every option before acting on --help: a
+    value it refuses exits 2 with the reason"""
+    if not os.access(AGENT, os.X_OK):
+        return False, f"{AGENT} not built"
+    r = run([AGENT] + args + ["--help"])
+    return r.returncode == 0, r.stderr
+
+
+# --- mode, limits: flags only when set; cross-node: keep host policy by default ---
+cross = {e["name"]: e.get("value") for e in agent["env"] if e["name"].startswith("MESHCUT_CROSS_")}
+ok(cross == {"MESHCUT_CROSS_KEEP_HOST_POLICY": "on"},
+   "default: the agent keeps host policy for cross-node flows (MESHCUT_CROSS_KEEP_HOST_POLICY=on), no other cross setting", cross)
+ok(not [f for f in LIMIT_FLAGS if f in agent["args"]],
+   "default: no limit or log flag rendered (the agent's own defaults hold)", agent["args"])
+ok(flag_values(agent["args"]).get("--mode") == "full", "default: --mode full, as before")
+ok(agent_accepts(agent["args"])[0], "meshcut-agent accepts the default args", agent_accepts(agent["args"])[1])
+
+limits = ["agent.mode=intra\\,cross", "agent.maxPairs=131072", "agent.podPairsMax=0", "agent.registration.burst=50",
+          "agent.registration.rate=100/m", "logFormat=json"]
+vals = os.path.join(tmp, "limits.yaml")
+with open(vals, "w") as f:  # from a file, numbers reach the template as floats
+    f.write("agent:\n  backlogLimit: 16777216\n")
+docs, out = render(*limits, files=[vals])
+a3 = agent_of(docs) if docs else {"args": [], "env": []}
+fv = flag_values(a3["args"])
+ok(fv.get("--mode") == "intra,cross" and fv.get("--max-pairs") == "131072" and fv.get("--backlog-limit") == "16777216"
+   and fv.get("--pod-pairs-max") == "0" and fv.get("--reg-burst") == "50" and fv.get("--reg-rate") == "100/m"
+   and fv.get("--log-format") == "json",
+   "agent.mode, maxPairs, backlogLimit (from a file: no 1.6777216e+07), podPairsMax 0, registration.burst/rate, "
+   "logFormat json: rendered as the agent's flags", a3["args"] or out)
+acc = agent_accepts(a3["args"])
+ok(acc[0], "meshcut-agent accepts those flags", acc[1])
+docs, out = render("agent.mode=")
+ok(docs and "--mode" not in agent_of(docs)["args"], "agent.mode empty: no --mode (the agent keeps the pinned mode)")
+
+docs, out = render("crossNode.keepHostPolicy=false", "crossNode.hostCIDRs={10.1.0.0/16,fd00::/64}",
+                   "crossNode.shortcutCIDRs={10.2.0.0/16}", "crossNode.overlayDevices={flannel.1}")
+cross = {e["name"]: e.get("value") for e in (agent_of(docs)["env"] if docs else []) if e["name"].startswith("MESHCUT_CROSS_")}
+ok(cross == {"MESHCUT_CROSS_KEEP_HOST_POLICY": "off", "MESHCUT_CROSS_HOST_CIDRS": "10.1.0.0/16,fd00::/64",
+             "MESHCUT_CROSS_SHORTCUT_CIDRS": "10.2.0.0/16", "MESHCUT_CROSS_OVERLAY": "flannel.1"},
+   "crossNode.keepHostPolicy false, hostCIDRs, shortcutCIDRs, overlayDevices: the agent's MESHCUT_CROSS_* env", cross or out)
+n_on, n_off = notes_for(), notes_for("crossNode.keepHostPolicy=false")
+ok("keep the host path" in n_on and "crossNode.keepHostPolicy=false" in n_on,
+   "NOTES (keepHostPolicy on): cross-node flows keep the host path, and how to turn it off", n_on)
+ok(all(w in n_off for w in ("skip", "FORWARD", "conntrack", "does NOT apply")),
+   "NOTES (keepHostPolicy off): what the cross-node shortcut skips, and that host NetworkPolicy does not apply", n_off)
+
+# --- log format, update strategy, priority class, resources, tolerations ---
+docs, out = render("logFormat=json")
+wj = container(one(docs, "Deployment")["spec"]["template"]["spec"], "webhook") if docs else {"args": []}
+ok("--log-json" in wj["args"] and "--log-json" not in whc["args"], "logFormat json: the webhook gets --log-json (text: none)")
+if os.access(WEBHOOK, os.X_OK) and sec:
+    p = subprocess.Popen([WEBHOOK] + wj["args"] + ["--cert", os.path.join(tmp, "tls.crt"), "--key", os.path.join(tmp, "tls.key"),
+                          "--listen", "127.0.0.1:0", "--shutdown-delay", "0"], stderr=subprocess.PIPE, text=True)
+    line = p.stderr.readline()
+    p.terminate()
+    p.wait(timeout=10)
+    try:
+        logged = json.loads(line)
+    except ValueError:
+        logged = None
+    ok(isinstance(logged, dict), "meshcut-webhook with the chart's json flags logs JSON lines", line)
+docs, out = render("agent.updateStrategy.rollingUpdate.maxUnavailable=10%", "agent.priorityClassName=node-pc",
+                   "webhook.priorityClassName=webhook-pc", "webhook.tolerations[0].operator=Exists",
+                   "agent.resources.limits.memory=512Mi", "webhook.resources.limits.memory=128Mi")
+if docs:
+    dso, wpo = one(docs, "DaemonSet"), one(docs, "Deployment")["spec"]["template"]["spec"]
+    ok(dso["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
+       "agent.updateStrategy rendered", dso["spec"]["updateStrategy"])
+    ok(dso["spec"]["template"]["spec"]["priorityClassName"] == "node-pc" and wpo.get("priorityClassName") == "webhook-pc",
+       "agent.priorityClassName and webhook.priorityClassName rendered")
+    ok("priorityClassName" not in dep["spec"]["template"]["spec"], "default: the webhook sets no priority class")
+    ok(wpo["tolerations"] == [{"operator": "Exists"}] and container(wpo, "webhook")["resources"]["limits"]["memory"] == "128Mi"
+       and agent_of(docs)["resources"]["limits"]["memory"] == "512Mi", "webhook tolerations, webhook and agent resources rendered")
+else:
+    ok(False, "operational values render", out)
+docs, out = render("agent.updateStrategy.type=OnDelete", "agent.updateStrategy.rollingUpdate=null")
+ok(docs and one(docs, "DaemonSet")["spec"]["updateStrategy"] == {"type": "OnDelete"}, "agent.updateStrategy OnDelete", out)
+
 
 shutil.rmtree(tmp, ignore_errors=True)
 print(f"1..{count}")
