@@ -57,11 +57,18 @@ def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
 
 
-def render(*sets, release="meshcut", files=(), extra=()):
+# helm template has no cluster, and webhook.tls.method=helm refuses to render
+# without one unless told (a new CA every render); the renders below that
+# look at the generated TLS say so, as a one-shot `helm template | kubectl
+# apply` would
+OFFLINE = "webhook.tls.helm.renderWithoutCluster=true"
+
+
+def render(*sets, release="meshcut", offline=True, files=(), extra=()):
     args = [HELM, "template", release, CHART, "-n", NS] + list(extra)
     for f in files:
         args += ["-f", f]
-    for s in sets:
+    for s in ((OFFLINE,) if offline else ()) + sets:
         args += ["--set", s]
     r = run(args)
     if r.returncode != 0:
@@ -521,7 +528,7 @@ with open(os.path.join(copy, "templates", "zz-notes.yaml"), "w") as f:
 
 def notes_for(*sets):
     args = [HELM, "template", "meshcut", copy, "-n", NS, "--show-only", "templates/zz-notes.yaml"]
-    for s_ in sets:
+    for s_ in (OFFLINE,) + sets:
         args += ["--set", s_]
     r = run(args)
     return yaml.safe_load(r.stdout)["data"]["notes"] if r.returncode == 0 else r.stderr
@@ -557,7 +564,8 @@ ok(body["spec"]["volumes"] == [golden_vol] and body["metadata"]["annotations"] =
 ok(golden_vol["hostPath"] == {"path": "/var/run/meshcut", "type": "DirectoryOrCreate"},
    "injected pods' socket volume: hostPath DirectoryOrCreate (never blocks a pod)", golden_vol)
 
-# === issue 20: policy-safe agent settings, operational values ===
+# === issue 20: policy-safe agent settings, GitOps-safe TLS and removal,
+# operational values, values.schema.json ===
 AGENT = os.path.join(os.environ.get("BUILD", os.path.join(ROOT, "build")), "meshcut-agent")
 LIMIT_FLAGS = ("--max-pairs", "--backlog-limit", "--pod-pairs-max", "--reg-burst", "--reg-rate", "--log-format")
 
@@ -618,6 +626,84 @@ ok("keep the host path" in n_on and "crossNode.keepHostPolicy=false" in n_on,
    "NOTES (keepHostPolicy on): cross-node flows keep the host path, and how to turn it off", n_on)
 ok(all(w in n_off for w in ("skip", "FORWARD", "conntrack", "does NOT apply")),
    "NOTES (keepHostPolicy off): what the cross-node shortcut skips, and that host NetworkPolicy does not apply", n_off)
+
+# --- TLS method: helm refuses a render without a cluster, the others render stably ---
+docs, out = render(offline=False)
+ok(docs is None and "certManager" in out and "existingSecret" in out and "no cluster" in out,
+   "webhook.tls.method=helm under helm template: fails, telling to use certManager or existingSecret", out)
+docs, out = render(offline=False, extra=["--is-upgrade"])
+ok(docs is None and "no cluster" in out, "... and so does an upgrade render without a cluster", out)
+r = run([HELM, "lint", CHART, "--strict"])
+ok(r.returncode == 0 and "no cluster" not in r.stdout + r.stderr,
+   "helm lint --strict renders it (lint applies nothing: no drift to refuse)", r.stdout + r.stderr)
+with open(os.path.join(tmp, "ca.crt")) as f:
+    ca_pem = f.read()
+ES = ["webhook.tls.method=existingSecret", "webhook.tls.existingSecret.name=my-webhook-tls"]
+stable = {"certManager": ["webhook.tls.method=certManager"], "existingSecret": ES + ["webhook.tls.existingSecret.caBundle=" + base64.b64encode(ca_pem.encode()).decode()]}
+outs = {}
+for label, sets in stable.items():
+    d1, o1 = render(*sets, offline=False)
+    d2, o2 = render(*sets, offline=False)
+    outs[label] = (d1, o1)
+    ok(d1 is not None and o1 == o2, f"tls.method={label}: renders without a cluster, twice the same bytes", o1 if d1 is None else "")
+d1, o1 = render("webhook.certManager.enabled=true", offline=False)
+ok(d1 is not None and o1 == outs["certManager"][1], "webhook.certManager.enabled=true renders as tls.method=certManager")
+esd = outs["existingSecret"][0] or []
+mwc_es = one(esd, "MutatingWebhookConfiguration") or {"webhooks": [{"clientConfig": {}}], "metadata": {}}
+ok(not find(esd, "Secret") and not find(esd, "Certificate") and not find(esd, "Issuer")
+   and one(esd, "Deployment")["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"] == "my-webhook-tls",
+   "existingSecret: no Secret or cert-manager object rendered, the webhook mounts the named Secret")
+ok(base64.b64decode(mwc_es["webhooks"][0]["clientConfig"].get("caBundle", "")).decode() == ca_pem
+   and "annotations" not in mwc_es["metadata"], "existingSecret: caBundle is the given CA (base64)")
+docs, out = render(*(ES + [f"webhook.tls.existingSecret.caBundle={ca_pem}"]), offline=False)
+ok(docs and one(docs, "MutatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"]
+   == mwc_es["webhooks"][0]["clientConfig"].get("caBundle"), "existingSecret: a PEM caBundle is taken as well", out)
+for sets, want, label in (
+        (ES[:1], "webhook.tls.existingSecret.name", "without a name or caBundle"),
+        (ES + ["webhook.tls.existingSecret.caBundle=bm90IGEgY2VydA=="], "neither a PEM certificate", "with a caBundle that is no certificate"),
+        (ES + ["webhook.certManager.enabled=true", "webhook.tls.existingSecret.caBundle=x"], "pick one", "beside certManager.enabled")):
+    docs, out = render(*sets, offline=False)
+    ok(docs is None and want in out, f"existingSecret {label}: a clear failure", out)
+
+# --- declarative removal: uninstall.removeFromNodes renders what the pre-delete hook patches ---
+docs, out = render("uninstall.removeFromNodes=true")
+rm = docs or []
+dsr = one(rm, "DaemonSet")
+ar = agent_of(rm) if dsr else {}
+ok(dsr is not None and ar == after,
+   "uninstall.removeFromNodes: the agent container is exactly the pre-delete hook's patch applied (MESHCUT_UNINSTALL=1, "
+   "readiness on the marker, no liveness probe)", json.dumps(ar, indent=1) + "\nwant\n" + json.dumps(after, indent=1))
+ok(dsr and dsr["spec"]["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "100%"}},
+   "uninstall.removeFromNodes: every node at once (maxUnavailable 100%, as the hook)")
+ok(not find(rm, "MutatingWebhookConfiguration") and one(rm, "Deployment") is not None,
+   "uninstall.removeFromNodes: no webhook configuration (new pods get no meshcut-init)")
+n_rm = notes_for("uninstall.removeFromNodes=true")
+ok("rollout status ds/meshcut-agent" in n_rm and "delete the release" in n_rm, "NOTES (removal): wait for the rollout, then delete", n_rm)
+ok(all(w in readme for w in ("Argo CD", "Flux", "kubectl apply", "uninstall.removeFromNodes")),
+   "README: removal with Argo CD, Flux and plain kubectl")
+
+# --- upgrade from a values file of chart 0.1.0: the same webhook and agent essentials ---
+OLD = os.path.join(ROOT, "tests", "chart", "values-0.1.0.yaml")
+docs, out = render(files=[OLD], extra=["--is-upgrade"])
+ok(docs is not None, "upgrade render with chart 0.1.0's values file (schema and templates take it)", out)
+if docs:
+    ao = agent_of(docs)
+    ok(ao["args"] == want_args and {e["name"]: e.get("value") for e in ao["env"]} == {e["name"]: e.get("value") for e in agent["env"]},
+       "old values: the agent's args and env as with today's defaults", ao)
+    ok(container(one(docs, "Deployment")["spec"]["template"]["spec"], "webhook")["args"] == whc["args"]
+       and one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"] == dep["spec"]["template"]["spec"]["volumes"],
+       "old values: the webhook's args and TLS Secret as with today's defaults")
+    mo = one(docs, "MutatingWebhookConfiguration")
+    strip = lambda m: json.dumps([{**w, "clientConfig": {**w["clientConfig"], "caBundle": None}} for w in m["webhooks"]], sort_keys=True)
+    ok(mo["metadata"]["name"] == mwc["metadata"]["name"] and strip(mo) == strip(mwc) and find(docs, "Secret", secret_name),
+       "old values: the same webhook configuration (caBundle aside: no cluster here) and generated Secret")
+    ok(one(docs, "DaemonSet")["spec"]["updateStrategy"] == ds["spec"]["updateStrategy"], "old values: the same update strategy")
+old_cm = os.path.join(tmp, "old-cm.yaml")
+with open(OLD) as f, open(old_cm, "w") as g:
+    g.write(f.read().replace("  certManager:\n    enabled: false", "  certManager:\n    enabled: true"))
+docs, out = render(files=[old_cm], offline=False, extra=["--is-upgrade"])
+ok(docs is not None and out.replace("\n", "") and out == outs["certManager"][1],
+   "old values with certManager.enabled: true: renders exactly as tls.method=certManager", out)
 
 # --- log format, update strategy, priority class, resources, tolerations ---
 docs, out = render("logFormat=json")

@@ -39,3 +39,29 @@ app.kubernetes.io/component: {{ .component }}
 {{- $ns := .Release.Namespace -}}
 {{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.%s" $svc $ns .Values.clusterDomain) | toJson -}}
 {{- end -}}
+
+{{/* How the webhook gets its TLS: helm, certManager or existingSecret.
+     webhook.certManager.enabled (the value before webhook.tls.method) still
+     means certManager, so a values file from before keeps its TLS; only an
+     explicit existingSecret beside it is a contradiction. */}}
+{{- define "meshcut.tlsMethod" -}}
+{{- $w := .Values.webhook -}}
+{{- $m := dig "tls" "method" "helm" $w | default "helm" -}}
+{{- if dig "certManager" "enabled" false $w -}}
+{{- if eq $m "existingSecret" -}}
+{{- fail "webhook.certManager.enabled=true and webhook.tls.method=existingSecret: pick one (certManager.enabled means webhook.tls.method=certManager)" -}}
+{{- end -}}
+certManager
+{{- else -}}
+{{- $m -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret the webhook mounts. */}}
+{{- define "meshcut.webhookTLSSecret" -}}
+{{- if eq (include "meshcut.tlsMethod" .) "existingSecret" -}}
+{{- .Values.webhook.tls.existingSecret.name -}}
+{{- else -}}
+{{- include "meshcut.webhookSecret" . -}}
+{{- end -}}
+{{- end -}}
