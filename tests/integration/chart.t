@@ -737,6 +737,54 @@ else:
 docs, out = render("agent.updateStrategy.type=OnDelete", "agent.updateStrategy.rollingUpdate=null")
 ok(docs and one(docs, "DaemonSet")["spec"]["updateStrategy"] == {"type": "OnDelete"}, "agent.updateStrategy OnDelete", out)
 
+# --- values.schema.json: a typo or a wrong type fails the install ---
+for sets, want, label in (
+        (["agent.tolerationz[0].operator=Exists"], "Additional property tolerationz is not allowed", "misspelt agent key"),
+        (["crossNode.keepHostPolicies=false"], "Additional property keepHostPolicies is not allowed", "misspelt crossNode key"),
+        (["webhook.tls.methd=certManager"], "Additional property methd is not allowed", "misspelt tls key"),
+        (["crossNode.keepHostPolicy=maybe"], "crossNode.keepHostPolicy: Invalid type. Expected: boolean", "a string for a boolean"),
+        (["agent.backlogLimit=1024"], "agent.backlogLimit: Must be greater than or equal to 4096", "a backlog limit the agent refuses"),
+        (["agent.registration.rate=5/d"], "agent.registration.rate: Does not match pattern", "a rate the agent refuses"),
+        (["agent.mode=fast"], "agent.mode: Does not match pattern", "an unknown mode"),
+        (["webhook.tls.method=vault"], "webhook.tls.method must be one of", "an unknown TLS method"),
+        (["logFormat=yaml"], "logFormat must be one of", "an unknown log format")):
+    docs, out = render(*sets)
+    ok(docs is None and want in out, f"schema: {label} fails with a clear message", out)
+    r = run([HELM, "lint", CHART, "--strict"] + [a for s_ in sets for a in ("--set", s_)])
+    ok(r.returncode != 0, f"schema: helm lint --strict fails too ({label})")
+
+# every key of values.yaml is in the schema (or the chart could not be installed with its own defaults changed)
+with open(os.path.join(CHART, "values.schema.json")) as f:
+    schema = json.load(f)
+with open(os.path.join(CHART, "values.yaml")) as f:
+    chart_values = yaml.safe_load(f)
+
+
+def missing_in_schema(vals, sch, path=""):
+    out_ = []
+    for k, v in vals.items():
+        sub = sch.get("properties", {}).get(k)
+        if sub is None:
+            if sch.get("additionalProperties", True) is False:
+                out_.append(path + k)
+            continue
+        if isinstance(v, dict) and sub.get("additionalProperties", True) is False:
+            out_ += missing_in_schema(v, sub, path + k + ".")
+    return out_
+
+
+ok(not missing_in_schema(chart_values, schema), "values.schema.json knows every key of values.yaml",
+   missing_in_schema(chart_values, schema))
+
+# every value added for issue 20 has a row in the README's values table
+NEW_VALUES = ["logFormat", "agent.mode", "agent.maxPairs", "agent.backlogLimit", "agent.podPairsMax",
+              "agent.registration.burst", "agent.registration.rate", "agent.updateStrategy", "crossNode.keepHostPolicy",
+              "crossNode.hostCIDRs", "crossNode.shortcutCIDRs", "crossNode.overlayDevices", "webhook.priorityClassName",
+              "webhook.tls.method", "webhook.tls.helm.renderWithoutCluster", "webhook.tls.existingSecret.name",
+              "webhook.tls.existingSecret.caBundle", "uninstall.removeFromNodes"]
+rows = {l.split("|")[1].strip().strip("`") for l in readme.splitlines() if l.startswith("| `")}
+ok(not [v for v in NEW_VALUES if v not in rows], "README's values table describes every new value",
+   [v for v in NEW_VALUES if v not in rows])
 
 shutil.rmtree(tmp, ignore_errors=True)
 print(f"1..{count}")
