@@ -51,10 +51,15 @@ struct mc_control {
 			      * to the connecting pod); 0: no limit */
 	__u32 set;           /* MC_CONTROL_SET_*: fields an agent has set (a field
 			      * added later reads 0 in a map an older agent made) */
-	__u64 reserved[12];  /* 128 bytes in all; never shrink, never reorder */
+	__u32 start_modes;   /* the --mode the agent last started with (user space
+			      * only): a restart with the same flag keeps a mode
+			      * set at runtime, a new flag wins */
+	__u32 start_pad;
+	__u64 reserved[11];  /* 128 bytes in all; never shrink, never reorder */
 };
 
 #define MC_CONTROL_SET_POD_PAIRS_MAX (1u << 0)
+#define MC_CONTROL_SET_START_MODES   (1u << 1)
 /* what a node gets unless the operator says otherwise: one pod may hold an
  * eighth of the default table, so no pod takes every slot from the others */
 #define MC_DEFAULT_POD_PAIRS_MAX 8192

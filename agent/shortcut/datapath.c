@@ -235,6 +235,34 @@ static int pin_marker(struct mc_datapath *dp)
 	return bpf_map__pin(dp->skel->maps.mc_pairs, path) ? -errno : 0;
 }
 
+/* The mode a start with --mode FLAG runs in. A DaemonSet passes the same flag
+ * at every restart, so the flag alone would undo a `meshcut mode` an operator
+ * set at runtime. The rule: the flag wins when it differs from the one the
+ * agent last started with (the chart's value changed); otherwise the mode
+ * pinned on the node (the runtime choice) stays. A map made by an agent that
+ * did not record its flag: the flag wins, as it always did. */
+static uint32_t start_modes(struct mc_control *c, uint32_t flag)
+{
+	char a[64], b[64], was[64];
+
+	if ((c->set & MC_CONTROL_SET_START_MODES) && c->start_modes == flag) {
+		if (c->modes != flag)
+			pr_info("keeping mode %s, set at runtime (--mode %s is the flag this node "
+				"started with; a different --mode would win)",
+				mc_mode_string(c->modes, a, sizeof(a)),
+				mc_mode_string(flag, b, sizeof(b)));
+		return c->modes;
+	}
+	if ((c->set & MC_CONTROL_SET_START_MODES) && c->modes != flag)
+		pr_info("mode %s from --mode (the flag changed from %s), replacing %s",
+			mc_mode_string(flag, a, sizeof(a)),
+			mc_mode_string(c->start_modes, b, sizeof(b)),
+			mc_mode_string(c->modes, was, sizeof(was)));
+	c->start_modes = flag;
+	c->set |= MC_CONTROL_SET_START_MODES;
+	return flag;
+}
+
 static int init_control(struct mc_datapath *dp, const struct mc_dp_opts *o)
 {
 	int fd = bpf_map__fd(dp->skel->maps.mc_control);
@@ -250,7 +278,7 @@ static int init_control(struct mc_datapath *dp, const struct mc_dp_opts *o)
 		c.backlog_limit = DEFAULT_BACKLOG_LIMIT;
 	}
 	if (o->modes >= 0)
-		c.modes = (uint32_t)o->modes;
+		c.modes = start_modes(&c, (uint32_t)o->modes);
 	if (o->backlog_limit)
 		c.backlog_limit = o->backlog_limit;
 	if (o->pod_pairs_max >= 0)

@@ -28,7 +28,9 @@ MC_AT(mc_control, active_layout, 12);
 MC_AT(mc_control, generation, 16);
 MC_AT(mc_control, pod_pairs_max, 24);
 MC_AT(mc_control, set, 28);
-MC_AT(mc_control, reserved, 32);
+MC_AT(mc_control, start_modes, 32);
+MC_AT(mc_control, start_pad, 36);
+MC_AT(mc_control, reserved, 40);
 
 /* an address inside mc_pod and mc_conn_id (bpf/pods.h) */
 MC_SIZE(mc_addr, 16);

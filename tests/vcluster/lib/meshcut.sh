@@ -25,9 +25,11 @@ vc_meshcut_up() { # [MODE] [AGENT-BINARY]
 }
 
 # stop every node's agent with SIGNAL (TERM: a rolling update; KILL: a crash)
-# and start AGENT-BINARY in its place: it adopts what is pinned
-vc_meshcut_restart_agents() { # SIGNAL [AGENT-BINARY]
-  local sig=${1:-TERM} agent=${2:-$VC_BUILD/meshcut-agent} n i name pid sock
+# and start AGENT-BINARY in its place: it adopts what is pinned. MODE: the
+# --mode flag it starts with, as a DaemonSet passes the chart's value at every
+# start (none: the agent keeps the mode that is pinned)
+vc_meshcut_restart_agents() { # SIGNAL [AGENT-BINARY] [MODE]
+  local sig=${1:-TERM} agent=${2:-$VC_BUILD/meshcut-agent} mode=${3:-} n i name pid sock
   n=$(vc_q '.nodes | length')
   for i in $(seq 0 $((n - 1))); do
     read -r name sock < <(vc_q --argjson i "$i" '.nodes[$i] | "\(.name) \(.agent_socket)"')
@@ -38,7 +40,7 @@ vc_meshcut_restart_agents() { # SIGNAL [AGENT-BINARY]
     fi
     rm -f "$sock"
   done
-  vc_meshcut_up "" "$agent" # keep the mode that is pinned
+  vc_meshcut_up "$mode" "$agent" # "": keep the mode that is pinned
 }
 
 # the CLI on NODE's agent (every node's one after the other: all), from the
