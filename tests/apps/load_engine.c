@@ -57,6 +57,7 @@ struct load_conn {
 	bool keep_alive, until_eof;
 	int status;
 	uint64_t t;     /* start of the current state (see enum cstate) */
+	uint64_t began; /* the current request's clock: its send, or its connect */
 	size_t sent;    /* request bytes written */
 	size_t len;     /* response head bytes in buf */
 	uint64_t body_left;
@@ -224,6 +225,7 @@ static void start_connect(struct load_thread *t, struct load_conn *c, uint64_t n
 	net_nodelay(c->fd);
 	c->state = CS_CONNECTING;
 	c->t = now;
+	c->began = now;
 	/* Even a connect that succeeds at once is finished from the loop (the socket
 	 * is writable): sending from here could fail, reconnect and recurse. */
 	int rc = connect(c->fd, (const struct sockaddr *)&tgt->addr, tgt->addrlen);
@@ -278,6 +280,10 @@ static void send_request(struct load_thread *t, struct load_conn *c)
 	c->len = 0;
 	c->until_eof = false;
 	c->t = load_now_ns(); /* just before the first byte goes out */
+	/* a connection made before the run (the first request) has no connect
+	 * to time: its request counts from its send in both modes */
+	if (!t->tgt->conn_per_request || !c->began)
+		c->began = c->t;
 	write_request(t, c);
 }
 
@@ -291,7 +297,7 @@ static void complete(struct load_thread *t, struct load_conn *c, uint64_t now)
 		atomic_fetch_add_explicit(&t->tgt->warmed, 1, memory_order_relaxed);
 	}
 	if (in_window(t, now)) {
-		load_hist_record(&t->hist, now - c->t);
+		load_hist_record(&t->hist, now - c->began);
 		t->requests++;
 		if (!ok)
 			t->errors[LOAD_ERR_STATUS]++;
@@ -311,7 +317,8 @@ static void complete(struct load_thread *t, struct load_conn *c, uint64_t now)
 		return;
 	}
 	/* Answered before it had all of our request: the rest would be garbage. */
-	if (c->keep_alive && !c->until_eof && c->sent == t->tgt->request_len) {
+	if (c->keep_alive && !c->until_eof && c->sent == t->tgt->request_len &&
+	    !t->tgt->conn_per_request) {
 		send_request(t, c);
 	} else {
 		drop(c);

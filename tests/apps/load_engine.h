@@ -13,7 +13,10 @@
  * A request is counted when its last
  * response byte was read inside it, whenever it started. Latency is from just
  * before the request's first byte is written to just after its last response
- * byte is read. Errors and reconnects are counted by when they happen: inside
+ * byte is read; with conn_per_request (every request on a new connection, as
+ * HTTP/1.0 clients, health checks and reconnecting clients make them), from
+ * just before connect() instead, so the handshake and the proxies' work for a
+ * new connection count. Errors and reconnects are counted by when they happen: inside
  * the window, or (only as a total) before it.
  *
  * The loop does no allocation and no formatted output per request. */
@@ -49,6 +52,7 @@ struct load_target {
 	const char *request;
 	size_t request_len;
 	int nconn;                          /* connections, all threads together */
+	bool conn_per_request;              /* close after each response, connect anew */
 	uint64_t start_ns, warmup_ns, warmup_max_ns, duration_ns, timeout_ns;
 	_Atomic uint64_t window_start;      /* LOAD_WINDOW_UNSET until it opens */
 	_Atomic int warmed;                 /* connections that have had a response */

@@ -89,9 +89,9 @@ int load_url_parse(const char *url, struct load_url *u, char *err, size_t errsz)
 	return 0;
 }
 
-int load_url_request(const struct load_url *u, char *buf, size_t bufsz)
+int load_url_request(const struct load_url *u, bool close, char *buf, size_t bufsz)
 {
-	int n = snprintf(buf, bufsz, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", u->path,
-			 u->authority_host);
+	int n = snprintf(buf, bufsz, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", u->path,
+			 u->authority_host, close ? "Connection: close\r\n" : "");
 	return n < 0 || (size_t)n >= bufsz ? -1 : n;
 }

@@ -3,6 +3,7 @@
 #ifndef MESHCUT_TESTS_LOAD_URL_H
 #define MESHCUT_TESTS_LOAD_URL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "net.h"
@@ -20,8 +21,9 @@ struct load_url {
  * Returns 0, or -1 with a message in err. */
 int load_url_parse(const char *url, struct load_url *u, char *err, size_t errsz);
 
-/* "GET PATH HTTP/1.1\r\nHost: HOST\r\n\r\n" into buf. Returns its length, or
- * -1 when it does not fit. */
-int load_url_request(const struct load_url *u, char *buf, size_t bufsz);
+/* "GET PATH HTTP/1.1\r\nHost: HOST\r\n\r\n" into buf, with "Connection:
+ * close" when close is true (a new connection for every request). Returns its
+ * length, or -1 when it does not fit. */
+int load_url_request(const struct load_url *u, bool close, char *buf, size_t bufsz);
 
 #endif

@@ -2,11 +2,15 @@
  *
  *   meshload --url http://HOST[:PORT][/PATH] -c CONNECTIONS [-t THREADS]
  *            -d SECONDS [--warmup SECONDS] [--warmup-max SECONDS] [--timeout SECONDS]
- *            [--cpu-stat CGROUP/cpu.stat ...] [--json]
+ *            [--cpu-stat CGROUP/cpu.stat ...] [--new-connection-per-request] [--json]
  *
  * Every connection sends "GET PATH HTTP/1.1\r\nHost: HOST\r\n\r\n", reads the
  * whole response and sends the next request at once, on the same keep-alive
- * connection (load_engine.h). All connections are opened before the warm-up;
+ * connection (load_engine.h). With --new-connection-per-request every request
+ * carries "Connection: close" and goes on a new connection, timed from its
+ * connect(): the workload of HTTP/1.0 clients, health checks and clients
+ * that reconnect, where a shortcut must pay off from a connection's first
+ * request. All connections are opened before the warm-up;
  * after the warm-up comes the measured window of -d seconds, in which only
  * requests whose response completed inside it count. The warm-up lasts
  * --warmup seconds and, if that is not 0, until every connection has had a
@@ -56,7 +60,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: meshload --url http://HOST[:PORT][/PATH] -c CONNECTIONS [-t THREADS]\n"
 		"                -d SECONDS [--warmup SECONDS] [--warmup-max SECONDS]\n"
-		"                [--timeout SECONDS] [--cpu-stat FILE ...] [--json]\n"
+		"                [--timeout SECONDS] [--cpu-stat FILE ...]\n"
+		"                [--new-connection-per-request] [--json]\n"
 		"  --url URL            target; only http://, PORT defaults to 80\n"
 		"  -c, --connections N  keep-alive connections, each one request at a time\n"
 		"  -t, --threads N      event-loop threads, connections spread evenly (default 1)\n"
@@ -68,6 +73,10 @@ static void usage(FILE *f)
 		"  --cpu-stat FILE      a cgroup v2 cpu.stat: report its CPU time in the window\n"
 		"                       as window_cpu_us (repeatable: summed)\n"
 		"  --timeout S          a response must complete within S (default 10)\n"
+		"  --new-connection-per-request\n"
+		"                       each request on a new connection (Connection: close),\n"
+		"                       its latency from connect() to the last response byte;\n"
+		"                       -c is then the number of clients\n"
 		"  --json               one JSON line instead of the text summary\n"
 		"Exit: 0 run completed (errors are reported, not fatal), 1 internal error,\n"
 		"      2 usage error or no connection could be made.\n");
@@ -107,6 +116,7 @@ struct summary {
 	uint64_t duration_ns;
 	uint64_t warmup_ns; /* how long the warm-up lasted */
 	int warmed;         /* connections that had had a response when it ended */
+	bool conn_per_request;  /* --new-connection-per-request */
 	int cpu_files;          /* --cpu-stat files given */
 	int64_t window_cpu_us;  /* their CPU time in the window, -1: unknown */
 };
@@ -142,7 +152,7 @@ static void print_json(const struct summary *s, int conns, int threads)
 	       s->pre_requests, s->pre_errors, s->warmup_ns / 1000, s->warmed);
 	if (s->cpu_files)
 		printf(",\"window_cpu_us\":%" PRId64, s->window_cpu_us);
-	printf("}\n");
+	printf(",\"connection_per_request\":%s}\n", s->conn_per_request ? "true" : "false");
 }
 
 static void print_text(const struct summary *s, const char *url, int conns, int threads)
@@ -150,10 +160,11 @@ static void print_text(const struct summary *s, const char *url, int conns, int 
 	const struct load_hist *h = &s->hist;
 	double secs = (double)s->duration_ns / 1e9;
 
-	printf("meshload %s: %d connections on %d thread%s, %.3f s window after %.3g s warm-up"
+	printf("meshload %s: %d %s on %d thread%s, %.3f s window after %.3g s warm-up"
 	       " (%d connections had answered)\n",
-	       url, conns, threads, threads == 1 ? "" : "s", secs, (double)s->warmup_ns / 1e9,
-	       s->warmed);
+	       url, conns, s->conn_per_request ? "clients, a new connection per request"
+					     : "connections",
+	       threads, threads == 1 ? "" : "s", secs, (double)s->warmup_ns / 1e9, s->warmed);
 	printf("  requests   %" PRIu64 " (%.1f/s), %" PRIu64 " of %d connections used, "
 	       "%" PRIu64 " reconnects\n",
 	       s->requests, secs > 0 ? (double)s->requests / secs : 0.0, s->used, conns,
@@ -187,13 +198,14 @@ int main(int argc, char **argv)
 		{ "warmup-max", required_argument, 0, 'W' },
 		{ "cpu-stat", required_argument, 0, 'C' },
 		{ "json", no_argument, 0, 'j' },
+		{ "new-connection-per-request", no_argument, 0, 'N' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *url = NULL;
 	int conns = 0, threads = 1, c;
 	double duration = -1, warmup = 1, timeout = 10, warmup_max = -1;
-	bool json = false;
+	bool json = false, per_request = false;
 	static struct load_cpu cpu;
 
 	while ((c = getopt_long(argc, argv, "c:t:d:h", opts, NULL)) != -1) {
@@ -250,6 +262,9 @@ int main(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'N':
+			per_request = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -287,7 +302,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "meshload: %s\n", err);
 		return 2;
 	}
-	int request_len = load_url_request(&u, request, sizeof(request));
+	int request_len = load_url_request(&u, per_request, request, sizeof(request));
 	if (request_len < 0) {
 		fprintf(stderr, "meshload: URL too long\n");
 		return 2;
@@ -328,6 +343,7 @@ int main(int argc, char **argv)
 	tgt.request_len = (size_t)request_len;
 	tgt.timeout_ns = (uint64_t)(timeout * 1e9);
 	tgt.nconn = conns;
+	tgt.conn_per_request = per_request;
 	tgt.warmup_ns = (uint64_t)(warmup * 1e9);
 	tgt.warmup_max_ns = (uint64_t)(warmup_max * 1e9);
 	tgt.duration_ns = (uint64_t)(duration * 1e9);
@@ -372,6 +388,7 @@ int main(int argc, char **argv)
 	int status = 0;
 	load_hist_init(&s.hist);
 	s.duration_ns = tgt.duration_ns;
+	s.conn_per_request = per_request;
 	s.pre_errors = setup_errors;
 	for (int i = 0; i < threads; i++) {
 		pthread_join(tid[i], NULL);

@@ -246,6 +246,32 @@ t_close() {
 check "Connection: close after every answer: reconnects counted, no errors" t_close
 diag "$(summary eclose)"
 
+# --new-connection-per-request: HTTP/1.0 clients, health checks, reconnecting
+# clients. Each request on its own connection, timed from its connect(): at
+# one client Little's law then holds with the connect and close inside the
+# latency; against a keep-alive server whose first answer on a connection
+# takes 1 s, every request takes 1 s (meshload closes itself, whatever the
+# server says).
+t_perreq() {
+	load perreq "${PORT[fast]}" -c 1 -d 1 --warmup 0.2 --new-connection-per-request &&
+		expect 0 "${RC[perreq]}" &&
+		jqok '.requests > 0 and .errors == 0 and .connection_per_request == true
+			and .reconnects >= .requests - 1' perreq &&
+		jqok "$(little 0.05)" perreq && jqok '.connection_per_request == false' c1
+}
+check "--new-connection-per-request: a connection per request, Little's law within 5 % (connect timed)" t_perreq
+diag "$(summary perreq)"
+
+t_perreq_first() {
+	fake firstslow2 firstslow &&
+		load perfirst "${PORT[firstslow2]}" -c 2 -d 2.5 --warmup 0 --new-connection-per-request &&
+		expect 0 "${RC[perfirst]}" &&
+		jqok '.requests >= 2 and .errors == 0 and .min_us >= 1000000
+			and .reconnects >= .requests - 2' perfirst
+}
+check "--new-connection-per-request on a keep-alive server: every request is a connection's first" t_perreq_first
+diag "$(summary perfirst)"
+
 t_chunked() {
 	fake echunk chunked && load echunk "${PORT[echunk]}" -c 1 -d 0.5 --warmup 0 &&
 		expect 0 "${RC[echunk]}" &&

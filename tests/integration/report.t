@@ -29,6 +29,10 @@ nowin="no request completed in the measured window"
   # c=1000: every mesh run failed
   point two-hop mesh 1000 1 0 0 "$nowin"
   point two-hop full 1000 1 90000 11000
+  # c=1, a new connection per request (bench --connections per-request): a
+  # group of its own, its ratios to its own mesh runs
+  point two-hop mesh 1 1 400 2500 | jq -c '.connection = "per-request"'
+  point two-hop full 1 1 300 3000 | jq -c '.connection = "per-request"'
 } | jq -s '(.[] | select(.config == "full" and .concurrency == 1000) | .warmed_connections) = 600
             | (.[] | select(.concurrency == 1) | .warmed_connections) = 1' >"$TMP/results.json"
 
@@ -37,8 +41,10 @@ if "$ROOT/tests/bench/report" "$TMP/results.json" mesh >"$TMP/results.md" 2>"$TM
 else
   not_ok "report: exit 0 with failed runs in the results"; sed 's/^/# /' "$TMP/report.err"
 fi
-row() { # C CONFIG: that configuration's row in the section for concurrency C
-  awk -v h="c=$1" '/^## / { on = ($NF == h) } on' "$TMP/results.md" | grep "^| $2 |"
+row() { # C CONFIG [KIND]: that configuration's row in the section for concurrency C
+  # and connection kind KIND (default keep-alive)
+  awk -v h="c=$1" -v k="${3:-keep-alive}" '/^## / { on = ($NF == h && index($0, ", " k ", ")) } on' \
+    "$TMP/results.md" | grep "^| $2 |"
 }
 cell() { row "$1" "$2" | awk -F'|' -v n="$3" '{ gsub(/^ +| +$/, "", $(n + 1)); print $(n + 1) }'; }
 diag "$(row 1 mesh)" "$(row 1 full)" "$(row 1000 mesh)" "$(row 1000 full)"
@@ -49,6 +55,9 @@ expect_eq "c=1 full: mean ratio to mesh from valid runs (155 / 210)" 0.74 "$(cel
 expect_eq "c=1 full: qps ratio to mesh from valid runs (6400 / 4750)" 1.35 "$(cell 1 full 9)"
 expect_eq "c=1000: no baseline run ran, so no ratio" "-" "$(cell 1000 full 7)"
 expect_eq "c=1000 mesh: no mean from a failed run" "-" "$(cell 1000 mesh 2)"
+expect_eq "per-request connections: their own section, mean ratio 300 / 400" 0.75 \
+  "$(row 1 full "a new connection per request" | awk -F'|' '{ gsub(/ /, "", $8); print $8 }')"
+expect_eq "... and the keep-alive section's mesh median is not mixed with them" 210 "$(cell 1 mesh 2)"
 check "a run whose warm-up ended before every connection answered is named as not steady" \
   grep -q '^Not steady state: 1 run(s) .*two-hop one-node plaintext c=1000 full (600 of 1000)' "$TMP/results.md"
 

@@ -69,10 +69,14 @@ static void test_request(void **state)
 	(void)state;
 
 	assert_int_equal(load_url_parse("http://[::1]:9000/a?b=1", &u, err, sizeof(err)), 0);
-	int n = load_url_request(&u, buf, sizeof(buf));
+	int n = load_url_request(&u, false, buf, sizeof(buf));
 	assert_string_equal(buf, "GET /a?b=1 HTTP/1.1\r\nHost: [::1]\r\n\r\n");
 	assert_int_equal(n, (int)strlen(buf));
-	assert_int_equal(load_url_request(&u, buf, 10), -1);
+	assert_int_equal(load_url_request(&u, false, buf, 10), -1);
+	/* --new-connection-per-request: the server closes after its response */
+	n = load_url_request(&u, true, buf, sizeof(buf));
+	assert_string_equal(buf, "GET /a?b=1 HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n");
+	assert_int_equal(n, (int)strlen(buf));
 }
 
 int main(void)
