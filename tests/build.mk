@@ -2,3 +2,4 @@
 include tests/apps/build.mk
 include tests/probes/build.mk
 include tests/unit/build.mk
+include tests/bench/minimal/build.mk

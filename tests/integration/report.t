@@ -26,6 +26,8 @@ nowin="no request completed in the measured window"
   point two-hop mesh 1 1 200 5000; point two-hop mesh 1 2 220 4500
   point two-hop mesh 1 3 0 0 "$nowin"
   point two-hop full 1 1 150 6600; point two-hop full 1 2 160 6200
+  # the minimal pairing program (tests/bench/minimal): meshcut's gap to it
+  point two-hop minimal 1 1 140 7000
   # c=1000: every mesh run failed
   point two-hop mesh 1000 1 0 0 "$nowin"
   point two-hop full 1000 1 90000 11000
@@ -48,11 +50,15 @@ row() { # C CONFIG [KIND]: that configuration's row in the section for concurren
 }
 cell() { row "$1" "$2" | awk -F'|' -v n="$3" '{ gsub(/^ +| +$/, "", $(n + 1)); print $(n + 1) }'; }
 diag "$(row 1 mesh)" "$(row 1 full)" "$(row 1000 mesh)" "$(row 1000 full)"
-# columns: 1 config, 2 mean, 7 mean ratio, 9 qps ratio, 12 errors
+# columns: 1 config, 2 mean, 7 mean ratio, 9 qps ratio, 10 mean / minimal,
+# 12 qps / minimal, 15 errors
 expect_eq "c=1 mesh: the mean is the median of the two runs that ran" 210 "$(cell 1 mesh 2)"
-expect_eq "c=1 mesh: the failed run is in the errors column" "0 + 1 failed run" "$(cell 1 mesh 12)"
+expect_eq "c=1 mesh: the failed run is in the errors column" "0 + 1 failed run" "$(cell 1 mesh 15)"
 expect_eq "c=1 full: mean ratio to mesh from valid runs (155 / 210)" 0.74 "$(cell 1 full 7)"
 expect_eq "c=1 full: qps ratio to mesh from valid runs (6400 / 4750)" 1.35 "$(cell 1 full 9)"
+expect_eq "c=1 full: mean gap to minimal (155 / 140)" 1.11 "$(cell 1 full 10)"
+expect_eq "c=1 full: qps gap to minimal (6400 / 7000)" 0.91 "$(cell 1 full 12)"
+expect_eq "c=1000: no minimal run in the group, so no gap" "-" "$(cell 1000 full 10)"
 expect_eq "c=1000: no baseline run ran, so no ratio" "-" "$(cell 1000 full 7)"
 expect_eq "c=1000 mesh: no mean from a failed run" "-" "$(cell 1000 mesh 2)"
 expect_eq "per-request connections: their own section, mean ratio 300 / 400" 0.75 \
