@@ -17,6 +17,8 @@ PKGS=(
   # tests: unit tests, TAP runner (prove is in perl), JSON in shell (gojq: the
   # same language, started 7x faster; tests/run-all puts it first as jq), TLS test CA
   libcmocka-dev perl jq gojq openssl curl
+  # metrics: a real Prometheus server and promtool (tests/integration/prometheus.t)
+  prometheus
   # webhook golden tests: a real JSON Patch implementation, YAML for helm output
   python3 python3-jsonpatch python3-yaml
   # virtual cluster: namespaces, bridges, vxlan, Istio's iptables rules, sidecars

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api/access.h"
+#include "api/api_metrics.h"
 #include "http_server.h"
 #include "log.h"
 #include "monitor/session.h"
@@ -95,23 +96,27 @@ static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
 	int status, nsid;
 
 	if (!who->id.known)
-		return reply_msg(c, 403, "cannot identify the caller's network namespace");
+		return mc_reg_count(MC_REG_UNIDENTIFIED, 403),
+		       reply_msg(c, 403, "cannot identify the caller's network namespace");
 	/* per-caller rate limit (agent/api/ratelimit.h) */
 	status = mc_limits_request(&api->agent->limits, netns, api->agent->own_netns, msg,
 				   sizeof(msg));
 	if (status)
-		return reply_msg(c, (unsigned int)status, msg);
+		return mc_reg_count(MC_REG_OTHER, status), reply_msg(c, (unsigned int)status, msg);
 	if (mc_registration_parse(req->buf ? req->buf : "", req->len, &r, err, sizeof(err)))
-		return reply_msg(c, 400, err);
+		return mc_reg_count(MC_REG_BAD_REQUEST, 400), reply_msg(c, 400, err);
 	if (netns == api->agent->own_netns)
-		return reply_msg(c, 403, "registration must come from the pod's network namespace, "
+		return mc_reg_count(MC_REG_HOST_NETNS, 403), reply_msg(c, 403, "registration must come from the pod's network namespace, "
 					 "not the node's");
 	status = mc_verify_registration(who->fd, netns, &r, &nsid, msg, sizeof(msg));
 	mc_podwatch_hold(api->agent);
+	if (status)
+		mc_reg_count(MC_REG_VERIFY, status);
 	if (!status) {
 		/* registrations whose namespace is gone give way (podwatch.h) */
 		mc_podwatch_clear_way(api->agent, &r, netns, nsid);
 		status = mc_registry_add(&api->agent->reg, &r, netns, nsid, &stored, msg, sizeof(msg));
+		mc_reg_count(MC_REG_OTHER, status);
 	}
 	if (status >= 400) {
 		pr_warn("registration of %s/%s refused (%d): %s", r.namespace, r.name, status, msg);
@@ -284,6 +289,8 @@ static enum MHD_Result route_unsupported(struct mc_api *api, struct MHD_Connecti
 					 "and /metrics)");
 	if (!strcmp(method, "GET") && !strcmp(url, "/v1/status"))
 		return reply_json(c, 200, mc_status_json(a));
+	if (!strcmp(method, "POST") && !strcmp(url, "/v1/pods"))
+		mc_reg_count(MC_REG_UNSUPPORTED, 503);
 	snprintf(msg, sizeof(msg), "meshcut cannot run on this node: %s; pods start without it",
 		 a->dp.unsupported);
 	return reply_json(c, 503, json_pack("{s:s, s:i, s:b}", "error", msg, "status", 503,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "api/api_metrics.h"
 #include "prom.h"
 #include "shortcut/layouts.h"
 #include "shortcut/rw_hooks.h"
@@ -261,6 +262,7 @@ char *mc_metrics_text(struct mc_agent *a)
 	if (!b)
 		return NULL;
 	info_metrics(b, !a->dp.unsupported[0]);
+	mc_api_metrics(b, a);
 	if (!a->dp.unsupported[0]) {
 		char *parts[2];
 

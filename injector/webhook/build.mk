@@ -4,7 +4,8 @@ WEBHOOK_O := $(BUILD)/obj/injector/webhook
 # the parts that need neither HTTP nor TLS (unit tested); of lib/ only the logger
 WEBHOOK_CORE_OBJS := $(addprefix $(WEBHOOK_O)/,review.o pod.o istio_args.o patch.o base64.o) \
 	$(BUILD)/obj/lib/log.o
-WEBHOOK_OBJS := $(addprefix $(WEBHOOK_O)/,main.o options.o server.o tls_reload.o) \
+WEBHOOK_OBJS := $(addprefix $(WEBHOOK_O)/,main.o options.o server.o tls_reload.o metrics.o) \
+	$(BUILD)/obj/lib/prom.o \
 	$(WEBHOOK_CORE_OBJS) $(LIB_HTTP_OBJS)
 
 all: $(BUILD)/meshcut-webhook
@@ -18,3 +19,6 @@ UNIT_LIBS_test_webhook_review := $(LDLIBS_JSON)
 UNIT_OBJS_test_webhook_istio_args := $(WEBHOOK_CORE_OBJS)
 UNIT_LIBS_test_webhook_istio_args := $(LDLIBS_JSON)
 UNIT_OBJS_test_webhook_options := $(WEBHOOK_O)/options.o
+UNIT_OBJS_test_webhook_metrics := $(WEBHOOK_O)/metrics.o $(BUILD)/obj/lib/prom.o $(BUILD)/obj/lib/log.o \
+	$(LIB_HTTP_OBJS)
+UNIT_LIBS_test_webhook_metrics := $(LDLIBS_HTTP) $(LDLIBS_JSON) -pthread

@@ -3,6 +3,7 @@
  * pair (tls_reload), the HTTPS server (server), and a signal loop that also
  * looks at the certificate files every --reload-interval seconds. */
 #include "log.h"
+#include "metrics.h"
 #include "options.h"
 #include "server.h"
 #include "tls_reload.h"
@@ -16,6 +17,7 @@ int main(int argc, char **argv)
 {
 	struct options o;
 	struct server *s;
+	struct metrics_server *m = NULL;
 	sigset_t sigs;
 	siginfo_t si;
 	int ret = options_parse(argc, argv, &o);
@@ -36,6 +38,10 @@ int main(int argc, char **argv)
 	if (tls_reload_init(o.cert, o.key) < 0)
 		return EXIT_FAILURE;
 	s = server_start(o.listen, &o.inject);
+	if (s && o.metrics_listen && !(m = metrics_server_start(o.metrics_listen))) {
+		server_stop(s, 0);
+		s = NULL;
+	}
 	if (!s) {
 		tls_reload_cleanup();
 		return EXIT_FAILURE;
@@ -55,6 +61,7 @@ int main(int argc, char **argv)
 	server_unready(s);
 	sleep(o.shutdown_delay);
 	server_stop(s, 10);
+	metrics_server_stop(m);
 	tls_reload_cleanup();
 	pr_info("stopped");
 	return EXIT_SUCCESS;

@@ -14,6 +14,7 @@ static const char usage[] =
 	"  --cert FILE              serving certificate chain, PEM (re-read when it changes)\n"
 	"  --key FILE               its private key, PEM\n"
 	"  --listen ADDR:PORT       IP:PORT, [IPv6]:PORT or :PORT (default :8443)\n"
+	"  --metrics-listen ADDR:PORT  also serve GET /metrics, plain HTTP: IPv4:PORT or :PORT (default: none)\n"
 	"  --init-image IMAGE       image of the meshcut-init container (default meshcut/meshcut:latest)\n"
 	"  --socket-path DIR        host directory of the agent's socket (default /var/run/meshcut)\n"
 	"  --init-cpu QTY           CPU request of meshcut-init (default 10m, \"\" for none)\n"
@@ -31,12 +32,14 @@ static const char usage[] =
 enum {
 	OPT_CERT = 256, OPT_KEY, OPT_LISTEN, OPT_IMAGE, OPT_SOCKET, OPT_CPU, OPT_MEMORY,
 	OPT_CPU_LIMIT, OPT_MEMORY_LIMIT, OPT_UID, OPT_GID, OPT_RELOAD, OPT_SHUTDOWN, OPT_LOG_JSON,
+	OPT_METRICS_LISTEN,
 };
 
 static const struct option longopts[] = {
 	{ "cert", required_argument, NULL, OPT_CERT },
 	{ "key", required_argument, NULL, OPT_KEY },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
 	{ "init-image", required_argument, NULL, OPT_IMAGE },
 	{ "socket-path", required_argument, NULL, OPT_SOCKET },
 	{ "init-cpu", required_argument, NULL, OPT_CPU },
@@ -154,6 +157,7 @@ int options_parse(int argc, char **argv, struct options *o)
 		case OPT_CERT: o->cert = optarg; break;
 		case OPT_KEY: o->key = optarg; break;
 		case OPT_LISTEN: o->listen = optarg; break;
+		case OPT_METRICS_LISTEN: o->metrics_listen = optarg; break;
 		case OPT_IMAGE: o->inject.image = optarg; break;
 		case OPT_SOCKET: o->inject.socket_dir = optarg; break;
 		case OPT_CPU: o->inject.cpu_request = optarg; break;

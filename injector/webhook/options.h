@@ -8,6 +8,7 @@
 
 struct options {
 	const char *cert, *key, *listen;
+	const char *metrics_listen; /* NULL: no metrics listener */
 	struct inject_cfg inject;
 	unsigned int reload_interval; /* seconds between looks at the certificate files */
 	unsigned int shutdown_delay;  /* seconds unready but serving after SIGTERM */

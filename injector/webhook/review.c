@@ -76,7 +76,8 @@ static void pod_ref(const json_t *req, const json_t *pod, char *buf, size_t size
 }
 
 /* The response to a well-formed request: allowed, maybe with a patch. */
-static json_t *respond(const char *uid, const json_t *req, const struct inject_cfg *cfg)
+static json_t *respond(const char *uid, const json_t *req, const struct inject_cfg *cfg,
+		       struct review_reply *reply)
 {
 	const json_t *pod = json_object_get(req, "object"), *kind = json_object_get(req, "kind");
 	json_t *resp = json_pack("{s:s, s:b}", "uid", uid, "allowed", 1), *patch;
@@ -89,9 +90,11 @@ static json_t *respond(const char *uid, const json_t *req, const struct inject_c
 	if (!is(str(kind, "kind"), "Pod") || !is(str(kind, "group"), "") ||
 	    !is(str(req, "operation"), "CREATE") || (str(req, "subResource") && *str(req, "subResource"))) {
 		pr_debug("uid=%s %s: not a pod creation, allowed", uid, ref);
+		reply->reason = "not a pod creation";
 		return resp;
 	}
 	d = pod_decide(pod);
+	reply->reason = d.reason;
 	if (!d.inject) {
 		pr_debug("uid=%s %s: %s, allowed unchanged", uid, ref, d.reason);
 		return resp;
@@ -109,6 +112,7 @@ static json_t *respond(const char *uid, const json_t *req, const struct inject_c
 	}
 	free(b64);
 	pr_info("uid=%s %s: injected %s (%s)", uid, ref, POD_INIT_NAME, d.reason);
+	reply->outcome = "injected";
 	return resp;
 }
 
@@ -121,6 +125,8 @@ int review_handle(const char *body, size_t len, const struct inject_cfg *cfg,
 	int ret;
 
 	reply->body = NULL;
+	reply->outcome = "error";
+	reply->reason = "bad request";
 	if (!root)
 		return bad_request(reply, NULL, "malformed JSON: %s (line %d, column %d)", err.text,
 				   err.line, err.column);
@@ -133,7 +139,10 @@ int review_handle(const char *body, size_t len, const struct inject_cfg *cfg,
 				  REVIEW_API, REVIEW_KIND, str(root, "apiVersion") ?: "none",
 				  str(root, "kind") ?: "none");
 	else {
-		resp = respond(uid, req, cfg);
+		reply->outcome = "skipped";
+		resp = respond(uid, req, cfg, reply);
+		if (!resp)
+			reply->outcome = "error", reply->reason = "internal";
 		ret = resp ? reply_json(reply, 200, review(resp)) : -1;
 	}
 	json_decref(root);

@@ -10,6 +10,9 @@
 struct review_reply {
 	unsigned int http_status; /* 200, or 400 for a request that is not a v1 AdmissionReview */
 	char *body;               /* malloc'd JSON */
+	/* for metrics: "injected", "skipped" or "error", and why (a static
+	 * string: pod_decide's reason, or a fixed word) */
+	const char *outcome, *reason;
 };
 
 /* Answers the request body[0..len). A pod is never refused: every answer that

@@ -26,6 +26,7 @@
 
 #include "http_server.h"
 #include "log.h"
+#include "metrics.h"
 #include "review.h"
 #include "tls_reload.h"
 
@@ -68,14 +69,23 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned int stat
 static enum MHD_Result mutate(struct server *s, struct MHD_Connection *conn, struct mc_http_body *b)
 {
 	struct review_reply r;
+	struct timespec t0, t1;
 
 	if (b->too_large)
-		return reply_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+		return metrics_admission("error", "too large", 0),
+		       reply_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
 	if (b->over_budget)
-		return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		return metrics_admission("error", "over budget", 0),
+		       reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 				  "too many request bodies in flight, try again\n");
-	if (review_handle(b->buf ? b->buf : "", b->len, s->inject, &r) < 0)
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (review_handle(b->buf ? b->buf : "", b->len, s->inject, &r) < 0) {
+		metrics_admission("error", "internal", 0);
 		return MHD_NO;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	metrics_admission(r.outcome, r.reason,
+			  (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	return reply(conn, r.http_status, "application/json", r.body);
 }
 
@@ -104,7 +114,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST\n");
 		clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (clen && strtoull(clen, NULL, 10) > SERVER_MAX_BODY)
-			return reply_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+			return metrics_admission("error", "too large", 0), reply_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
 		return mc_http_body_start(con_cls, &s->buffered, SERVER_BODY_BUDGET);
 	}
 	if (*upload_size)

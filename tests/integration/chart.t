@@ -137,11 +137,11 @@ ok(vols["cgroup"]["hostPath"] == {"path": "/sys/fs/cgroup", "type": "Directory"}
 ok(vols["socket"]["hostPath"] == {"path": "/var/run/meshcut", "type": "DirectoryOrCreate"}
    and mounts["socket"]["mountPath"] == "/var/run/meshcut", "/var/run/meshcut hostPath DirectoryOrCreate")
 want_args = ["--pin-dir", "/sys/fs/bpf/meshcut", "--cgroup", "/sys/fs/cgroup", "--socket",
-             "/var/run/meshcut/agent.sock", "--mode", "full", "--http", "127.0.0.1:9464"]
+             "/var/run/meshcut/agent.sock", "--mode", "full", "--http", "$(HOST_IP):9464"]
 ok(agent["args"] == want_args, "agent args", agent["args"])
 for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
     g = agent[probe].get("httpGet", {})
-    ok(g == {"host": "127.0.0.1", "port": 9464, "path": path}, f"agent {probe}: httpGet 127.0.0.1:9464{path}", g)
+    ok(g == {"port": 9464, "path": path}, f"agent {probe}: httpGet POD_IP(= node IP):9464{path}", g)
 env = {e["name"]: e.get("value") for e in agent["env"]}
 ok(env.get("MESHCUT_UNINSTALL") == "0", "agent env MESHCUT_UNINSTALL=0 (the hook flips it)")
 
@@ -262,7 +262,7 @@ ok({"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [NS]} i
    "meshcut's own namespace excluded")
 ok({"key": "meshcut.io/inject", "operator": "NotIn", "values": ["false"]} in wh["objectSelector"]["matchExpressions"],
    "objectSelector leaves out pods labelled meshcut.io/inject=false")
-svc = one(d, "Service")
+svc = (find(d, "Service", "meshcut-webhook") or [None])[0]
 ok(wh["clientConfig"]["service"] == {"name": svc["metadata"]["name"], "namespace": NS, "path": "/mutate", "port": 443},
    "clientConfig points at the webhook Service, /mutate", wh["clientConfig"]["service"])
 
@@ -300,7 +300,7 @@ if sec:
     if os.access(WEBHOOK, os.X_OK):
         args = [WEBHOOK] + whc["args"] + ["--cert", os.path.join(tmp, "tls.crt"), "--key",
                                           os.path.join(tmp, "tls.key"), "--listen", "127.0.0.1:0",
-                                          "--shutdown-delay", "0"]
+                                          "--metrics-listen", "127.0.0.1:0", "--shutdown-delay", "0"]
         p = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
         line = ""
         deadline = time.time() + 5
@@ -329,10 +329,12 @@ if pol:
        and spec["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "webhook"
        and pol[0]["metadata"]["namespace"] == NS,
        "NetworkPolicy: selects the webhook pods (and only those)", spec["podSelector"])
-    ok(spec["policyTypes"] == ["Ingress"] and spec["ingress"] == [{
+    ok(spec["policyTypes"] == ["Ingress"] and spec["ingress"][:1] == [{
         "from": [{"ipBlock": {"cidr": "10.0.0.0/28"}}, {"namespaceSelector": {"matchLabels": {"role": "control-plane"}}}],
         "ports": [{"protocol": "TCP", "port": 8443}]}],
        "NetworkPolicy: ingress only from the given peers, only to the webhook's port", spec)
+    ok(spec["ingress"][1:] == [{"ports": [{"protocol": "TCP", "port": 9465}]}],
+       "NetworkPolicy: and the webhook's metrics port (metrics.enabled), from anywhere by default", spec["ingress"][1:])
 docs, _ = render(*np_sets, "webhook.port=9443")
 pol = find(docs or [], "NetworkPolicy")
 ok(pol and pol[0]["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9443}],
@@ -711,7 +713,8 @@ wj = container(one(docs, "Deployment")["spec"]["template"]["spec"], "webhook") i
 ok("--log-json" in wj["args"] and "--log-json" not in whc["args"], "logFormat json: the webhook gets --log-json (text: none)")
 if os.access(WEBHOOK, os.X_OK) and sec:
     p = subprocess.Popen([WEBHOOK] + wj["args"] + ["--cert", os.path.join(tmp, "tls.crt"), "--key", os.path.join(tmp, "tls.key"),
-                          "--listen", "127.0.0.1:0", "--shutdown-delay", "0"], stderr=subprocess.PIPE, text=True)
+                          "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--shutdown-delay", "0"],
+                         stderr=subprocess.PIPE, text=True)
     line = p.stderr.readline()
     p.terminate()
     p.wait(timeout=10)
@@ -781,10 +784,90 @@ NEW_VALUES = ["logFormat", "agent.mode", "agent.maxPairs", "agent.backlogLimit",
               "agent.registration.burst", "agent.registration.rate", "agent.updateStrategy", "crossNode.keepHostPolicy",
               "crossNode.hostCIDRs", "crossNode.shortcutCIDRs", "crossNode.overlayDevices", "webhook.priorityClassName",
               "webhook.tls.method", "webhook.tls.helm.renderWithoutCluster", "webhook.tls.existingSecret.name",
-              "webhook.tls.existingSecret.caBundle", "uninstall.removeFromNodes"]
+              "webhook.tls.existingSecret.caBundle", "uninstall.removeFromNodes", "metrics.enabled", "metrics.port",
+              "metrics.webhookPort", "metrics.webhookNetworkPolicyFrom", "metrics.serviceMonitor.enabled",
+              "metrics.serviceMonitor.interval", "metrics.serviceMonitor.labels", "metrics.dashboard.enabled",
+              "metrics.dashboard.namespace", "metrics.dashboard.labels"]
 rows = {l.split("|")[1].strip().strip("`") for l in readme.splitlines() if l.startswith("| `")}
 ok(not [v for v in NEW_VALUES if v not in rows], "README's values table describes every new value",
    [v for v in NEW_VALUES if v not in rows])
+
+# --- metrics (docs/metrics.md): node-IP listener, Services, ServiceMonitors, annotations, dashboard ---
+def template_of(docs, kind):
+    return one(docs, kind)["spec"]["template"]
+
+
+ANN = {"prometheus.io/scrape": "true", "prometheus.io/path": "/metrics"}
+env_ = {e["name"]: e for e in agent["env"]}
+ok(env_.get("HOST_IP", {}).get("valueFrom") == {"fieldRef": {"fieldPath": "status.hostIP"}},
+   "metrics: the agent's HOST_IP from the downward API (status.hostIP)", env_.get("HOST_IP"))
+ok(agent["ports"] == [{"name": "metrics", "containerPort": 9464, "protocol": "TCP"}], "metrics: agent port metrics 9464",
+   agent["ports"])
+ok(template_of(d, "DaemonSet")["metadata"].get("annotations") == {**ANN, "prometheus.io/port": "9464"},
+   "metrics: the agent pods' prometheus.io annotations", template_of(d, "DaemonSet")["metadata"])
+ok(template_of(d, "Deployment")["metadata"].get("annotations") == {**ANN, "prometheus.io/port": "9465"}
+   and "--metrics-listen=:9465" in whc["args"]
+   and {"name": "metrics", "containerPort": 9465, "protocol": "TCP"} in whc["ports"],
+   "metrics: the webhook's --metrics-listen=:9465, port and annotations", (whc["args"], whc["ports"]))
+msvc = {s_["metadata"]["name"]: s_ for s_ in find(d, "Service") if s_["metadata"]["name"].endswith("-metrics")}
+am, wm = msvc.get("meshcut-agent-metrics"), msvc.get("meshcut-webhook-metrics")
+ds_labels = template_of(d, "DaemonSet")["metadata"]["labels"]
+ok(am is not None and am["spec"]["clusterIP"] == "None" and am["spec"]["selector"].items() <= ds_labels.items()
+   and am["spec"]["selector"]["app.kubernetes.io/component"] == "agent"
+   and am["spec"]["ports"] == [{"name": "metrics", "port": 9464, "targetPort": 9464, "protocol": "TCP"}],
+   "metrics: a headless Service over the agent pods, port metrics 9464", am)
+ok(wm is not None and wm["spec"]["clusterIP"] == "None" and wm["spec"]["selector"].items() <= labels.items()
+   and wm["spec"]["selector"]["app.kubernetes.io/component"] == "webhook"
+   and wm["spec"]["ports"][0]["targetPort"] == "metrics", "metrics: a headless Service over the webhook pods", wm)
+ok(not find(d, "ServiceMonitor") and not find(d, "ConfigMap", "meshcut-dashboard"),
+   "metrics: no ServiceMonitor and no dashboard by default")
+docs, out = render("metrics.port=9500", "metrics.webhookPort=9501")
+if ok(docs is not None, "metrics.port=9500: renders", out):
+    ao = agent_of(docs)
+    ok(flag_values(ao["args"])["--http"] == "$(HOST_IP):9500" and ao["livenessProbe"]["httpGet"]["port"] == 9500
+       and ao["readinessProbe"]["httpGet"]["port"] == 9500
+       and find(docs, "Service", "meshcut-agent-metrics")[0]["spec"]["ports"][0]["port"] == 9500
+       and template_of(docs, "DaemonSet")["metadata"]["annotations"]["prometheus.io/port"] == "9500"
+       and "--metrics-listen=:9501" in container(template_of(docs, "Deployment")["spec"], "webhook")["args"],
+       "metrics.port: the agent's --http, probes, Service and annotation follow; webhookPort the webhook's", ao)
+docs, out = render("metrics.enabled=false")
+if ok(docs is not None, "metrics.enabled=false: renders", out):
+    ao = agent_of(docs)
+    wo = container(template_of(docs, "Deployment")["spec"], "webhook")
+    ok(flag_values(ao["args"])["--http"] == "127.0.0.1:9464"
+       and all(ao[p]["httpGet"].get("host") == "127.0.0.1" for p in ("livenessProbe", "readinessProbe"))
+       and "HOST_IP" not in {e["name"] for e in ao["env"]}
+       and not any(a.startswith("--metrics-listen") for a in wo["args"])
+       and "annotations" not in template_of(docs, "DaemonSet")["metadata"]
+       and [s_["metadata"]["name"] for s_ in find(docs, "Service")] == ["meshcut-webhook"],
+       "metrics.enabled=false: loopback listener and probes as before, no annotations, no metrics Services",
+       (ao["args"], [s_["metadata"]["name"] for s_ in find(docs, "Service")]))
+r = run([HELM, "lint", CHART, "--strict", "--set", "metrics.serviceMonitor.enabled=true", "--set",
+         "metrics.dashboard.enabled=true"])
+ok(r.returncode == 0, "helm lint --strict (serviceMonitor and dashboard enabled)", r.stdout + r.stderr)
+docs, out = render("metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=kps",
+                   "metrics.dashboard.enabled=true")
+if ok(docs is not None, "metrics.serviceMonitor and dashboard enabled: renders", out):
+    sms = {m_["metadata"]["name"]: m_ for m_ in find(docs, "ServiceMonitor")}
+    for comp in ("agent", "webhook"):
+        sm = sms.get(f"meshcut-{comp}")
+        target = find(docs, "Service", f"meshcut-{comp}-metrics")
+        ok(sm is not None and sm["apiVersion"] == "monitoring.coreos.com/v1" and target
+           and sm["metadata"]["labels"].get("release") == "kps"
+           and sm["spec"]["selector"]["matchLabels"].items() <= target[0]["metadata"]["labels"].items()
+           and sm["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == comp
+           and sm["spec"]["namespaceSelector"] == {"matchNames": [NS]}
+           and sm["spec"]["endpoints"][0]["port"] == "metrics" and sm["spec"]["endpoints"][0]["path"] == "/metrics",
+           f"ServiceMonitor meshcut-{comp}: monitoring.coreos.com/v1, selects the {comp} metrics Service, port metrics",
+           sm)
+    cms = find(docs, "ConfigMap", "meshcut-dashboard")
+    with open(os.path.join(CHART, "files", "grafana-dashboard.json")) as f:
+        dash = json.load(f)
+    ok(len(cms) == 1 and cms[0]["metadata"]["labels"].get("grafana_dashboard") == "1"
+       and json.loads(cms[0]["data"]["meshcut.json"]) == dash and dash["panels"],
+       "dashboard: a ConfigMap labelled grafana_dashboard: \"1\" holding files/grafana-dashboard.json", cms)
+docs, out = render("metrics.port=http")
+ok(docs is None and "metrics.port" in out, "schema: metrics.port must be a number", out)
 
 shutil.rmtree(tmp, ignore_errors=True)
 print(f"1..{count}")
