@@ -26,6 +26,9 @@ struct mc_agent {
 	uint64_t own_netns;        /* the node's netns: admin callers come from here (uid 0) */
 	const char *socket_path;
 	time_t started;
+	/* /healthz (api/liveness.h): mc_now_ns of the serve loop's last progress,
+	 * a drain sweep running since (0: none), both __atomic; the bound */
+	uint64_t progress_ns, drain_since_ns, liveness_bound_ns;
 };
 
 #endif

@@ -17,6 +17,7 @@ UNIT_LIBS_test_registration := $(LDLIBS_JSON)
 UNIT_OBJS_test_drain := $(BUILD)/obj/agent/shortcut/drain.o
 UNIT_LIBS_test_drain := $(LDLIBS_BPF)
 UNIT_OBJS_test_access := $(BUILD)/obj/agent/api/access.o
+UNIT_OBJS_test_liveness := $(BUILD)/obj/agent/api/liveness.o
 UNIT_OBJS_test_registry := $(BUILD)/obj/agent/api/registry.o $(BUILD)/obj/lib/addr.o
 UNIT_LIBS_test_registry := $(LDLIBS_BPF) $(LDLIBS_JSON) -lpthread
 UNIT_OBJS_test_monitor_recon := $(patsubst %,$(BUILD)/obj/agent/monitor/%.o,recon tables walk report hist index_list)

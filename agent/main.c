@@ -28,6 +28,8 @@
 #include "api/podwatch.h"
 #include "api/ratelimit.h"
 #include "crossnode/tc.h"
+#include "api/liveness.h"
+#include "testhooks.h"
 
 /* The drain (drain.h) runs when the datapath says a pair started leaving
  * (ring buffer), every 10 ms while pairs wait for their readers, and every
@@ -73,6 +75,8 @@ static void usage(FILE *f)
 		"  --cgroup DIR         cgroup v2 directory holding the pods (default: the cgroup2 mount)\n"
 		"  --socket PATH        registration/API Unix socket (/var/run/meshcut/agent.sock)\n"
 		"  --http ADDR:PORT     also serve /healthz, /readyz and /metrics on TCP (probes)\n"
+		"  --liveness-bound S   /healthz answers 503 after S seconds (1..86400) without\n"
+		"                       progress of the event loop or drain (60)\n"
 		"  --mode MODES         full|off|intra|node|cross|outbound|inbound[,...] (default: keep\n"
 		"                       what is pinned, or full); a mode set at runtime stays while\n"
 		"                       the agent restarts with the same --mode\n"
@@ -118,12 +122,14 @@ static int idle_unsupported(struct mc_agent *a, const char *socket_path, const c
 }
 
 enum { O_PIN = 256, O_CGROUP, O_SOCKET, O_HTTP, O_MODE, O_MAXPAIRS, O_BACKLOG, O_UNINSTALL,
-       O_DRAIN_TIMEOUT, O_LOGFMT, O_REG_BURST, O_REG_RATE, O_POD_PAIRS, O_CHECK, O_JSON };
+       O_DRAIN_TIMEOUT, O_LOGFMT, O_REG_BURST, O_REG_RATE, O_POD_PAIRS, O_CHECK, O_JSON,
+       O_LIVENESS };
 static const struct option opts[] = {
 	{"pin-dir", required_argument, 0, O_PIN},
 	{"cgroup", required_argument, 0, O_CGROUP},
 	{"socket", required_argument, 0, O_SOCKET},
 	{"http", required_argument, 0, O_HTTP},
+	{"liveness-bound", required_argument, 0, O_LIVENESS},
 	{"mode", required_argument, 0, O_MODE},
 	{"max-pairs", required_argument, 0, O_MAXPAIRS},
 	{"backlog-limit", required_argument, 0, O_BACKLOG},
@@ -149,6 +155,7 @@ struct options {
 	double drain_timeout;
 	unsigned long reg_burst;
 	unsigned int reg_tokens, reg_period;
+	uint64_t liveness_bound_ns;
 };
 
 /* what runs while the agent serves, stopped by shut_down */
@@ -216,6 +223,13 @@ static int parse_value(int c, const char *arg, struct options *o)
 			return 2;
 		}
 		break;
+	case O_LIVENESS:
+		if (mc_liveness_parse_bound(arg, &o->liveness_bound_ns)) {
+			fprintf(stderr, "meshcut-agent: --liveness-bound %s: whole seconds, 1..%d\n",
+				arg, MC_LIVENESS_BOUND_MAX);
+			return 2;
+		}
+		break;
 	case O_LOGFMT:
 		if (strcmp(arg, "json") && strcmp(arg, "text")) {
 			fprintf(stderr, "meshcut-agent: --log-format text|json\n");
@@ -241,6 +255,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		.reg_burst = MC_RL_BURST,
 		.reg_tokens = MC_RL_RATE,
 		.reg_period = 1,
+		.liveness_bound_ns = MC_LIVENESS_BOUND_DEFAULT * 1000000000ull,
 	};
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
@@ -279,6 +294,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case O_REG_RATE:
 		case O_DRAIN_TIMEOUT:
 		case O_LOGFMT:
+		case O_LIVENESS:
 			if (parse_value(c, optarg, o))
 				return 2;
 			break;
@@ -328,6 +344,7 @@ static int start(struct mc_agent *a, struct options *o, struct running *r)
 	signal(SIGINT, on_signal);
 
 	a->started = time(NULL);
+	a->liveness_bound_ns = o->liveness_bound_ns;
 	a->own_netns = mc_own_netns_cookie();
 	a->socket_path = o->socket_path;
 	pthread_mutex_init(&a->lock, NULL);
@@ -354,6 +371,8 @@ static int start(struct mc_agent *a, struct options *o, struct running *r)
 		pr_err("out of memory");
 		return -2;
 	}
+	a->drainer.progress_ns = &a->progress_ns;
+	__atomic_store_n(&a->progress_ns, mc_now_ns(), __ATOMIC_RELAXED); /* liveness.h */
 	if ((err = mc_mkdir_parent(o->socket_path, 0755)))
 		pr_warn("create the directory of %s: %s", o->socket_path, strerror(-err));
 	r->api = mc_api_start_unix(a, o->socket_path, 0660);
@@ -386,6 +405,8 @@ static void serve(struct mc_agent *a, const struct options *o, struct running *r
 		struct mc_drain_result d;
 		int wait_ms = a->last_drain.waiting ? SWEEP_BUSY_MS : SWEEP_IDLE_MS;
 
+		__atomic_store_n(&a->progress_ns, mc_now_ns(), __ATOMIC_RELAXED); /* liveness.h */
+		mc_test_stall("loop"); /* test builds: stop here until a signal */
 		if (r->rb)
 			ring_buffer__poll(r->rb, wait_ms);
 		else
@@ -402,10 +423,12 @@ static void serve(struct mc_agent *a, const struct options *o, struct running *r
 		 * nothing can be waiting, skip the walk over every slot */
 		if (!a->last_drain.waiting && !pairs_held(r->live_fd))
 			continue;
+		__atomic_store_n(&a->drain_since_ns, mc_now_ns(), __ATOMIC_RELAXED);
 		pthread_mutex_lock(&a->lock);
 		mc_drain_sweep(&a->drainer, ctl.modes, false, mc_now_ns(), DRAIN_GRACE_NS, &d);
 		a->last_drain = d;
 		pthread_mutex_unlock(&a->lock);
+		__atomic_store_n(&a->drain_since_ns, 0, __ATOMIC_RELAXED);
 		if (d.deleted)
 			pr_debug("sweep: %u pairs left the shortcut, %u waiting (%llu bytes unread)",
 				 d.deleted, d.waiting, (unsigned long long)d.backlog_bytes);

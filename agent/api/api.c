@@ -15,6 +15,7 @@
 
 #include "api/access.h"
 #include "api/api_metrics.h"
+#include "api/liveness.h"
 #include "http_server.h"
 #include "log.h"
 #include "monitor/session.h"
@@ -313,8 +314,14 @@ static enum MHD_Result route(struct mc_api *api, struct MHD_Connection *c, const
 							  : "not found (the TCP listener serves only "
 							    "/healthz, /readyz and /metrics)");
 	case MC_ACCESS_ANYONE:
-		if (!strcmp(url, "/healthz"))
-			return mc_http_reply(c, 200, "text/plain", strdup("ok\n"));
+		if (!strcmp(url, "/healthz")) { /* the loop's progress (liveness.h) */
+			unsigned int st = mc_liveness(
+				mc_now_ns(), __atomic_load_n(&a->progress_ns, __ATOMIC_RELAXED),
+				__atomic_load_n(&a->drain_since_ns, __ATOMIC_RELAXED),
+				a->liveness_bound_ns, msg, sizeof(msg));
+
+			return mc_http_reply(c, st, "text/plain", strdup(msg));
+		}
 		if (!strcmp(url, "/readyz"))
 			return mc_http_reply(c, a->dp.skel ? 200 : 503, "text/plain",
 				     strdup(a->dp.skel ? "ready\n" : "datapath not attached\n"));

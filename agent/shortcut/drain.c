@@ -50,6 +50,7 @@ int mc_drainer_init(struct mc_drainer *d, struct mc_pair *pairs, uint32_t n, int
 	memset(d->mode_leaves, 0, sizeof(d->mode_leaves));
 	d->redirect_after_flip = 0;
 	d->closed_unread = 0;
+	d->progress_ns = NULL;
 	d->ops.present = map_present;
 	d->ops.remove = map_remove;
 	d->ops.ctx = (void *)(intptr_t)socks_fd;
@@ -124,6 +125,9 @@ void mc_drain_sweep(struct mc_drainer *d, uint32_t modes, bool all, uint64_t now
 		struct mc_sock_key k = {.slot = i};
 		int64_t b0, b1;
 
+		/* a sweep that moves is progress (liveness.h) */
+		if (d->progress_ns && !(i & 4095))
+			__atomic_store_n(d->progress_ns, mc_now_ns(), __ATOMIC_RELAXED);
 		if (!__atomic_load_n(&p->refs, __ATOMIC_ACQUIRE) ||
 		    (__atomic_load_n(&p->flags, __ATOMIC_ACQUIRE) & MC_PAIR_DELETED)) {
 			d->flip_ns[i] = 0;

@@ -51,6 +51,8 @@ struct mc_drainer {
 				       * after this drain flipped them (never, with
 				       * a datapath that only moves towards TCP):
 				       * flipped again, not deleted */
+	uint64_t *progress_ns; /* stamped (mc_now_ns, __atomic) while a sweep moves
+				* through the slots: the agent's liveness (NULL: none) */
 };
 
 struct mc_drain_result {

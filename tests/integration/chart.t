@@ -569,7 +569,8 @@ ok(golden_vol["hostPath"] == {"path": "/var/run/meshcut", "type": "DirectoryOrCr
 # === issue 20: policy-safe agent settings, GitOps-safe TLS and removal,
 # operational values, values.schema.json ===
 AGENT = os.path.join(os.environ.get("BUILD", os.path.join(ROOT, "build")), "meshcut-agent")
-LIMIT_FLAGS = ("--max-pairs", "--backlog-limit", "--pod-pairs-max", "--reg-burst", "--reg-rate", "--log-format")
+LIMIT_FLAGS = ("--max-pairs", "--backlog-limit", "--pod-pairs-max", "--reg-burst", "--reg-rate", "--log-format",
+               "--liveness-bound")
 
 
 def agent_of(docs):
@@ -600,7 +601,7 @@ ok(flag_values(agent["args"]).get("--mode") == "full", "default: --mode full, as
 ok(agent_accepts(agent["args"])[0], "meshcut-agent accepts the default args", agent_accepts(agent["args"])[1])
 
 limits = ["agent.mode=intra\\,cross", "agent.maxPairs=131072", "agent.podPairsMax=0", "agent.registration.burst=50",
-          "agent.registration.rate=100/m", "logFormat=json"]
+          "agent.registration.rate=100/m", "logFormat=json", "agent.livenessBound=30"]
 vals = os.path.join(tmp, "limits.yaml")
 with open(vals, "w") as f:  # from a file, numbers reach the template as floats
     f.write("agent:\n  backlogLimit: 16777216\n")
@@ -609,9 +610,9 @@ a3 = agent_of(docs) if docs else {"args": [], "env": []}
 fv = flag_values(a3["args"])
 ok(fv.get("--mode") == "intra,cross" and fv.get("--max-pairs") == "131072" and fv.get("--backlog-limit") == "16777216"
    and fv.get("--pod-pairs-max") == "0" and fv.get("--reg-burst") == "50" and fv.get("--reg-rate") == "100/m"
-   and fv.get("--log-format") == "json",
+   and fv.get("--log-format") == "json" and fv.get("--liveness-bound") == "30",
    "agent.mode, maxPairs, backlogLimit (from a file: no 1.6777216e+07), podPairsMax 0, registration.burst/rate, "
-   "logFormat json: rendered as the agent's flags", a3["args"] or out)
+   "logFormat json, livenessBound: rendered as the agent's flags", a3["args"] or out)
 acc = agent_accepts(a3["args"])
 ok(acc[0], "meshcut-agent accepts those flags", acc[1])
 docs, out = render("agent.mode=")
@@ -748,6 +749,7 @@ for sets, want, label in (
         (["crossNode.keepHostPolicy=maybe"], "crossNode.keepHostPolicy: Invalid type. Expected: boolean", "a string for a boolean"),
         (["agent.backlogLimit=1024"], "agent.backlogLimit: Must be greater than or equal to 4096", "a backlog limit the agent refuses"),
         (["agent.registration.rate=5/d"], "agent.registration.rate: Does not match pattern", "a rate the agent refuses"),
+        (["agent.livenessBound=0"], "agent.livenessBound: Must be greater than or equal to 1", "a liveness bound the agent refuses"),
         (["agent.mode=fast"], "agent.mode: Does not match pattern", "an unknown mode"),
         (["webhook.tls.method=vault"], "webhook.tls.method must be one of", "an unknown TLS method"),
         (["logFormat=yaml"], "logFormat must be one of", "an unknown log format")):

@@ -216,6 +216,21 @@ static void test_half_left_pair_leaves(void **state)
 	assert_int_equal(removed[3][1], 1);
 }
 
+/* a sweep stamps the agent's liveness (api/liveness.h) as it moves; init: none */
+static void test_sweep_stamps_progress(void **state)
+{
+	struct mc_drain_result r;
+	uint64_t progress = 0, before;
+
+	(void)state;
+	assert_null(d.progress_ns);
+	mc_drain_sweep(&d, MC_MODE_FULL, false, 100 * MS, GRACE, &r);
+	d.progress_ns = &progress;
+	before = mc_now_ns();
+	mc_drain_sweep(&d, MC_MODE_FULL, false, 100 * MS, GRACE, &r);
+	assert_true(progress >= before && progress <= mc_now_ns());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +242,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lone_end_on_tcp_leaves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redirect_after_flip_is_not_deleted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_left_pair_leaves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_stamps_progress, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
