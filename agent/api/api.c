@@ -144,10 +144,7 @@ static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
 	} else {
 		pr_info("%s (netns %llu, netnsid %d)", msg, (unsigned long long)netns, nsid);
 		mc_tc_pod_added(api->agent, &stored);
-		char key[sizeof(r.namespace) + sizeof(r.name) + 1];
-
-		snprintf(key, sizeof(key), "%s/%s", r.namespace, r.name);
-		mc_refusals_forget(&api->refusals, key, netns);
+		mc_refusals_forget(&api->refusals, NULL, netns);
 	}
 	mc_podwatch_release(api->agent);
 	if (status >= 400)

@@ -29,8 +29,9 @@ void mc_refusals_add(struct mc_refusals *t, const char *key, const char *ip4, co
 	for (int i = 0; i < MC_REFUSALS_MAX; i++) {
 		struct mc_refusal *x = &t->e[i];
 
-		/* the same pod again: one entry (a pod that retries fills no table) */
-		if (x->seq && x->netns == netns && !strcmp(x->key, k)) {
+		/* the same namespace again: one entry, whatever name it gives (a pod
+		 * that retries, or a hostile one that makes up names, fills no table) */
+		if (x->seq && x->netns == netns && (netns || !strcmp(x->key, k))) {
 			e = x;
 			break;
 		}
@@ -40,9 +41,10 @@ void mc_refusals_add(struct mc_refusals *t, const char *key, const char *ip4, co
 	if (!e) {
 		e = oldest; /* a free one (seq 0) or the oldest */
 		memset(e, 0, sizeof(*e));
-		copy(e->key, sizeof(e->key), k);
 		e->netns = netns;
 	}
+	if (k[0] || !e->count) /* a request without a name keeps the one known */
+		copy(e->key, sizeof(e->key), k);
 	e->seq = ++t->seq;
 	if ((ip4 && *ip4) || (ip6 && *ip6)) {
 		copy(e->ips[0], sizeof(e->ips[0]), ip4);

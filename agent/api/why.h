@@ -5,9 +5,10 @@
  * Refusals: the agent keeps the last MC_REFUSALS_MAX refused registrations
  * (pod name and namespace when the request said them, its IPs, the caller's
  * netns cookie, the HTTP status and the reason it answered), one entry per
- * pod name and network namespace (a pod that retries updates its entry and
- * its count), the oldest given way when the table is full. A successful
- * registration forgets that pod's refusals. Only in memory: a restarted agent
+ * caller's network namespace (a pod that retries updates its entry and its
+ * count; a pod cannot push others out by making up names), the oldest given
+ * way when the table is full. A successful registration from that namespace
+ * forgets its refusal. Only in memory: a restarted agent
  * remembers none (the pod's termination message still says it). Served to an
  * admin (GET /v1/refusals): they name other pods.
  *
@@ -51,7 +52,8 @@ void mc_refusals_init(struct mc_refusals *t);
 /* key may be NULL or ""; ip4/ip6 NULL or "" when unknown */
 void mc_refusals_add(struct mc_refusals *t, const char *key, const char *ip4, const char *ip6,
 		     uint64_t netns, int status, const char *reason, time_t now);
-/* that pod registered: forget its refusals (same key, or same netns) */
+/* that pod registered: forget its refusals (same key, or same netns; the
+ * agent passes only the netns: a name is a label anybody may give) */
 void mc_refusals_forget(struct mc_refusals *t, const char *key, uint64_t netns);
 /* newest first: [{"pod", "ips", "netns_cookie", "status", "reason", "at", "count"}] */
 json_t *mc_refusals_json(struct mc_refusals *t);

@@ -51,21 +51,25 @@ static void test_refusals_fold_and_forget(void **state)
 	mc_refusals_add(&t, "ns/b", NULL, NULL, 8, 429, "rate", 2);
 	mc_refusals_add(&t, "ns/a", NULL, NULL, 7, 409, "second", 3); /* the same pod again */
 	mc_refusals_add(&t, NULL, NULL, NULL, 9, 400, "no name", 4);
+	mc_refusals_add(&t, "ns/c", NULL, NULL, 8, 429, "rate", 5); /* another name, same netns */
+	mc_refusals_add(&t, NULL, NULL, NULL, 8, 429, "rate", 6);   /* no name: keeps ns/c */
 	j = mc_refusals_json(&t);
 	assert_int_equal(json_array_size(j), 3);
-	e = json_array_get(j, 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "pod")), "ns/c");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(j, 0), "count")), 3);
+	e = json_array_get(j, 2);
 	assert_string_equal(json_string_value(json_object_get(e, "pod")), "ns/a");
 	assert_int_equal(json_integer_value(json_object_get(e, "count")), 2);
 	assert_int_equal(json_integer_value(json_object_get(e, "status")), 409);
 	assert_string_equal(json_string_value(json_object_get(e, "reason")), "second");
 	assert_int_equal(json_array_size(json_object_get(e, "ips")), 2); /* kept from the first */
-	assert_null(json_object_get(json_array_get(j, 0), "pod")); /* no name: none */
+	assert_null(json_object_get(json_array_get(j, 1), "pod")); /* no name: none */
 	json_decref(j);
 	mc_refusals_forget(&t, "ns/a", 0);
 	mc_refusals_forget(&t, NULL, 9);
 	j = mc_refusals_json(&t);
 	assert_int_equal(json_array_size(j), 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "pod")), "ns/b");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "pod")), "ns/c");
 	json_decref(j);
 }
 
