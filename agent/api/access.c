@@ -32,6 +32,8 @@ enum mc_access mc_access_of(const char *method, const char *url, bool unix_socke
 		return MC_ACCESS_SELF;
 	if (put && (is(url, "/v1/mode") || is(url, "/v1/config")))
 		return MC_ACCESS_ADMIN;
+	if (get && is(url, "/v1/refusals")) /* other pods' names and IPs */
+		return MC_ACCESS_ADMIN;
 	if (under(url, "/v1/monitor")) /* every method: the monitor answers 404/405 itself */
 		return MC_ACCESS_ADMIN;
 	return MC_ACCESS_NOT_FOUND;

@@ -29,7 +29,8 @@ enum mc_access {
 			      * /v1/pods/NS/NAME, GET /v1/pods: its own entry); an
 			      * admin: every pod's */
 	MC_ACCESS_ADMIN,     /* PUT /v1/mode, PUT /v1/config, /v1/monitor (it loads
-			      * programs that tax the node and reports on every pod) */
+			      * programs that tax the node and reports on every pod),
+			      * GET /v1/refusals (other pods' names and IPs) */
 };
 
 struct mc_caller {

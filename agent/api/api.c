@@ -11,8 +11,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "api/access.h"
 #include "api/api_metrics.h"
 #include "api/liveness.h"
@@ -26,6 +28,7 @@
 #include "shortcut/stats.h"
 #include "crossnode/tc.h"
 #include "api/verify.h"
+#include "api/why.h"
 
 struct mc_api {
 	struct mc_agent *agent;
@@ -33,6 +36,7 @@ struct mc_api {
 	bool unix_socket; /* false: read-only TCP listener */
 	int fd;
 	char path[108];
+	struct mc_refusals refusals; /* the last refused registrations (why.h) */
 };
 
 struct caller {
@@ -87,6 +91,24 @@ static bool is_admin(struct mc_api *api, const struct caller *who)
 	return mc_is_admin(&who->id, api->agent->own_netns);
 }
 
+/* a refused registration: remembered for `meshcut why` (why.h), then answered */
+static enum MHD_Result refuse(struct mc_api *api, struct MHD_Connection *c,
+			      const struct caller *who, const struct mc_registration *r,
+			      unsigned int status, const char *msg)
+{
+	char key[sizeof(r->namespace) + sizeof(r->name) + 1] = "", ip4[64] = "", ip6[64] = "";
+
+	if (r && r->namespace[0] && r->name[0])
+		snprintf(key, sizeof(key), "%s/%s", r->namespace, r->name);
+	if (r && !mc_addr_zero(&r->ip4))
+		mc_format_ip(&r->ip4, ip4, sizeof(ip4));
+	if (r && !mc_addr_zero(&r->ip6))
+		mc_format_ip(&r->ip6, ip6, sizeof(ip6));
+	mc_refusals_add(&api->refusals, key, ip4, ip6, who->id.netns, (int)status, msg, time(NULL));
+	return reply_json(c, status, json_pack("{s:s, s:i, s:I}", "error", msg, "status", (int)status,
+					       "netns_cookie", (json_int_t)who->id.netns));
+}
+
 static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
 				   const struct caller *who, struct mc_http_body *req)
 {
@@ -96,19 +118,24 @@ static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
 	char err[256], msg[320];
 	int status, nsid;
 
+	memset(&r, 0, sizeof(r));
 	if (!who->id.known)
 		return mc_reg_count(MC_REG_UNIDENTIFIED, 403),
-		       reply_msg(c, 403, "cannot identify the caller's network namespace");
+		       refuse(api, c, who, NULL, 403, "cannot identify the caller's network namespace");
 	/* per-caller rate limit (agent/api/ratelimit.h) */
 	status = mc_limits_request(&api->agent->limits, netns, api->agent->own_netns, msg,
 				   sizeof(msg));
-	if (status)
-		return mc_reg_count(MC_REG_OTHER, status), reply_msg(c, (unsigned int)status, msg);
+	if (status) { /* which pod it was, for `meshcut why` only */
+		if (mc_registration_parse(req->buf ? req->buf : "", req->len, &r, err, sizeof(err)))
+			memset(&r, 0, sizeof(r));
+		mc_reg_count(MC_REG_OTHER, status);
+		return refuse(api, c, who, &r, (unsigned int)status, msg);
+	}
 	if (mc_registration_parse(req->buf ? req->buf : "", req->len, &r, err, sizeof(err)))
-		return mc_reg_count(MC_REG_BAD_REQUEST, 400), reply_msg(c, 400, err);
+		return mc_reg_count(MC_REG_BAD_REQUEST, 400), refuse(api, c, who, &r, 400, err);
 	if (netns == api->agent->own_netns)
-		return mc_reg_count(MC_REG_HOST_NETNS, 403), reply_msg(c, 403, "registration must come from the pod's network namespace, "
-					 "not the node's");
+		return mc_reg_count(MC_REG_HOST_NETNS, 403), refuse(api, c, who, &r, 403, "registration must come from the pod's network "
+						     "namespace, not the node's");
 	status = mc_verify_registration(who->fd, netns, &r, &nsid, msg, sizeof(msg));
 	mc_podwatch_hold(api->agent);
 	if (status)
@@ -124,11 +151,14 @@ static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
 	} else {
 		pr_info("%s (netns %llu, netnsid %d)", msg, (unsigned long long)netns, nsid);
 		mc_tc_pod_added(api->agent, &stored);
+		mc_refusals_forget(&api->refusals, NULL, netns);
 	}
 	mc_podwatch_release(api->agent);
+	if (status >= 400)
+		return refuse(api, c, who, &r, (unsigned int)status, msg);
 	return reply_json(c, (unsigned int)status,
-			  json_pack("{s:s, s:i, s:I}", status < 400 ? "message" : "error", msg,
-				    "status", status, "netns_cookie", (json_int_t)netns));
+			  json_pack("{s:s, s:i, s:I}", "message", msg, "status", status,
+				    "netns_cookie", (json_int_t)netns));
 }
 
 static enum MHD_Result do_deregister(struct mc_api *api, struct MHD_Connection *c,
@@ -248,20 +278,36 @@ static enum MHD_Result do_config(struct mc_api *api, struct MHD_Connection *c,
 	return reply_msg(c, 200, msg);
 }
 
-/* GET /v1/pods: every registration for an admin, its own for a pod */
+/* GET /v1/pods: every registration for an admin, its own for a pod;
+ * ?pod=NS/NAME or ?ip=IP: only that pod's, with its live pairs (why.h) */
 static enum MHD_Result do_list(struct mc_api *api, struct MHD_Connection *c,
 			       const struct caller *who)
 {
-	json_t *list;
+	const char *pod = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "pod");
+	const char *ip = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ip");
+	json_t *list, *v;
+	char err[200];
+	size_t i;
 
 	if (is_admin(api, who))
-		return reply_json(c, 200, mc_registry_list(&api->agent->reg, 0));
-	list = who->id.known ? mc_registry_list(&api->agent->reg, who->id.netns) : NULL;
-	if (list && json_array_size(list))
+		list = mc_registry_list(&api->agent->reg, 0);
+	else
+		list = who->id.known ? mc_registry_list(&api->agent->reg, who->id.netns) : NULL;
+	if (!list || (!is_admin(api, who) && !json_array_size(list))) {
+		json_decref(list);
+		return reply_msg(c, 403, "listing every pod " ADMIN_ONLY "; a pod lists only its own "
+					 "registration, and this caller has none");
+	}
+	if (!pod && !ip)
 		return reply_json(c, 200, list);
-	json_decref(list);
-	return reply_msg(c, 403, "listing every pod " ADMIN_ONLY "; a pod lists only its own "
-				 "registration, and this caller has none");
+	list = mc_why_filter(list, pod, ip, err, sizeof(err));
+	if (!list)
+		return reply_msg(c, 400, err);
+	json_array_foreach(list, i, v)
+		json_object_set_new(v, "pairs",
+				    mc_why_pairs(api->agent->dp.pairs, api->agent->dp.max_pairs,
+						 (uint64_t)json_integer_value(json_object_get(v, "netns_cookie"))));
+	return reply_json(c, 200, list);
 }
 
 /* The kernel (or the agent's privileges) refused the datapath: the agent
@@ -350,6 +396,8 @@ static enum MHD_Result route(struct mc_api *api, struct MHD_Connection *c, const
 			return do_mode(api, c, req);
 		if (!strcmp(url, "/v1/config"))
 			return do_config(api, c, req);
+		if (!strcmp(url, "/v1/refusals"))
+			return reply_json(c, 200, mc_refusals_json(&api->refusals));
 		{
 			unsigned int status = 0;
 			json_t *mreply = NULL;
@@ -420,6 +468,7 @@ static struct mc_api *start(struct mc_agent *a, int fd, bool unix_socket)
 	api->agent = a;
 	api->fd = fd;
 	api->unix_socket = unix_socket;
+	mc_refusals_init(&api->refusals);
 	/* a thread per connection (a monitor session blocks its caller for its
 	 * duration); small limits: a slow or hostile client cannot hold the agent */
 	api->mhd = MHD_start_daemon(

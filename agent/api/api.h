@@ -7,6 +7,8 @@
  *                                   registration; an admin any (a name that
  *                                   several carry needs ?netns: registry.h)
  *   GET    /v1/pods                 admin: every pod; a pod: its own entry
+ *          /v1/pods?pod=NS/NAME | ?ip=IP   only that pod, with its live pairs (why.h)
+ *   GET    /v1/refusals             admin: the last refused registrations (why.h)
  *   GET    /v1/status | /v1/stats   any caller (node-wide, no pod's identity)
  *   PUT    /v1/mode  {"mode": "intra,node"}            admin
  *   PUT    /v1/config {"backlog_limit": BYTES}         admin

@@ -9,6 +9,7 @@
  *   meshcut [--socket PATH] pod-pairs-max SLOTS   pair slots one pod's connections may
  *                                                 hold (0: no limit)
  *   meshcut [--socket PATH] deregister NAMESPACE/NAME [--netns COOKIE]
+ *   meshcut [--socket PATH] why NAMESPACE/POD|IP [--json]   (why.c)
  *
  * Admin commands (mode, backlog-limit, pod-pairs-max, monitor, deregister, and pods for
  * every pod) are served only to root in the agent's own network namespace:
@@ -27,6 +28,7 @@
 
 #include "cli/cli_call.h"
 #include "cli/monitor_cmd.h"
+#include "cli/why.h"
 
 static const char *socket_path = "/var/run/meshcut/agent.sock";
 
@@ -40,6 +42,10 @@ static void usage(FILE *f)
 		   "       meshcut [--socket PATH] deregister NAMESPACE/NAME [--netns COOKIE]\n"
 		   "         (a name is a label: two pods may carry one; --netns names the one\n"
 		   "          to remove, as `meshcut pods` lists its NETNS)\n"
+		   "       meshcut [--socket PATH] why NAMESPACE/POD|IP [--json]\n"
+		   "         (is this pod accelerated, and if not why: registered with its policy\n"
+		   "          and live pairs, refused with the agent's reason, or unsupported\n"
+		   "          kernel; exit 0 registered, 1 not)\n"
 		   "       meshcut [--socket PATH] monitor [--duration S] [--json] [--compare] ...  (see monitor --help)\n"
 		   "Admin commands (all but status and stats) run as root in the agent's pod.\n");
 }
@@ -295,6 +301,15 @@ int main(int argc, char **argv)
 			return cmd_deregister(argv[optind], argv[optind + 2]);
 		usage(stderr);
 		return 2;
+	}
+	if (!strcmp(cmd, "why")) {
+		if (optind + 2 == argc && !strcmp(argv[optind + 1], "--json")) {
+			as_json = true;
+		} else if (optind + 1 != argc) {
+			usage(stderr);
+			return 2;
+		}
+		return mc_cli_why(socket_path, argv[optind], as_json);
 	}
 	if (!strcmp(cmd, "mode") || !strcmp(cmd, "backlog-limit") || !strcmp(cmd, "pod-pairs-max")) {
 		if (optind + 1 != argc) {

@@ -10,10 +10,19 @@
  * with the reason in the log) unless --required. Exit codes: 0 registered (or
  * skipped), 2 usage or bad settings (--required, or a bad command line),
  * 3 agent unreachable (--required), 4 registration refused (--required).
+ *
+ * The outcome, in one line, also goes to the container's termination message
+ * file (--termination-log, default /dev/termination-log: `kubectl describe
+ * pod` shows it as the init container's Message): "registered: ...",
+ * "refused: <the agent's reason>", "agent absent: ...", "unsupported kernel:
+ * ..." or "skipped: ...". Only a file that exists is written (the kubelet
+ * makes it); failing to write it changes nothing else.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <ifaddrs.h>
 #include <jansson.h>
@@ -36,12 +45,52 @@
 enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_ABSENT = 3, EXIT_REFUSED = 4, GO_ON = -1 };
 
 struct opts {
-	const char *socket, *iface, *name, *namespace, *ips;
+	const char *socket, *iface, *name, *namespace, *ips, *term_log;
 	const char *cap[MC_CAPTURE_NSETTINGS]; /* lib/capture_settings.h; NULL: unset */
 	bool required, deregister;
 	long timeout;
 	double wait; /* seconds to wait for an agent that is not there (yet) */
 };
+
+/* what went wrong with a setting, for the termination message */
+static char bad_setting[256];
+
+#define setting_err(...)                                                         \
+	do {                                                                     \
+		snprintf(bad_setting, sizeof(bad_setting), __VA_ARGS__);         \
+		pr_err("%s", bad_setting);                                       \
+	} while (0)
+
+/* The outcome in one line in the termination message file, which the kubelet
+ * made (never created here: outside a container that path is the host's);
+ * any failure is only logged: the pod's fate does not depend on it. */
+static void outcome(const struct opts *o, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	size_t n;
+	int fd;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	for (char *p = line; *p; p++) /* one line */
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	n = strlen(line);
+	line[n++] = '\n';
+	if (!o->term_log || !*o->term_log)
+		return;
+	fd = open(o->term_log, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			pr_warn("termination message %s: %s", o->term_log, strerror(errno));
+		return;
+	}
+	if (write(fd, line, n) != (ssize_t)n)
+		pr_warn("termination message %s: %s", o->term_log, strerror(errno));
+	close(fd);
+}
 
 static const char *env_or(const char *name, const char *def)
 {
@@ -79,7 +128,9 @@ static void usage(FILE *f)
 		"  --pod-name NAME                POD_NAME\n"
 		"  --pod-namespace NS             POD_NAMESPACE\n"
 		"  --pod-ips IP[,IP]              POD_IPS, POD_IP     (default: addresses of --interface)\n"
-		"  --interface IF                 MESHCUT_INTERFACE   (eth0)\n");
+		"  --interface IF                 MESHCUT_INTERFACE   (eth0)\n"
+		"  --termination-log PATH         MESHCUT_TERMINATION_LOG  the outcome in one line, for\n"
+		"                                 kubectl describe pod (/dev/termination-log; \"\": none)\n");
 	for (int k = 0; k < MC_CAPTURE_NSETTINGS; k++) {
 		snprintf(opt, sizeof(opt), "--%s %s", cap_opts[k].option, cap_opts[k].metavar);
 		fprintf(f, "  %-30s %s%s\n", opt, cap_opts[k].env, cap_opts[k].note);
@@ -108,7 +159,7 @@ static int collect_ips(const struct opts *o, json_t *ips)
 			while (*tok == ' ')
 				tok++;
 			if (mc_parse_ip(tok, &a, err)) {
-				pr_err("pod IPs: %s", err);
+				setting_err("pod IPs: %s", err);
 				free(copy);
 				return -1;
 			}
@@ -136,7 +187,7 @@ static int collect_ips(const struct opts *o, json_t *ips)
 	}
 	freeifaddrs(ifa);
 	if (!json_array_size(ips)) {
-		pr_err("no IP address on %s and no POD_IPS/POD_IP: cannot tell the pod's IP", o->iface);
+		setting_err("no IP address on %s and no POD_IPS/POD_IP: cannot tell the pod's IP", o->iface);
 		return -1;
 	}
 	return 0;
@@ -154,7 +205,7 @@ static int check_list(const char *what, const char *v, bool cidrs, bool star_ok)
 		return 0;
 	if (cidrs ? mc_parse_cidrs(v, c, 8, &n, star_ok ? &all : NULL, err)
 		  : mc_parse_ports(v, ports, 64, &n, star_ok ? &all : NULL, err)) {
-		pr_err("%s: %s", what, err);
+		setting_err("%s: %s", what, err);
 		return -1;
 	}
 	return 0;
@@ -170,7 +221,7 @@ static int put_int(json_t *o, const char *key, const char *v, long lo, long hi)
 	errno = 0;
 	x = strtol(v, &end, 10);
 	if (errno || *end || x < lo || x > hi) {
-		pr_err("%s: \"%s\" is not a number in %ld..%ld", key, v, lo, hi);
+		setting_err("%s: \"%s\" is not a number in %ld..%ld", key, v, lo, hi);
 		return -1;
 	}
 	json_object_set_new(o, key, json_integer(x));
@@ -190,15 +241,14 @@ static double now_s(void)
  * clock, so that an agent which accepts and never answers (each try then
  * lasts --timeout) holds the pod no longer than one that is absent. */
 static int call_agent(const struct opts *o, const char *method, const char *path,
-		      const char *body, long *status, json_t **answer)
+		      const char *body, long *status, json_t **answer, char *err, size_t errlen)
 {
-	char err[256], *text = NULL;
+	char *text = NULL;
 	double start = now_s(), left;
 	long timeout = o->timeout;
 	bool said = false;
 
-	while (mc_agent_call(o->socket, method, path, body, timeout, status, &text, err,
-			     sizeof(err))) {
+	while (mc_agent_call(o->socket, method, path, body, timeout, status, &text, err, errlen)) {
 		left = o->wait - (now_s() - start);
 		if (left > 0.5) {
 			if (!said)
@@ -323,7 +373,7 @@ bad:
 	return NULL;
 }
 
-enum { O_SOCKET = 256, O_NAME, O_NS, O_IPS, O_IFACE, O_REQ, O_DEREG, O_TIMEOUT, O_WAIT,
+enum { O_SOCKET = 256, O_NAME, O_NS, O_IPS, O_IFACE, O_REQ, O_DEREG, O_TIMEOUT, O_WAIT, O_TERM,
        O_CAP /* + enum mc_capture_id */ };
 
 /* Options, then the environment for what no option gave. */
@@ -332,6 +382,7 @@ static void default_opts(struct opts *o)
 	*o = (struct opts){
 		.socket = env_or("MESHCUT_SOCKET", "/var/run/meshcut/agent.sock"),
 		.iface = env_or("MESHCUT_INTERFACE", "eth0"),
+		.term_log = env_list("MESHCUT_TERMINATION_LOG", "/dev/termination-log"),
 		.name = env_or("POD_NAME", NULL),
 		.namespace = env_or("POD_NAMESPACE", NULL),
 		.ips = env_or("POD_IPS", env_or("POD_IP", NULL)),
@@ -352,7 +403,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"pod-namespace", 1, 0, O_NS}, {"pod-ips", 1, 0, O_IPS},
 		{"interface", 1, 0, O_IFACE}, {"required", 0, 0, O_REQ},
 		{"deregister", 0, 0, O_DEREG}, {"timeout", 1, 0, O_TIMEOUT},
-		{"wait", 1, 0, O_WAIT}, {"help", 0, 0, 'h'},
+		{"wait", 1, 0, O_WAIT}, {"termination-log", 1, 0, O_TERM}, {"help", 0, 0, 'h'},
 	};
 	enum { NFIXED = sizeof(fixed) / sizeof(fixed[0]) };
 	struct option lopts[NFIXED + MC_CAPTURE_NSETTINGS + 1] = { 0 };
@@ -372,6 +423,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_DEREG: o->deregister = true; break;
 		case O_TIMEOUT: o->timeout = strtol(optarg, NULL, 10); break;
 		case O_WAIT: o->wait = strtod(optarg, NULL); break;
+		case O_TERM: o->term_log = optarg; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default:
 			if (c >= O_CAP && c < O_CAP + MC_CAPTURE_NSETTINGS) {
@@ -389,11 +441,30 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return GO_ON;
 }
 
+/* "registered: NS/NAME 10.0.0.1, ports 15001 out 15006 in, uid 1337, app sockets shortcut" */
+static void outcome_registered(const struct opts *o, const json_t *req, const char *msg)
+{
+	const json_t *ips = json_object_get(req, "ips"), *v;
+	const char *app = o->cap[MC_CAPTURE_APP_SOCKETS];
+	char list[128] = "";
+	size_t i;
+
+	json_array_foreach(ips, i, v)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? "," : "",
+			 json_string_value(v));
+	outcome(o, "registered: %s/%s %s, ports %s out %s in, uid %s, app sockets %s%s",
+		o->namespace, o->name, list,
+		o->cap[MC_CAPTURE_OUTBOUND_PORT] ? o->cap[MC_CAPTURE_OUTBOUND_PORT] : "15001",
+		o->cap[MC_CAPTURE_INBOUND_PORT] ? o->cap[MC_CAPTURE_INBOUND_PORT] : "15006",
+		o->cap[MC_CAPTURE_PROXY_UID] ? o->cap[MC_CAPTURE_PROXY_UID] : "1337",
+		app && *app ? app : "shortcut", msg && !strncmp(msg, "refreshed", 9) ? " (refreshed)" : "");
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
 	json_t *req = NULL, *answer = NULL;
-	char path[512], *body;
+	char path[512], err[256], *body;
 	const char *mode, *app;
 	long status = 0;
 	int rc;
@@ -405,11 +476,13 @@ int main(int argc, char **argv)
 		return rc;
 	if (!o.name || !o.namespace) {
 		pr_err("the pod's name and namespace are needed (POD_NAME/POD_NAMESPACE from the downward API, or --pod-name/--pod-namespace)");
+		outcome(&o, "skipped: the pod's name and namespace are not known (POD_NAME/POD_NAMESPACE)");
 		return o.required ? EXIT_USAGE : EXIT_OK;
 	}
 	mode = o.cap[MC_CAPTURE_INTERCEPTION_MODE];
 	if (mode && strcmp(mode, "REDIRECT")) {
 		pr_warn("interception mode %s: meshcut only accelerates REDIRECT; not registering", mode);
+		outcome(&o, "skipped: interception mode %s: meshcut only accelerates REDIRECT", mode);
 		return o.required ? EXIT_REFUSED : EXIT_OK;
 	}
 	/* a typo must not pair the sockets of an app whose owner asked for TCP:
@@ -418,6 +491,8 @@ int main(int argc, char **argv)
 	if (app && *app && strcmp(app, "tcp") && strcmp(app, "shortcut")) {
 		pr_err("app sockets \"%s\": must be tcp or shortcut (annotation meshcut.io/app-sockets); not registering",
 		       app);
+		outcome(&o, "skipped: app sockets \"%.100s\": must be tcp or shortcut (annotation meshcut.io/app-sockets)",
+			app);
 		return o.required ? EXIT_USAGE : EXIT_OK;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -429,19 +504,26 @@ int main(int argc, char **argv)
 		if (!req) {
 			if (!o.required)
 				pr_warn("the pod starts without meshcut (its traffic takes the normal path)");
+			outcome(&o, "skipped: invalid setting: %s", bad_setting[0] ? bad_setting : "see the log");
 			return o.required ? EXIT_USAGE : EXIT_OK;
 		}
 		body = json_dumps(req, JSON_COMPACT);
 		snprintf(path, sizeof(path), "/v1/pods");
 	}
-	if (call_agent(&o, o.deregister ? "DELETE" : "POST", path, body, &status, &answer)) {
+	if (call_agent(&o, o.deregister ? "DELETE" : "POST", path, body, &status, &answer, err,
+		       sizeof(err))) {
 		rc = o.required ? EXIT_ABSENT : EXIT_OK;
 		if (!o.required)
 			pr_warn("the pod starts without meshcut (its traffic takes the normal path)");
+		outcome(&o, "agent absent: %s", err);
 	} else if (status >= 200 && status < 300) {
 		const char *m = json_string_value(json_object_get(answer, "message"));
 
 		pr_info("%s", m ? m : "registered");
+		if (o.deregister)
+			outcome(&o, "deregistered: %s/%s", o.namespace, o.name);
+		else
+			outcome_registered(&o, req, m);
 		rc = EXIT_OK;
 	} else {
 		const char *m = json_string_value(json_object_get(answer, "error"));
@@ -450,6 +532,10 @@ int main(int argc, char **argv)
 		       o.namespace, o.name, status, m ? m : "no reason given");
 		if (!o.required)
 			pr_warn("the pod starts without meshcut (its traffic takes the normal path)");
+		if (status == 503 && json_is_true(json_object_get(answer, "unsupported")))
+			outcome(&o, "unsupported kernel: %s", m ? m : "no reason given");
+		else
+			outcome(&o, "refused: %s (HTTP %ld)", m ? m : "no reason given", status);
 		rc = o.required ? EXIT_REFUSED : EXIT_OK;
 	}
 	free(body);

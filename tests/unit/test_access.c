@@ -38,6 +38,9 @@ static void test_routes(void **state)
 		{"DELETE", "/v1/pods/default/ds", MC_ACCESS_SELF, MC_ACCESS_NOT_FOUND},
 		{"DELETE", "/v1/pods/", MC_ACCESS_NOT_FOUND, MC_ACCESS_NOT_FOUND},
 		{"DELETE", "/v1/pods", MC_ACCESS_NOT_FOUND, MC_ACCESS_NOT_FOUND},
+		/* refused registrations name other pods (meshcut why) */
+		{"GET", "/v1/refusals", MC_ACCESS_ADMIN, MC_ACCESS_NOT_FOUND},
+		{"POST", "/v1/refusals", MC_ACCESS_NOT_FOUND, MC_ACCESS_NOT_FOUND},
 		{"PUT", "/v1/pods", MC_ACCESS_NOT_FOUND, MC_ACCESS_NOT_FOUND},
 		/* the node's settings and the monitor: admin, whatever the method */
 		{"PUT", "/v1/mode", MC_ACCESS_ADMIN, MC_ACCESS_NOT_FOUND},
