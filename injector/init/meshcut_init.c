@@ -6,9 +6,13 @@
  * agent trusts none of it without checking (the caller's network namespace is
  * read from the socket itself).
  *
+ * A pod that Istio ambient captures (POD_AMBIENT_REDIRECTION=enabled, from
+ * its annotation ambient.istio.io/redirection) is never registered: ztunnel,
+ * not a sidecar, carries its traffic, and meshcut pairs no socket of it.
+ *
  * Fail open: nothing here ever blocks the pod (it starts without meshcut,
  * with the reason in the log) unless --required. Exit codes: 0 registered (or
- * skipped), 2 usage or bad settings (--required, or a bad command line),
+ * skipped; an ambient pod always), 2 usage or bad settings (--required, or a bad command line),
  * 3 agent unreachable (--required), 4 registration refused (--required).
  *
  * The outcome, in one line, also goes to the container's termination message
@@ -45,7 +49,7 @@
 enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_ABSENT = 3, EXIT_REFUSED = 4, GO_ON = -1 };
 
 struct opts {
-	const char *socket, *iface, *name, *namespace, *ips, *term_log;
+	const char *socket, *iface, *name, *namespace, *ips, *term_log, *ambient;
 	const char *cap[MC_CAPTURE_NSETTINGS]; /* lib/capture_settings.h; NULL: unset */
 	bool required, deregister;
 	long timeout;
@@ -130,7 +134,10 @@ static void usage(FILE *f)
 		"  --pod-ips IP[,IP]              POD_IPS, POD_IP     (default: addresses of --interface)\n"
 		"  --interface IF                 MESHCUT_INTERFACE   (eth0)\n"
 		"  --termination-log PATH         MESHCUT_TERMINATION_LOG  the outcome in one line, for\n"
-		"                                 kubectl describe pod (/dev/termination-log; \"\": none)\n");
+		"                                 kubectl describe pod (/dev/termination-log; \"\": none)\n"
+		"  --ambient-redirection V        POD_AMBIENT_REDIRECTION: the pod's annotation\n"
+		"                                 ambient.istio.io/redirection; enabled (Istio ambient\n"
+		"                                 captures the pod): exit 0 without registering\n");
 	for (int k = 0; k < MC_CAPTURE_NSETTINGS; k++) {
 		snprintf(opt, sizeof(opt), "--%s %s", cap_opts[k].option, cap_opts[k].metavar);
 		fprintf(f, "  %-30s %s%s\n", opt, cap_opts[k].env, cap_opts[k].note);
@@ -373,7 +380,7 @@ bad:
 	return NULL;
 }
 
-enum { O_SOCKET = 256, O_NAME, O_NS, O_IPS, O_IFACE, O_REQ, O_DEREG, O_TIMEOUT, O_WAIT, O_TERM,
+enum { O_SOCKET = 256, O_NAME, O_NS, O_IPS, O_IFACE, O_REQ, O_DEREG, O_TIMEOUT, O_WAIT, O_TERM, O_AMBIENT,
        O_CAP /* + enum mc_capture_id */ };
 
 /* Options, then the environment for what no option gave. */
@@ -386,6 +393,7 @@ static void default_opts(struct opts *o)
 		.name = env_or("POD_NAME", NULL),
 		.namespace = env_or("POD_NAMESPACE", NULL),
 		.ips = env_or("POD_IPS", env_or("POD_IP", NULL)),
+		.ambient = env_or("POD_AMBIENT_REDIRECTION", NULL),
 		.required = !strcmp(env_or("MESHCUT_REQUIRED", "0"), "1"),
 		.timeout = 5,
 		.wait = strtod(env_or("MESHCUT_WAIT", "10"), NULL),
@@ -403,7 +411,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"pod-namespace", 1, 0, O_NS}, {"pod-ips", 1, 0, O_IPS},
 		{"interface", 1, 0, O_IFACE}, {"required", 0, 0, O_REQ},
 		{"deregister", 0, 0, O_DEREG}, {"timeout", 1, 0, O_TIMEOUT},
-		{"wait", 1, 0, O_WAIT}, {"termination-log", 1, 0, O_TERM}, {"help", 0, 0, 'h'},
+		{"wait", 1, 0, O_WAIT}, {"termination-log", 1, 0, O_TERM},
+		{"ambient-redirection", 1, 0, O_AMBIENT}, {"help", 0, 0, 'h'},
 	};
 	enum { NFIXED = sizeof(fixed) / sizeof(fixed[0]) };
 	struct option lopts[NFIXED + MC_CAPTURE_NSETTINGS + 1] = { 0 };
@@ -424,6 +433,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_TIMEOUT: o->timeout = strtol(optarg, NULL, 10); break;
 		case O_WAIT: o->wait = strtod(optarg, NULL); break;
 		case O_TERM: o->term_log = optarg; break;
+		case O_AMBIENT: o->ambient = optarg; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default:
 			if (c >= O_CAP && c < O_CAP + MC_CAPTURE_NSETTINGS) {
@@ -474,6 +484,15 @@ int main(int argc, char **argv)
 	rc = parse_opts(argc, argv, &o);
 	if (rc != GO_ON)
 		return rc;
+	/* Istio ambient captured the pod after admission (istio-cni annotates
+	 * it during CNI ADD, before init containers run): not meshcut's, not
+	 * even with --required. A deregistration still goes through. */
+	if (o.ambient && !strcmp(o.ambient, "enabled") && !o.deregister) {
+		pr_info("pod %s/%s is captured by Istio ambient (ambient.istio.io/redirection: enabled): ztunnel carries its traffic, not registering with meshcut",
+			o.namespace ? o.namespace : "?", o.name ? o.name : "?");
+		outcome(&o, "skipped: captured by Istio ambient (ambient.istio.io/redirection: enabled)");
+		return EXIT_OK;
+	}
 	if (!o.name || !o.namespace) {
 		pr_err("the pod's name and namespace are needed (POD_NAME/POD_NAMESPACE from the downward API, or --pod-name/--pod-namespace)");
 		outcome(&o, "skipped: the pod's name and namespace are not known (POD_NAME/POD_NAMESPACE)");

@@ -13,14 +13,18 @@ static json_t *env_field(const char *name, const char *path)
 			 "apiVersion", "v1", "fieldPath", path);
 }
 
-/* Downward API first (meshcut-init registers the pod by name and IPs), then
- * what istio-iptables captures, in capture_settings order. */
+/* Downward API first (meshcut-init registers the pod by name and IPs; it
+ * leaves a pod alone that Istio ambient captured after admission: istio-cni
+ * annotates it before init containers run), then what istio-iptables
+ * captures, in capture_settings order. */
 static json_t *init_env(const json_t *pod)
 {
-	json_t *env = json_pack("[o, o, o, o]", env_field("POD_NAME", "metadata.name"),
+	json_t *env = json_pack("[o, o, o, o, o]", env_field("POD_NAME", "metadata.name"),
 				env_field("POD_NAMESPACE", "metadata.namespace"),
 				env_field("POD_IPS", "status.podIPs"),
-				env_field("POD_IP", "status.podIP"));
+				env_field("POD_IP", "status.podIP"),
+				env_field("POD_AMBIENT_REDIRECTION",
+					  "metadata.annotations['" POD_AMBIENT_ANNOTATION "']"));
 	struct capture c;
 
 	if (!env || capture_from_pod(pod, &c) < 0) {

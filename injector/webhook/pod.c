@@ -1,5 +1,5 @@
-/* pod: see pod.h. The rules, in order: hostNetwork pods and opted-out pods are
- * left alone, a pod that already has meshcut-init is left alone (the API server
+/* pod: see pod.h. The rules, in order: hostNetwork pods, opted-out pods and
+ * pods captured by Istio ambient (ztunnel) are left alone, a pod that already has meshcut-init is left alone (the API server
  * may call us again after a later webhook: reinvocationPolicy IfNeeded), and
  * only pods that Istio has already given a sidecar are injected. */
 #include "pod.h"
@@ -62,6 +62,11 @@ static bool is_no(const char *v)
 	return false;
 }
 
+static bool is(const char *s, const char *want)
+{
+	return s && strcmp(s, want) == 0;
+}
+
 static bool opted_out(const json_t *pod)
 {
 	static const char *const keys[] = { "meshcut.io/inject", "sidecar.istio.io/inject" };
@@ -88,6 +93,13 @@ struct pod_decision pod_decide(const json_t *pod)
 	}
 	if (opted_out(pod)) {
 		d.reason = "opted out";
+		return d;
+	}
+	/* ztunnel, not a sidecar, carries its traffic: meshcut pairs only the
+	 * sockets of sidecar pods, never ztunnel's. Keyed on the pod, not the
+	 * namespace: Istio keeps sidecar pods in an ambient namespace sidecars. */
+	if (is(pod_annotation(pod, POD_AMBIENT_ANNOTATION), POD_AMBIENT_ENABLED)) {
+		d.reason = "captured by Istio ambient (" POD_AMBIENT_ANNOTATION ": " POD_AMBIENT_ENABLED ")";
 		return d;
 	}
 	if (pod_find(pod, "initContainers", POD_INIT_NAME, NULL)) {

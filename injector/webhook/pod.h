@@ -9,6 +9,10 @@
 
 #define POD_INIT_NAME "meshcut-init"
 #define POD_PROXY_NAME "istio-proxy"
+/* Istio ambient: the istio-cni node agent sets this to "enabled" on a pod
+ * whose traffic ztunnel captures (during CNI ADD, before init containers) */
+#define POD_AMBIENT_ANNOTATION "ambient.istio.io/redirection"
+#define POD_AMBIENT_ENABLED "enabled"
 
 /* metadata.annotations[key] / metadata.labels[key] when it is a string, else NULL. */
 const char *pod_annotation(const json_t *pod, const char *key);

@@ -134,6 +134,13 @@ env_of() { # CASE VAR -> jq test of meshcut-init's VAR in CASE's mutated pod
 expect_eq "include list: MESHCUT_INCLUDE_INBOUND_PORTS is the list" "8080,9090" "$(env_of include-inbound MESHCUT_INCLUDE_INBOUND_PORTS)"
 expect_eq "include list: MESHCUT_EXCLUDE_INBOUND_PORTS is empty (-d plays no part)" "" "$(env_of include-inbound MESHCUT_EXCLUDE_INBOUND_PORTS)"
 expect_eq "include \"*\": MESHCUT_EXCLUDE_INBOUND_PORTS keeps -d" "15090,15021,15020" "$(env_of classic MESHCUT_EXCLUDE_INBOUND_PORTS)"
+# Istio ambient: a pod ztunnel captures is left alone, with the reason in the
+# log; and meshcut-init reads the mark the CNI plugin sets after admission
+check "ambient-captured: left alone, the log says why" \
+	grep -q 'shop/cart-7d4b9c-\*: captured by Istio ambient (ambient.istio.io/redirection: enabled), allowed unchanged' "$LOG"
+expect_eq "meshcut-init gets POD_AMBIENT_REDIRECTION from the pod's annotation (downward API)" \
+	"metadata.annotations['ambient.istio.io/redirection']" \
+	"$(jq -r '[.pod.spec.initContainers[] | select(.name == "meshcut-init") | .env[] | select(.name == "POD_AMBIENT_REDIRECTION") | .valueFrom.fieldRef.fieldPath] | .[0]' "$CASES/classic.out.json")"
 
 # a node without an agent (not scheduled yet, left out, crash-looping) must
 # not keep injected pods from starting: "Directory" failed their mount there

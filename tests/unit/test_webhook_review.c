@@ -116,6 +116,31 @@ static void test_opt_out(void **state)
 			   "\"spec\":{\"containers\":[{\"name\":\"istio-proxy\"}]}}").inject);
 }
 
+/* Istio ambient: a pod ztunnel captures is never injected, whatever sidecar
+ * it seems to have; only "enabled" says so ("disabled" is a user's opt-out
+ * of ambient, and such a pod may well be a sidecar pod). */
+static void test_ambient(void **state)
+{
+	struct pod_decision d;
+	(void)state;
+
+	d = decide("{\"metadata\":{\"annotations\":{\"ambient.istio.io/redirection\":\"enabled\"}},"
+		   "\"spec\":{\"containers\":[{\"name\":\"istio-proxy\"}]}}");
+	assert_false(d.inject);
+	assert_string_equal(d.reason, "captured by Istio ambient (ambient.istio.io/redirection: enabled)");
+	d = decide("{\"metadata\":{\"annotations\":{\"ambient.istio.io/redirection\":\"enabled\"}},"
+		   "\"spec\":{\"initContainers\":[{\"name\":\"istio-proxy\",\"restartPolicy\":\"Always\"}],"
+		   "\"containers\":[{\"name\":\"app\"}]}}");
+	assert_false(d.inject);
+	d = decide("{\"metadata\":{\"annotations\":{\"ambient.istio.io/redirection\":\"disabled\"}},"
+		   "\"spec\":{\"containers\":[{\"name\":\"istio-proxy\"}]}}");
+	assert_true(d.inject);
+	/* a label of that name is not Istio's mark */
+	d = decide("{\"metadata\":{\"labels\":{\"ambient.istio.io/redirection\":\"enabled\"}},"
+		   "\"spec\":{\"containers\":[{\"name\":\"istio-proxy\"}]}}");
+	assert_true(d.inject);
+}
+
 static json_t *build(const char *pod_json)
 {
 	json_t *p = parse(pod_json), *patch;
@@ -194,7 +219,13 @@ static void test_patch_container(void **state)
 	assert_true(json_is_true(json_object_get(sc, "readOnlyRootFilesystem")));
 	assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(sc,
 		"capabilities"), "drop"), 0)), "ALL");
-	assert_int_equal(json_array_size(json_object_get(c, "env")), 4 + 10 + 1); /* + MESHCUT_APP_SOCKETS */
+	assert_int_equal(json_array_size(json_object_get(c, "env")), 5 + 10 + 1); /* + MESHCUT_APP_SOCKETS */
+	/* the ambient mark as the kubelet sees it when meshcut-init starts */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(c, "env"), 4), "name")),
+			    "POD_AMBIENT_REDIRECTION");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(
+		json_array_get(json_object_get(c, "env"), 4), "valueFrom"), "fieldRef"), "fieldPath")),
+			    "metadata.annotations['ambient.istio.io/redirection']");
 	json_decref(p);
 }
 
@@ -292,6 +323,7 @@ int main(void)
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_opt_out),
+		cmocka_unit_test(test_ambient),
 		cmocka_unit_test(test_patch_paths),
 		cmocka_unit_test(test_patch_container),
 		cmocka_unit_test(test_review_mutates),
