@@ -38,9 +38,12 @@ load() { # SECONDS -> "requests errors"
 # leaf's init container as the webhook's patch runs it: the pod's identity and
 # its ambient mark from the downward API, required (so that a refusal or an
 # absent agent would show as a non-zero exit)
-init_leaf() { # POD_AMBIENT_REDIRECTION -> exit code, its log in $TEST_TMP/init.log
+init_leaf() { # POD_AMBIENT_REDIRECTION -> exit code, its log in $TEST_TMP/init.log,
+  # its termination message in $TEST_TMP/termlog (the kubelet makes the file)
+  : >"$TEST_TMP/termlog"
   vcx leaf -- env POD_NAME=leaf POD_NAMESPACE=default POD_IP="$LEAF_IP" POD_AMBIENT_REDIRECTION="$1" \
-    MESHCUT_SOCKET="$SOCK" MESHCUT_REQUIRED=1 MESHCUT_WAIT=0 "$BUILD/meshcut-init" >"$TEST_TMP/init.log" 2>&1
+    MESHCUT_SOCKET="$SOCK" MESHCUT_REQUIRED=1 MESHCUT_WAIT=0 MESHCUT_TERMINATION_LOG="$TEST_TMP/termlog" \
+    "$BUILD/meshcut-init" >"$TEST_TMP/init.log" 2>&1
 }
 # a fresh start of every pod (new sidecar pools; every pod registered again),
 # then leaf without its registration, as before its init container runs
@@ -76,6 +79,8 @@ check "ambient: one log line says why" \
   grep -qx 'meshcut-init: info: pod default/leaf is captured by Istio ambient (ambient.istio.io/redirection: enabled): ztunnel carries its traffic, not registering with meshcut' \
   "$TEST_TMP/init.log"
 expect_eq "ambient: and nothing else" 1 "$(wc -l <"$TEST_TMP/init.log")"
+expect_eq "ambient: the termination message (kubectl describe pod) says why" \
+  "skipped: captured by Istio ambient (ambient.istio.io/redirection: enabled)" "$(cat "$TEST_TMP/termlog")"
 check "ambient: the agent does not list leaf" sh -c "! $(mc_admin_cmd node1) pods --json | jq -e '.[] | select(.pod == \"default/leaf\")' >/dev/null"
 expect_eq "ambient: the agent has 2 pods registered (client and front)" 2 "$(mc_admin node1 status --json | jq .pods)"
 expect_eq "ambient: the agent never heard of leaf (no new line about it in its log)" "$log0" \
