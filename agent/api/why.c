@@ -140,20 +140,18 @@ json_t *mc_why_filter(json_t *list, const char *pod, const char *ip, char *err, 
 	return out;
 }
 
-json_t *mc_why_pairs(const struct mc_pair *pairs, uint32_t n, uint64_t netns)
+void mc_pairs_tally(const struct mc_pair *pairs, uint32_t n, uint64_t netns,
+		    uint32_t c[MC_KIND_MAX][MC_TALLY_N])
 {
-	static const char *const names[MC_KIND_MAX] = {
-		[MC_KIND_OUTBOUND] = "outbound", [MC_KIND_NODE] = "node_local", [MC_KIND_INBOUND] = "inbound"};
-	uint32_t c[MC_KIND_MAX][4] = {{0}}; /* pairs, waiting, redirected, tcp */
-	json_t *o = json_object();
-
+	memset(c, 0, sizeof(uint32_t) * MC_KIND_MAX * MC_TALLY_N);
 	for (uint32_t i = 0; pairs && i < n; i++) {
 		const struct mc_pair *p = &pairs[i];
 		uint32_t refs = __atomic_load_n(&p->refs, __ATOMIC_ACQUIRE);
 		uint8_t kind = p->id.kind;
 
 		if (!refs || (__atomic_load_n(&p->flags, __ATOMIC_ACQUIRE) & MC_PAIR_DELETED) ||
-		    p->id.client_netns != netns || kind == MC_KIND_NONE || kind >= MC_KIND_MAX)
+		    (netns && p->id.client_netns != netns) || kind == MC_KIND_NONE ||
+		    kind >= MC_KIND_MAX)
 			continue;
 		c[kind][refs >= 2 ? 0 : 1]++;
 		for (int s = 0; s < 2; s++) {
@@ -165,6 +163,19 @@ json_t *mc_why_pairs(const struct mc_pair *pairs, uint32_t n, uint64_t netns)
 				c[kind][3]++;
 		}
 	}
+}
+
+json_t *mc_why_pairs(const struct mc_pair *pairs, uint32_t n, uint64_t netns)
+{
+	static const char *const names[MC_KIND_MAX] = {
+		[MC_KIND_OUTBOUND] = "outbound", [MC_KIND_NODE] = "node_local", [MC_KIND_INBOUND] = "inbound"};
+	uint32_t c[MC_KIND_MAX][MC_TALLY_N]; /* pairs, waiting, redirected, tcp */
+	json_t *o = json_object();
+
+	if (netns) /* a pod's own pairs only: 0 is no pod's namespace */
+		mc_pairs_tally(pairs, n, netns, c);
+	else
+		memset(c, 0, sizeof(c));
 	for (int k = MC_KIND_OUTBOUND; k < MC_KIND_MAX; k++)
 		json_object_set_new(o, names[k],
 				    json_pack("{s:i, s:i, s:i, s:i}", "pairs", (int)c[k][0], "waiting",

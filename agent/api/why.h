@@ -27,6 +27,10 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <linux/types.h>
+
+#include "sock_shortcut.h" /* MC_KIND_* */
+
 struct mc_pair;
 
 #define MC_REFUSALS_MAX 64
@@ -67,5 +71,11 @@ json_t *mc_why_filter(json_t *list, const char *pod, const char *ip, char *err, 
  * the pairs netns opened: pairs = both ends joined, waiting = one end only;
  * redirected / tcp = directions (two per pair) on the shortcut / on TCP */
 json_t *mc_why_pairs(const struct mc_pair *pairs, uint32_t n, uint64_t netns);
+
+/* the same counts, per pair kind: [kind][MC_TALLY_*], of the pairs netns
+ * opened, or (netns 0) of every pair on the node (/metrics) */
+enum { MC_TALLY_JOINED, MC_TALLY_WAITING, MC_TALLY_REDIRECTED, MC_TALLY_TCP, MC_TALLY_N };
+void mc_pairs_tally(const struct mc_pair *pairs, uint32_t n, uint64_t netns,
+		    uint32_t c[MC_KIND_MAX][MC_TALLY_N]);
 
 #endif

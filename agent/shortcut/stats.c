@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "api/api_metrics.h"
+#include "api/why.h"
 #include "prom.h"
 #include "shortcut/layouts.h"
 #include "shortcut/rw_hooks.h"
@@ -203,6 +204,33 @@ static void fallback_metrics(FILE *b, const struct mc_kind_stats s[MC_KIND_MAX])
 	}
 }
 
+/* live pairs by kind and state, from the mmapped pair table (a walk of
+ * --max-pairs slots per scrape: about a millisecond at the default) */
+static void pairs_by_state(FILE *b, struct mc_agent *a)
+{
+	static const char *const pstate[] = {"joined", "waiting"}, *const dstate[] = {"redirected", "tcp"};
+	uint32_t c[MC_KIND_MAX][MC_TALLY_N], k, i;
+	char labels[64];
+
+	mc_pairs_tally(a->dp.pairs, a->dp.max_pairs, 0, c);
+	mc_prom_family(b, "meshcut_pairs", "gauge",
+		       "Live pairs by kind: joined (both ends) or waiting (one end).");
+	for (k = 1; k < MC_KIND_MAX; k++)
+		for (i = 0; i < 2; i++) {
+			snprintf(labels, sizeof(labels), "pair=\"%s\",state=\"%s\"", mc_kind_name(k),
+				 pstate[i]);
+			mc_prom_u64(b, "meshcut_pairs", labels, c[k][MC_TALLY_JOINED + i]);
+		}
+	mc_prom_family(b, "meshcut_pair_directions", "gauge",
+		       "Directions of live pairs (two per pair) on the shortcut or on TCP.");
+	for (k = 1; k < MC_KIND_MAX; k++)
+		for (i = 0; i < 2; i++) {
+			snprintf(labels, sizeof(labels), "pair=\"%s\",state=\"%s\"", mc_kind_name(k),
+				 dstate[i]);
+			mc_prom_u64(b, "meshcut_pair_directions", labels, c[k][MC_TALLY_REDIRECTED + i]);
+		}
+}
+
 /* the socket shortcut's own families (the cross-node shortcut and the monitor
  * add theirs after) */
 static void shortcut_metrics(FILE *b, struct mc_agent *a)
@@ -229,6 +257,7 @@ static void shortcut_metrics(FILE *b, struct mc_agent *a)
 	mc_prom_u64(b, "meshcut_pairs_used", NULL, f.pairs_used);
 	mc_prom_family(b, "meshcut_pairs_max", "gauge", "Pair slots.");
 	mc_prom_u64(b, "meshcut_pairs_max", NULL, f.pairs_max);
+	pairs_by_state(b, a);
 	mc_prom_family(b, "meshcut_drain_backlog_bytes", "gauge",
 		       "Redirected bytes not yet read in pairs leaving the shortcut.");
 	mc_prom_u64(b, "meshcut_drain_backlog_bytes", NULL, a->last_drain.backlog_bytes);

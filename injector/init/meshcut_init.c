@@ -49,7 +49,7 @@
 enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_ABSENT = 3, EXIT_REFUSED = 4, GO_ON = -1 };
 
 struct opts {
-	const char *socket, *iface, *name, *namespace, *ips, *term_log, *ambient;
+	const char *socket, *iface, *name, *namespace, *ips, *term_log, *ambient, *log_format;
 	const char *cap[MC_CAPTURE_NSETTINGS]; /* lib/capture_settings.h; NULL: unset */
 	bool required, deregister;
 	long timeout;
@@ -135,6 +135,8 @@ static void usage(FILE *f)
 		"  --interface IF                 MESHCUT_INTERFACE   (eth0)\n"
 		"  --termination-log PATH         MESHCUT_TERMINATION_LOG  the outcome in one line, for\n"
 		"                                 kubectl describe pod (/dev/termination-log; \"\": none)\n"
+		"  --log-format text|json         MESHCUT_LOG_FORMAT  (text; the webhook passes the\n"
+		"                                 chart's logFormat)\n"
 		"  --ambient-redirection V        POD_AMBIENT_REDIRECTION: the pod's annotation\n"
 		"                                 ambient.istio.io/redirection; enabled (Istio ambient\n"
 		"                                 captures the pod): exit 0 without registering\n");
@@ -380,7 +382,7 @@ bad:
 	return NULL;
 }
 
-enum { O_SOCKET = 256, O_NAME, O_NS, O_IPS, O_IFACE, O_REQ, O_DEREG, O_TIMEOUT, O_WAIT, O_TERM, O_AMBIENT,
+enum { O_SOCKET = 256, O_NAME, O_NS, O_IPS, O_IFACE, O_REQ, O_DEREG, O_TIMEOUT, O_WAIT, O_TERM, O_AMBIENT, O_LOGFMT,
        O_CAP /* + enum mc_capture_id */ };
 
 /* Options, then the environment for what no option gave. */
@@ -394,6 +396,7 @@ static void default_opts(struct opts *o)
 		.namespace = env_or("POD_NAMESPACE", NULL),
 		.ips = env_or("POD_IPS", env_or("POD_IP", NULL)),
 		.ambient = env_or("POD_AMBIENT_REDIRECTION", NULL),
+		.log_format = env_or("MESHCUT_LOG_FORMAT", "text"),
 		.required = !strcmp(env_or("MESHCUT_REQUIRED", "0"), "1"),
 		.timeout = 5,
 		.wait = strtod(env_or("MESHCUT_WAIT", "10"), NULL),
@@ -412,7 +415,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"interface", 1, 0, O_IFACE}, {"required", 0, 0, O_REQ},
 		{"deregister", 0, 0, O_DEREG}, {"timeout", 1, 0, O_TIMEOUT},
 		{"wait", 1, 0, O_WAIT}, {"termination-log", 1, 0, O_TERM},
-		{"ambient-redirection", 1, 0, O_AMBIENT}, {"help", 0, 0, 'h'},
+		{"ambient-redirection", 1, 0, O_AMBIENT}, {"log-format", 1, 0, O_LOGFMT},
+		{"help", 0, 0, 'h'},
 	};
 	enum { NFIXED = sizeof(fixed) / sizeof(fixed[0]) };
 	struct option lopts[NFIXED + MC_CAPTURE_NSETTINGS + 1] = { 0 };
@@ -434,6 +438,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_WAIT: o->wait = strtod(optarg, NULL); break;
 		case O_TERM: o->term_log = optarg; break;
 		case O_AMBIENT: o->ambient = optarg; break;
+		case O_LOGFMT:
+			if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
+				pr_err("--log-format %s: use text or json", optarg);
+				return EXIT_USAGE;
+			}
+			o->log_format = optarg;
+			mc_log_init("meshcut-init", MC_LOG_INFO, !strcmp(optarg, "json"));
+			break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default:
 			if (c >= O_CAP && c < O_CAP + MC_CAPTURE_NSETTINGS) {
@@ -481,6 +493,12 @@ int main(int argc, char **argv)
 
 	mc_log_init("meshcut-init", MC_LOG_INFO, false);
 	default_opts(&o);
+	/* JSON lines from the first one when the environment asks (an unknown
+	 * format is said, in text, and the pod still starts: fail open) */
+	if (!strcmp(o.log_format, "json"))
+		mc_log_init("meshcut-init", MC_LOG_INFO, true);
+	else if (strcmp(o.log_format, "text"))
+		pr_warn("MESHCUT_LOG_FORMAT=%s: use text or json; logging text", o.log_format);
 	rc = parse_opts(argc, argv, &o);
 	if (rc != GO_ON)
 		return rc;

@@ -25,7 +25,7 @@ static const char usage[] =
 	"  --run-as-group GID       its group (default 0: the agent socket's group)\n"
 	"  --reload-interval SEC    how often to look at the certificate files (default 5)\n"
 	"  --shutdown-delay SEC     after SIGTERM, stay unready but serving this long (default 5)\n"
-	"  --log-json               log JSON lines\n"
+	"  --log-json               log JSON lines, and so does every meshcut-init it injects\n"
 	"  -v, --verbose            log every decision\n"
 	"  -h, --help               this text\n";
 
@@ -179,7 +179,7 @@ int options_parse(int argc, char **argv, struct options *o)
 				return -1;
 			*(c == OPT_RELOAD ? &o->reload_interval : &o->shutdown_delay) = (unsigned int)v;
 			break;
-		case OPT_LOG_JSON: o->log_json = true; break;
+		case OPT_LOG_JSON: o->log_json = o->inject.log_json = true; break;
 		case 'v': o->verbose = true; break;
 		case 'h': fputs(usage, stdout); return 1;
 		default: fputs(usage, stderr); return -1;

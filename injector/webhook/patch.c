@@ -17,7 +17,7 @@ static json_t *env_field(const char *name, const char *path)
  * leaves a pod alone that Istio ambient captured after admission: istio-cni
  * annotates it before init containers run), then what istio-iptables
  * captures, in capture_settings order. */
-static json_t *init_env(const json_t *pod)
+static json_t *init_env(const json_t *pod, const struct inject_cfg *cfg)
 {
 	json_t *env = json_pack("[o, o, o, o, o]", env_field("POD_NAME", "metadata.name"),
 				env_field("POD_NAMESPACE", "metadata.namespace"),
@@ -52,6 +52,13 @@ static json_t *init_env(const json_t *pod)
 			json_decref(env);
 			env = NULL;
 		}
+	}
+	/* last, and only when set: a text-logging cluster's pods are unchanged */
+	if (env && cfg->log_json &&
+	    json_array_append_new(env, json_pack("{s:s, s:s}", "name", "MESHCUT_LOG_FORMAT", "value",
+						 "json"))) {
+		json_decref(env);
+		env = NULL;
 	}
 	return env;
 }
@@ -97,7 +104,7 @@ static json_t *init_container(const json_t *pod, const struct inject_cfg *cfg)
 {
 	return json_pack("{s:s, s:s, s:[s], s:o, s:o, s:o, s:[{s:s, s:s, s:b}], s:s}", "name",
 			 POD_INIT_NAME, "image", cfg->image, "command", "/usr/local/bin/meshcut-init",
-			 "env", init_env(pod), "resources", init_resources(cfg), "securityContext",
+			 "env", init_env(pod, cfg), "resources", init_resources(cfg), "securityContext",
 			 init_security(cfg), "volumeMounts", "name", PATCH_VOLUME_NAME, "mountPath",
 			 PATCH_SOCKET_MOUNT, "readOnly", 1, "terminationMessagePolicy",
 			 "FallbackToLogsOnError");

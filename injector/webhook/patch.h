@@ -5,6 +5,7 @@
 #include "pod.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #define PATCH_VOLUME_NAME "meshcut-socket"
 #define PATCH_SOCKET_MOUNT "/var/run/meshcut" /* where meshcut-init looks for agent.sock */
@@ -17,6 +18,7 @@ struct inject_cfg {
 	const char *cpu_request, *memory_request; /* "" leaves one out */
 	const char *cpu_limit, *memory_limit;
 	long long run_as_user, run_as_group;
+	bool log_json;            /* meshcut-init logs JSON lines (MESHCUT_LOG_FORMAT=json) */
 };
 
 /* The patch for pod as decided by d (d->inject must be true), or NULL when out

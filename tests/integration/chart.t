@@ -539,6 +539,11 @@ def notes_for(*sets):
 notes = notes_for()
 ok("kubectl label namespace NAME meshcut.io/inject=enabled" in notes, "NOTES: how to opt a namespace in", notes)
 ok(f"kubectl -n {NS} exec ds/meshcut-agent -- meshcut status" in notes, "NOTES: how to check it works", notes)
+ok("/metrics on its node's IP, port 9464" in notes and "meshcut why NAMESPACE/POD" in notes,
+   "NOTES: where the metrics are, and how to ask why a pod is not accelerated", notes)
+n_nomet = notes_for("metrics.enabled=false")
+ok("/metrics" not in n_nomet and "meshcut why NAMESPACE/POD" in n_nomet,
+   "NOTES (metrics.enabled=false): no metrics endpoint named, still how to ask why", n_nomet)
 
 # --- README, Istio template ---
 with open(os.path.join(CHART, "README.md")) as f:

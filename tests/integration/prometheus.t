@@ -143,6 +143,10 @@ done
 cross_rose() { gt "$(promv 'sum(meshcut_cross_packets_total{result="redirected"})')" "$cross0"; }
 wait_for 100 cross_rose
 check "meshcut_cross_packets_total{result=redirected} rose ($cross0 -> $(promv 'sum(meshcut_cross_packets_total{result="redirected"})'))" cross_rose
+joined_q='sum(max_over_time(meshcut_pairs{state="joined"}[5m]))'
+dir_q='sum(max_over_time(meshcut_pair_directions{state="redirected"}[5m]))'
+check "meshcut_pairs{state=joined} saw live pairs during the load ($(promv "$joined_q"))" gt "$(promv "$joined_q")" 0
+check "meshcut_pair_directions{state=redirected} saw them on the shortcut ($(promv "$dir_q"))" gt "$(promv "$dir_q")" 0
 rate_q='sum(rate(meshcut_redirected_bytes_total[1m]))'
 check "rate() over the redirected bytes is positive ($(promv "$rate_q") B/s)" gt "$(promv "$rate_q")" 0
 

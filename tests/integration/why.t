@@ -121,6 +121,12 @@ expect_eq "agent absent: meshcut-init exits 0" 0 "$rc"
 check "... its termination message: agent absent, and what failed ($(cat "$TEST_TMP/t.abs"))" \
   grep -qx "agent absent: agent unreachable at $TEST_TMP/no-agent.sock: .*" "$TEST_TMP/t.abs"
 expect_eq "... one line" 1 "$(lines "$TEST_TMP/t.abs")"
+# the chart's logFormat json reaches meshcut-init as MESHCUT_LOG_FORMAT (the
+# webhook's --log-json): every line it logs is then one JSON object
+vcx client -- env MESHCUT_LOG_FORMAT=json "$INIT" --pod-name client --pod-namespace default \
+  --socket "$TEST_TMP/no-agent.sock" --wait 0 --termination-log "" >"$TEST_TMP/init.json" 2>&1
+check "MESHCUT_LOG_FORMAT=json: meshcut-init logs JSON lines ($(head -c 300 "$TEST_TMP/init.json"))" \
+  jq -se 'length >= 2 and all(.prog == "meshcut-init" and (.msg | type) == "string")' "$TEST_TMP/init.json"
 out=$(mc_admin node1 why default/nosuch 2>&1); rc=$?
 expect_eq "meshcut why for a pod the agent never heard of: exit 1" 1 "$rc"
 check "... saying so, and where to look ($(oneline "$out"))" \

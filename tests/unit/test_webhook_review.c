@@ -229,6 +229,33 @@ static void test_patch_container(void **state)
 	json_decref(p);
 }
 
+/* chart logFormat json: the webhook's --log-json reaches every meshcut-init it
+ * injects, as the last variable; a text-logging cluster's pods are unchanged */
+static void test_patch_log_format(void **state)
+{
+	struct inject_cfg json_cfg = cfg;
+	json_t *p = parse("{\"spec\":{\"containers\":[{\"name\":\"istio-proxy\"}]}}"), *patch, *env;
+	struct pod_decision d = pod_decide(p);
+	(void)state;
+
+	json_cfg.log_json = true;
+	patch = patch_build(p, &d, &json_cfg);
+	env = json_object_get(json_array_get(json_object_get(json_array_get(patch, 0), "value"), 0), "env");
+	assert_int_equal(json_array_size(env), 5 + 10 + 1 + 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(env, json_array_size(env) - 1),
+							      "name")), "MESHCUT_LOG_FORMAT");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(env, json_array_size(env) - 1),
+							      "value")), "json");
+	json_decref(patch);
+	patch = patch_build(p, &d, &cfg);
+	env = json_object_get(json_array_get(json_object_get(json_array_get(patch, 0), "value"), 0), "env");
+	for (size_t i = 0; i < json_array_size(env); i++)
+		assert_string_not_equal(json_string_value(json_object_get(json_array_get(env, i), "name")),
+					"MESHCUT_LOG_FORMAT");
+	json_decref(patch);
+	json_decref(p);
+}
+
 static json_t *answer(const char *body, unsigned int want_status)
 {
 	struct review_reply r;
@@ -326,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_ambient),
 		cmocka_unit_test(test_patch_paths),
 		cmocka_unit_test(test_patch_container),
+		cmocka_unit_test(test_patch_log_format),
 		cmocka_unit_test(test_review_mutates),
 		cmocka_unit_test(test_review_allows_unchanged),
 		cmocka_unit_test(test_review_bad_requests),
