@@ -204,31 +204,35 @@ static void fallback_metrics(FILE *b, const struct mc_kind_stats s[MC_KIND_MAX])
 	}
 }
 
+/* one gauge family over the pair table's tally: per kind, two states */
+static void tally_family(FILE *b, const char *name, const char *help,
+			 uint32_t c[MC_KIND_MAX][MC_TALLY_N], int first, const char *const state[2])
+{
+	char labels[64];
+	uint32_t k, i;
+
+	mc_prom_family(b, name, "gauge", help);
+	for (k = 1; k < MC_KIND_MAX; k++)
+		for (i = 0; i < 2; i++) {
+			snprintf(labels, sizeof(labels), "pair=\"%s\",state=\"%s\"", mc_kind_name(k),
+				 state[i]);
+			mc_prom_u64(b, name, labels, c[k][first + (int)i]);
+		}
+}
+
 /* live pairs by kind and state, from the mmapped pair table (a walk of
  * --max-pairs slots per scrape: about a millisecond at the default) */
 static void pairs_by_state(FILE *b, struct mc_agent *a)
 {
 	static const char *const pstate[] = {"joined", "waiting"}, *const dstate[] = {"redirected", "tcp"};
-	uint32_t c[MC_KIND_MAX][MC_TALLY_N], k, i;
-	char labels[64];
+	uint32_t c[MC_KIND_MAX][MC_TALLY_N];
 
 	mc_pairs_tally(a->dp.pairs, a->dp.max_pairs, 0, c);
-	mc_prom_family(b, "meshcut_pairs", "gauge",
-		       "Live pairs by kind: joined (both ends) or waiting (one end).");
-	for (k = 1; k < MC_KIND_MAX; k++)
-		for (i = 0; i < 2; i++) {
-			snprintf(labels, sizeof(labels), "pair=\"%s\",state=\"%s\"", mc_kind_name(k),
-				 pstate[i]);
-			mc_prom_u64(b, "meshcut_pairs", labels, c[k][MC_TALLY_JOINED + i]);
-		}
-	mc_prom_family(b, "meshcut_pair_directions", "gauge",
-		       "Directions of live pairs (two per pair) on the shortcut or on TCP.");
-	for (k = 1; k < MC_KIND_MAX; k++)
-		for (i = 0; i < 2; i++) {
-			snprintf(labels, sizeof(labels), "pair=\"%s\",state=\"%s\"", mc_kind_name(k),
-				 dstate[i]);
-			mc_prom_u64(b, "meshcut_pair_directions", labels, c[k][MC_TALLY_REDIRECTED + i]);
-		}
+	tally_family(b, "meshcut_pairs", "Live pairs by kind: joined (both ends) or waiting (one end).",
+		     c, MC_TALLY_JOINED, pstate);
+	tally_family(b, "meshcut_pair_directions",
+		     "Directions of live pairs (two per pair) on the shortcut or on TCP.", c,
+		     MC_TALLY_REDIRECTED, dstate);
 }
 
 /* the socket shortcut's own families (the cross-node shortcut and the monitor
