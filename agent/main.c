@@ -75,6 +75,7 @@ static void usage(FILE *f)
 		"  --cgroup DIR         cgroup v2 directory holding the pods (default: the cgroup2 mount)\n"
 		"  --socket PATH        registration/API Unix socket (/var/run/meshcut/agent.sock)\n"
 		"  --http ADDR:PORT     also serve /healthz, /readyz and /metrics on TCP (probes)\n"
+		"  --metrics ADDR:PORT  also serve /metrics alone on TCP (Prometheus; the node's IP)\n"
 		"  --liveness-bound S   /healthz answers 503 after S seconds (1..86400) without\n"
 		"                       progress of the event loop or drain (60)\n"
 		"  --mode MODES         full|off|intra|node|cross|outbound|inbound[,...] (default: keep\n"
@@ -100,15 +101,18 @@ static void usage(FILE *f)
 /* The kernel (or the agent's privileges) refused the datapath: stay up, live
  * but not ready (no crash loop), and answer every registration at once with
  * the reason, so injected pods start without meshcut instead of waiting. */
-static int idle_unsupported(struct mc_agent *a, const char *socket_path, const char *http)
+static int idle_unsupported(struct mc_agent *a, const char *socket_path, const char *http,
+			    const char *metrics)
 {
-	struct mc_api *api, *tcp_api = NULL;
+	struct mc_api *api, *tcp_api = NULL, *metrics_api = NULL;
 	int err;
 
 	if ((err = mc_mkdir_parent(socket_path, 0755)))
 		pr_warn("create the directory of %s: %s", socket_path, strerror(-err));
 	api = mc_api_start_unix(a, socket_path, 0660);
-	if (!api || (http && !(tcp_api = mc_api_start_tcp(a, http)))) {
+	if (!api || (http && !(tcp_api = mc_api_start_tcp(a, http, MC_TCP_PROBES))) ||
+	    (metrics && !(metrics_api = mc_api_start_tcp(a, metrics, MC_TCP_METRICS)))) {
+		mc_api_stop(tcp_api);
 		mc_api_stop(api);
 		return 1;
 	}
@@ -116,12 +120,13 @@ static int idle_unsupported(struct mc_agent *a, const char *socket_path, const c
 		"answered at once and pods start without meshcut");
 	while (!stop)
 		pause();
+	mc_api_stop(metrics_api);
 	mc_api_stop(tcp_api);
 	mc_api_stop(api);
 	return 0;
 }
 
-enum { O_PIN = 256, O_CGROUP, O_SOCKET, O_HTTP, O_MODE, O_MAXPAIRS, O_BACKLOG, O_UNINSTALL,
+enum { O_PIN = 256, O_CGROUP, O_SOCKET, O_HTTP, O_METRICS, O_MODE, O_MAXPAIRS, O_BACKLOG, O_UNINSTALL,
        O_DRAIN_TIMEOUT, O_LOGFMT, O_REG_BURST, O_REG_RATE, O_POD_PAIRS, O_CHECK, O_JSON,
        O_LIVENESS };
 static const struct option opts[] = {
@@ -129,6 +134,7 @@ static const struct option opts[] = {
 	{"cgroup", required_argument, 0, O_CGROUP},
 	{"socket", required_argument, 0, O_SOCKET},
 	{"http", required_argument, 0, O_HTTP},
+	{"metrics", required_argument, 0, O_METRICS},
 	{"liveness-bound", required_argument, 0, O_LIVENESS},
 	{"mode", required_argument, 0, O_MODE},
 	{"max-pairs", required_argument, 0, O_MAXPAIRS},
@@ -149,7 +155,7 @@ static const struct option opts[] = {
 /* what the command line asked for */
 struct options {
 	struct mc_dp_opts dp;
-	const char *socket_path, *http;
+	const char *socket_path, *http, *metrics;
 	bool uninstall, json_logs, check, check_json;
 	enum mc_log_level level;
 	double drain_timeout;
@@ -160,7 +166,7 @@ struct options {
 
 /* what runs while the agent serves, stopped by shut_down */
 struct running {
-	struct mc_api *api, *tcp_api;
+	struct mc_api *api, *tcp_api, *metrics_api;
 	struct ring_buffer *rb;
 	bool leaving; /* the ring buffer said a pair started leaving */
 	int live_fd;
@@ -271,6 +277,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case O_HTTP:
 			o->http = optarg;
 			break;
+		case O_METRICS:
+			o->metrics = optarg;
+			break;
 		case O_UNINSTALL:
 			o->uninstall = true;
 			break;
@@ -352,7 +361,7 @@ static int start(struct mc_agent *a, struct options *o, struct running *r)
 	if (err && !a->dp.unsupported[0])
 		return 1; /* a wrong option or path: said, and a crash loop shows it */
 	if (err)
-		return idle_unsupported(a, o->socket_path, o->http);
+		return idle_unsupported(a, o->socket_path, o->http, o->metrics);
 	mc_registry_init(&a->reg, &(struct mc_registry_maps){
 					  .pods = bpf_map__fd(a->dp.skel->maps.mc_pods),
 					  .ips = bpf_map__fd(a->dp.skel->maps.mc_pod_ips),
@@ -380,10 +389,13 @@ static int start(struct mc_agent *a, struct options *o, struct running *r)
 		pr_err("cannot serve the API on %s", o->socket_path);
 		return -2;
 	}
-	if (o->http && !(r->tcp_api = mc_api_start_tcp(a, o->http)))
+	if (o->http && !(r->tcp_api = mc_api_start_tcp(a, o->http, MC_TCP_PROBES)))
 		return -2;
-	pr_info("meshcut-agent %s serving on %s%s%s (%u pods registered)", MESHCUT_VERSION,
+	if (o->metrics && !(r->metrics_api = mc_api_start_tcp(a, o->metrics, MC_TCP_METRICS)))
+		return -2;
+	pr_info("meshcut-agent %s serving on %s%s%s%s%s (%u pods registered)", MESHCUT_VERSION,
 		o->socket_path, o->http ? " and " : "", o->http ? o->http : "",
+		o->metrics ? ", metrics on " : "", o->metrics ? o->metrics : "",
 		mc_registry_count(&a->reg));
 	return -1;
 }
@@ -441,6 +453,7 @@ static void serve(struct mc_agent *a, const struct options *o, struct running *r
 static void shut_down(struct mc_agent *a, struct running *r)
 {
 	ring_buffer__free(r->rb);
+	mc_api_stop(r->metrics_api);
 	mc_api_stop(r->tcp_api);
 	mc_api_stop(r->api);
 	mc_podwatch_stop(a);

@@ -34,6 +34,7 @@ struct mc_api {
 	struct mc_agent *agent;
 	struct MHD_Daemon *mhd;
 	bool unix_socket; /* false: read-only TCP listener */
+	bool metrics_only; /* --metrics: GET /metrics, nothing else */
 	int fd;
 	char path[108];
 	struct mc_refusals refusals; /* the last refused registrations (why.h) */
@@ -125,11 +126,10 @@ static enum MHD_Result do_register(struct mc_api *api, struct MHD_Connection *c,
 	/* per-caller rate limit (agent/api/ratelimit.h) */
 	status = mc_limits_request(&api->agent->limits, netns, api->agent->own_netns, msg,
 				   sizeof(msg));
-	if (status) { /* which pod it was, for `meshcut why` only */
-		if (mc_registration_parse(req->buf ? req->buf : "", req->len, &r, err, sizeof(err)))
-			memset(&r, 0, sizeof(r));
+	if (status) { /* over its rate: not even parsed (the limit bounds work), so
+		       * `meshcut why` knows it by network namespace only */
 		mc_reg_count(MC_REG_OTHER, status);
-		return refuse(api, c, who, &r, (unsigned int)status, msg);
+		return refuse(api, c, who, NULL, (unsigned int)status, msg);
 	}
 	if (mc_registration_parse(req->buf ? req->buf : "", req->len, &r, err, sizeof(err)))
 		return mc_reg_count(MC_REG_BAD_REQUEST, 400), refuse(api, c, who, &r, 400, err);
@@ -352,6 +352,8 @@ static enum MHD_Result route(struct mc_api *api, struct MHD_Connection *c, const
 	struct caller who;
 	char msg[200];
 
+	if (api->metrics_only && !(get && !strcmp(url, "/metrics")))
+		return reply_msg(c, 404, "not found (the metrics listener serves only GET /metrics)");
 	if (a->dp.unsupported[0])
 		return route_unsupported(api, c, url, method);
 	switch (mc_access_of(method, url, api->unix_socket)) { /* access.h */
@@ -457,7 +459,7 @@ static void conn_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 	}
 }
 
-static struct mc_api *start(struct mc_agent *a, int fd, bool unix_socket)
+static struct mc_api *start(struct mc_agent *a, int fd, bool unix_socket, bool metrics_only)
 {
 	struct mc_api *api = calloc(1, sizeof(*api));
 
@@ -468,6 +470,7 @@ static struct mc_api *start(struct mc_agent *a, int fd, bool unix_socket)
 	api->agent = a;
 	api->fd = fd;
 	api->unix_socket = unix_socket;
+	api->metrics_only = metrics_only;
 	mc_refusals_init(&api->refusals);
 	/* a thread per connection (a monitor session blocks its caller for its
 	 * duration); small limits: a slow or hostile client cannot hold the agent */
@@ -476,7 +479,8 @@ static struct mc_api *start(struct mc_agent *a, int fd, bool unix_socket)
 			MHD_USE_ERROR_LOG,
 		0, NULL, NULL,
 		handle, api, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)64, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0,
+		(unsigned int)64, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned int)(metrics_only ? 4 : 0), /* one scraper needs one */
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)5, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		(size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED, mc_http_completed, api,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api,
@@ -510,43 +514,63 @@ struct mc_api *mc_api_start_unix(struct mc_agent *a, const char *path, mode_t mo
 		close(fd);
 		return NULL;
 	}
-	api = start(a, fd, true);
+	api = start(a, fd, true, false);
 	if (api)
 		snprintf(api->path, sizeof(api->path), "%s", path);
 	return api;
 }
 
-struct mc_api *mc_api_start_tcp(struct mc_agent *a, const char *addr_port)
+struct mc_api *mc_api_start_tcp(struct mc_agent *a, const char *addr_port, enum mc_tcp_role role)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	char host[64];
+	const char *flag = role == MC_TCP_METRICS ? "--metrics" : "--http";
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 	const char *colon = strrchr(addr_port, ':');
+	size_t hlen = colon ? (size_t)(colon - addr_port) : 0;
+	char host[64];
 	unsigned long port;
+	socklen_t len;
 	char *end;
 	int fd, one = 1;
 
-	if (!colon || (size_t)(colon - addr_port) >= sizeof(host)) {
-		pr_err("--http %s: expected ADDR:PORT", addr_port);
+	if (!colon || hlen >= sizeof(host)) {
+		pr_err("%s %s: expected ADDR:PORT", flag, addr_port);
 		return NULL;
 	}
-	memcpy(host, addr_port, (size_t)(colon - addr_port));
-	host[colon - addr_port] = '\0';
+	if (hlen >= 2 && addr_port[0] == '[' && addr_port[hlen - 1] == ']') /* [v6]:port */
+		memcpy(host, addr_port + 1, hlen -= 2);
+	else
+		memcpy(host, addr_port, hlen);
+	host[hlen] = '\0';
+	errno = 0;
 	port = strtoul(colon + 1, &end, 10);
-	if (*end || port == 0 || port > 65535 || inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
-		pr_err("--http %s: expected an IPv4 ADDR:PORT", addr_port);
-		return NULL;
+	if (errno || end == colon + 1 || *end || port == 0 || port > 65535)
+		goto bad;
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		len = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		len = sizeof(*sin6);
+	} else {
+		goto bad;
 	}
-	sin.sin_port = htons((uint16_t)port);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return NULL;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) || listen(fd, 128)) {
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 128)) {
 		pr_err("listen on %s: %s", addr_port, strerror(errno));
 		close(fd);
 		return NULL;
 	}
-	return start(a, fd, false);
+	return start(a, fd, false, role == MC_TCP_METRICS);
+bad:
+	pr_err("%s %s: expected ADDR:PORT (ADDR IPv4 or IPv6, PORT 1-65535)", flag, addr_port);
+	return NULL;
 }
 
 void mc_api_stop(struct mc_api *api)

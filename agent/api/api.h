@@ -20,7 +20,11 @@
  * (access.h).
  *
  * TCP (--http ADDR:PORT, optional): /healthz, /readyz and /metrics only, for
- * probes and Prometheus (it cannot tell who calls).
+ * probes and Prometheus (it cannot tell who calls). --metrics ADDR:PORT
+ * (optional): /metrics only, on an address Prometheus reaches (the node's IP),
+ * apart from the probes' loopback listener so that clients of the one can
+ * never starve the other; at most a few connections per client address.
+ * ADDR: IPv4, or IPv6 with or without brackets ([fd00::5]:9464, fd00::5:9464).
  */
 #ifndef MESHCUT_AGENT_API_H
 #define MESHCUT_AGENT_API_H
@@ -31,7 +35,8 @@
 struct mc_api;
 
 struct mc_api *mc_api_start_unix(struct mc_agent *a, const char *path, mode_t mode);
-struct mc_api *mc_api_start_tcp(struct mc_agent *a, const char *addr_port);
+enum mc_tcp_role { MC_TCP_PROBES, MC_TCP_METRICS };
+struct mc_api *mc_api_start_tcp(struct mc_agent *a, const char *addr_port, enum mc_tcp_role role);
 void mc_api_stop(struct mc_api *api);
 
 #endif

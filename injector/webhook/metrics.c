@@ -31,13 +31,22 @@ static struct {
 	double sum;
 } M = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* "no Istio sidecar (yet)" -> "no_istio_sidecar_yet" */
+/* "no Istio sidecar (yet)" -> "no_istio_sidecar_yet"; a longer aside in
+ * parentheses (an annotation and its value) is left out:
+ * "captured by Istio ambient (ambient.istio.io/redirection: enabled)" ->
+ * "captured_by_istio_ambient" */
 static void label_of(const char *reason, char *out, size_t size)
 {
 	size_t n = 0;
 	bool sep = false;
 
 	for (; *reason && n + 2 < size; reason++) {
+		const char *close = *reason == '(' ? strchr(reason, ')') : NULL;
+
+		if (close && close - reason > 8) {
+			reason = close;
+			continue;
+		}
 		if (isalnum((unsigned char)*reason)) {
 			if (sep && n)
 				out[n++] = '_';
@@ -60,21 +69,29 @@ void metrics_admission(const char *outcome, const char *reason, double seconds)
 	for (i = 0; i < M.used; i++)
 		if (!strcmp(M.slot[i].outcome, outcome) && !strcmp(M.slot[i].reason, reason))
 			break;
-	if (i == M.used && M.used < METRICS_SLOTS) {
+	if (i == M.used && M.used < METRICS_SLOTS - 1) {
 		M.slot[i].outcome = outcome;
 		M.slot[i].reason = reason;
 		label_of(reason, M.slot[i].label, sizeof(M.slot[i].label));
 		M.used++;
 	} else if (i == M.used) {
-		i = METRICS_SLOTS - 1; /* full: the last slot */
-		snprintf(M.slot[i].label, sizeof(M.slot[i].label), "other");
+		/* full (a reason nobody wrote yet): the last slot counts the rest,
+		 * outcome and reason "other" (never a real one mislabelled) */
+		i = METRICS_SLOTS - 1;
+		if (M.used == METRICS_SLOTS - 1) {
+			M.slot[i].outcome = M.slot[i].reason = "other";
+			snprintf(M.slot[i].label, sizeof(M.slot[i].label), "other");
+			M.used++;
+		}
 	}
 	M.slot[i].n++;
-	for (int b = 0; b < NB; b++)
-		if (seconds <= le[b])
-			M.bucket[b]++;
-	M.count++;
-	M.sum += seconds;
+	if (seconds >= 0) { /* < 0: refused before it was decided, nothing to time */
+		for (int b = 0; b < NB; b++)
+			if (seconds <= le[b])
+				M.bucket[b]++;
+		M.count++;
+		M.sum += seconds;
+	}
 	pthread_mutex_unlock(&M.lock);
 }
 

@@ -8,8 +8,9 @@
 
 /* OUTCOME "injected", "skipped" or "error"; REASON a static string (pod.c's
  * reasons, or a fixed word): its label is it in lower case, every run of
- * other characters one "_". At most METRICS_SLOTS pairs; later ones count
- * as reason "other". */
+ * other characters one "_" (a long aside in parentheses left out). At most
+ * METRICS_SLOTS - 1 pairs; later ones count as outcome and reason "other".
+ * seconds < 0: counted, not timed (refused before a decision). */
 void metrics_admission(const char *outcome, const char *reason, double seconds);
 
 /* the page (malloc'd), NULL when out of memory */

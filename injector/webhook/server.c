@@ -72,15 +72,15 @@ static enum MHD_Result mutate(struct server *s, struct MHD_Connection *conn, str
 	struct timespec t0, t1;
 
 	if (b->too_large)
-		return metrics_admission("error", "too large", 0),
+		return metrics_admission("error", "too large", -1),
 		       reply_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
 	if (b->over_budget)
-		return metrics_admission("error", "over budget", 0),
+		return metrics_admission("error", "over budget", -1),
 		       reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 				  "too many request bodies in flight, try again\n");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (review_handle(b->buf ? b->buf : "", b->len, s->inject, &r) < 0) {
-		metrics_admission("error", "internal", 0);
+		metrics_admission("error", "internal", -1);
 		return MHD_NO;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -114,7 +114,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 			return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST\n");
 		clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (clen && strtoull(clen, NULL, 10) > SERVER_MAX_BODY)
-			return metrics_admission("error", "too large", 0), reply_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+			return metrics_admission("error", "too large", -1), reply_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
 		return mc_http_body_start(con_cls, &s->buffered, SERVER_BODY_BUDGET);
 	}
 	if (*upload_size)

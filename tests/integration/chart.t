@@ -137,11 +137,14 @@ ok(vols["cgroup"]["hostPath"] == {"path": "/sys/fs/cgroup", "type": "Directory"}
 ok(vols["socket"]["hostPath"] == {"path": "/var/run/meshcut", "type": "DirectoryOrCreate"}
    and mounts["socket"]["mountPath"] == "/var/run/meshcut", "/var/run/meshcut hostPath DirectoryOrCreate")
 want_args = ["--pin-dir", "/sys/fs/bpf/meshcut", "--cgroup", "/sys/fs/cgroup", "--socket",
-             "/var/run/meshcut/agent.sock", "--mode", "full", "--http", "$(HOST_IP):9464"]
+             "/var/run/meshcut/agent.sock", "--mode", "full", "--http", "127.0.0.1:9464",
+             "--metrics", "$(HOST_IP):9464"]
 ok(agent["args"] == want_args, "agent args", agent["args"])
+# the probes' listener stays on loopback, out of the pods' reach (a pod that
+# holds the metrics listener's connections must not fail the liveness probe)
 for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
     g = agent[probe].get("httpGet", {})
-    ok(g == {"port": 9464, "path": path}, f"agent {probe}: httpGet POD_IP(= node IP):9464{path}", g)
+    ok(g == {"host": "127.0.0.1", "port": 9464, "path": path}, f"agent {probe}: httpGet 127.0.0.1:9464{path}", g)
 env = {e["name"]: e.get("value") for e in agent["env"]}
 ok(env.get("MESHCUT_UNINSTALL") == "0", "agent env MESHCUT_UNINSTALL=0 (the hook flips it)")
 
@@ -831,17 +834,18 @@ ok(not find(d, "ServiceMonitor") and not find(d, "ConfigMap", "meshcut-dashboard
 docs, out = render("metrics.port=9500", "metrics.webhookPort=9501")
 if ok(docs is not None, "metrics.port=9500: renders", out):
     ao = agent_of(docs)
-    ok(flag_values(ao["args"])["--http"] == "$(HOST_IP):9500" and ao["livenessProbe"]["httpGet"]["port"] == 9500
-       and ao["readinessProbe"]["httpGet"]["port"] == 9500
+    ok(flag_values(ao["args"])["--metrics"] == "$(HOST_IP):9500" and ao["livenessProbe"]["httpGet"]["port"] == 9464
+       and flag_values(ao["args"])["--http"] == "127.0.0.1:9464"
+       and ao["ports"] == [{"name": "metrics", "containerPort": 9500, "protocol": "TCP"}]
        and find(docs, "Service", "meshcut-agent-metrics")[0]["spec"]["ports"][0]["port"] == 9500
        and template_of(docs, "DaemonSet")["metadata"]["annotations"]["prometheus.io/port"] == "9500"
        and "--metrics-listen=:9501" in container(template_of(docs, "Deployment")["spec"], "webhook")["args"],
-       "metrics.port: the agent's --http, probes, Service and annotation follow; webhookPort the webhook's", ao)
+       "metrics.port: the agent's --metrics, port, Service and annotation follow (probes stay); webhookPort the webhook's", ao)
 docs, out = render("metrics.enabled=false")
 if ok(docs is not None, "metrics.enabled=false: renders", out):
     ao = agent_of(docs)
     wo = container(template_of(docs, "Deployment")["spec"], "webhook")
-    ok(flag_values(ao["args"])["--http"] == "127.0.0.1:9464"
+    ok(flag_values(ao["args"])["--http"] == "127.0.0.1:9464" and "--metrics" not in ao["args"]
        and all(ao[p]["httpGet"].get("host") == "127.0.0.1" for p in ("livenessProbe", "readinessProbe"))
        and "HOST_IP" not in {e["name"] for e in ao["env"]}
        and not any(a.startswith("--metrics-listen") for a in wo["args"])

@@ -75,8 +75,9 @@ stop_agent "turning loop"
 
 # 2. a stalled loop: 200 at first, 503 once the bound passed, and says why;
 #    the API threads keep serving everything else
+mport=$((port + 1))
 check "stalled loop: the agent came up, /healthz 200 before the bound" \
-  start_agent stalled.log loop --liveness-bound "$bound"
+  start_agent stalled.log loop --liveness-bound "$bound" --metrics "[::1]:$mport"
 wait_for $(((bound + 10) * 10)) healthz_not_200
 h=$(probe /healthz)
 diag "stalled loop: /healthz answers: $h"
@@ -85,6 +86,12 @@ check "... saying the event loop stalled, for how long, and the bound ($h)" \
   grep -Eq "^503 event loop stalled for [0-9]+ s \\(bound $bound s\\)\$" <<<"$h"
 expect_eq "... while /readyz still answers (the API threads serve)" "200 ready" "$(probe /readyz)"
 check "... and /metrics too" metrics_served
+# the metrics listener (--metrics, IPv6 in brackets) serves /metrics and
+# nothing else: what a scraper does there never touches the probes
+check "--metrics [::1]:PORT: /metrics served over IPv6" \
+  sh -c "nsenter --net=/run/netns/$ns -- curl -sf -m 5 'http://[::1]:$mport/metrics' | grep -q '^meshcut_'"
+expect_eq "... and no /healthz there (the probes have their own listener)" 404 \
+  "$(inns curl -s -m 5 -o /dev/null -w '%{http_code}' "http://[::1]:$mport/healthz")"
 stop_agent "stalled loop"
 
 # 3. an agent idle on purpose (no capability at all: every bpf() call fails,
@@ -93,7 +100,7 @@ stop_agent "stalled loop"
 rm -f "$sock"
 nsenter --net="/run/netns/$ns" -- setpriv --inh-caps=-all --bounding-set=-all -- env MESHCUT_TEST_STALL_LOOP=loop "$agent" \
   --pin-dir "$pins-idle" --cgroup "$cg" --socket "$sock" --http 127.0.0.1:$port \
-  --liveness-bound 1 >"$TEST_TMP/idle.log" 2>&1 &
+  --metrics "::1:$mport" --liveness-bound 1 >"$TEST_TMP/idle.log" 2>&1 &
 agent_pid=$!
 wait_for 100 test -S "$sock"
 check "idle agent (unsupported): it stays up" kill -0 "$agent_pid"
@@ -104,6 +111,8 @@ h=$(probe /healthz)
 check "... /healthz 200 three times past its 1 s bound: live, no crash loop ($h)" test "${h%% *}" = 200
 r=$(probe /readyz)
 check "... /readyz 503, with the reason ($r)" grep -q '^503 unsupported: ' <<<"$r"
+check "... its metrics listener (--metrics ::1:PORT, IPv6 without brackets) says meshcut_supported 0" \
+  sh -c "nsenter --net=/run/netns/$ns -- curl -sf -m 5 'http://[::1]:$mport/metrics' | grep -qx 'meshcut_supported 0'"
 stop_agent "idle agent"
 check "nothing pinned by the idle agent" sh -c "! find '$pins-idle' -type f 2>/dev/null | grep -q ."
 tap_done

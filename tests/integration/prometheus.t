@@ -3,8 +3,10 @@
 # (Debian's package) scrapes every node's agent and a webhook. Prometheus runs
 # in node1's network namespace, as a cluster's Prometheus would scrape node
 # IPs: it reaches node1's agent and node2's over the underlay (the agents
-# listen with --http 0.0.0.0:9464 in their node's namespace, as the chart's
-# --http $(HOST_IP):PORT does on a node), and a webhook this test starts in
+# listen with --metrics 0.0.0.0:9464 in their node's namespace, as the chart's
+# --metrics $(HOST_IP):PORT does on a node, and keep their probes' listener on
+# 127.0.0.1:9463, which a client holding every metrics connection it may have
+# cannot starve), and a webhook this test starts in
 # the same namespace on 127.0.0.1 (the virtual cluster runs none). Checked:
 # `promtool check metrics` on every page; no label value that looks like an
 # IP, a MAC or a netns cookie; the TCP listener serves no /v1/*; every target
@@ -33,9 +35,9 @@ trap 'stop_procs; vc_test_cleanup' EXIT
 trap 'exit 1' INT TERM
 DOC=$ROOT/docs/metrics.md
 DASH=$ROOT/charts/meshcut/files/grafana-dashboard.json
-APORT=9464 WPORT=9465 HPORT=8443 PPORT=9090
+APORT=9464 WPORT=9465 HPORT=8443 PPORT=9090 LPORT=9463
 
-VC_AGENT_ARGS="--http 0.0.0.0:$APORT" "$VC" up --topology "$ROOT/tests/topologies/bookinfo.json" --meshcut \
+VC_AGENT_ARGS="--http 127.0.0.1:$LPORT --metrics 0.0.0.0:$APORT" "$VC" up --topology "$ROOT/tests/topologies/bookinfo.json" --meshcut \
   >"$TEST_TMP/up.log" 2>&1 ||
   { echo "1..0 # SKIP cluster did not come up"; sed 's/^/# /' "$TEST_TMP/up.log"; exit 1; }
 N1=$(node_netns node1)
@@ -72,7 +74,25 @@ for t in "${TARGETS[@]}" "127.0.0.1:$WPORT"; do
   expect_eq "http://$t/metrics: no label value is an IP, a MAC or a netns cookie" "" "$bad"
 done
 code=$(in_n1 curl -s -o /dev/null -w '%{http_code}' "http://${TARGETS[1]}/v1/pods")
-expect_eq "the agent's TCP listener serves no /v1/* (GET /v1/pods from another node)" 404 "$code"
+expect_eq "the agent's metrics listener serves no /v1/* (GET /v1/pods from another node)" 404 "$code"
+code=$(in_n1 curl -s -o /dev/null -w '%{http_code}' "http://${TARGETS[1]}/healthz")
+expect_eq "... nor the probes' /healthz: /metrics only" 404 "$code"
+# a client that holds every connection it may have (4 per address) gets no
+# fifth, and the node's probes do not notice: they have their own listener
+N2=$(node_netns node2)
+in_n1 bash -c "exec 3<>/dev/tcp/${TARGETS[1]%:*}/$APORT 4<>/dev/tcp/${TARGETS[1]%:*}/$APORT \
+  5<>/dev/tcp/${TARGETS[1]%:*}/$APORT 6<>/dev/tcp/${TARGETS[1]%:*}/$APORT; sleep 4" &
+holder=$!
+PIDS+=($holder)
+sleep "$(slow 1)"
+code=$(in_n1 curl -s -o /dev/null --max-time 3 -w '%{http_code}' "http://${TARGETS[1]}/metrics")
+expect_eq "a fifth connection from an address that holds 4 gets no answer" 000 "$code"
+code=$(nsenter --net="/run/netns/$N2" -- curl -s -o /dev/null --max-time 3 -w '%{http_code}' \
+  "http://127.0.0.1:$LPORT/healthz")
+expect_eq "... while node2's liveness probe, on its loopback listener, answers" 200 "$code"
+wait "$holder" 2>/dev/null
+wait_for 100 in_n1 curl -sf -o /dev/null "http://${TARGETS[1]}/metrics"
+check "... and once they are closed, /metrics answers again" in_n1 curl -sf -o /dev/null "http://${TARGETS[1]}/metrics"
 
 # --- Prometheus ---
 targets_yaml() { local t s=""; for t in "$@"; do s+="'$t', "; done; echo "[${s%, }]"; }
@@ -191,6 +211,7 @@ for e in "${EXPRS[@]}"; do
   q=${e//\$__rate_interval/1m}
   r=$(promq "$q" 2>&1)
   n=$(jq 'length' <<<"$r" 2>/dev/null || echo error)
+  n=${n:-error} # no answer at all (curl failed): jq read nothing
   check "dashboard: $e -> $n series" test "$n" != error -a "$n" != 0
   [ "$n" != error ] || diag "$r"
 done
