@@ -32,6 +32,11 @@ struct mc_cidr {
  * pairs with other sidecars (3<->4). For apps that read blocking sockets and
  * take EAGAIN for an error (docs/semantics.md). */
 #define MC_POD_APP_TCP         (1u << 2)
+/* the app reads its sockets with recv(), never splice() (annotation
+ * meshcut.io/app-reads: recv, the owner's promise): a direction towards an app
+ * socket (1, 6) starts UNDECIDED and redirects from the first byte instead of
+ * starting in EARLY_TCP (bpf/sock_shortcut.h) */
+#define MC_POD_APP_READS_RECV  (1u << 3)
 
 struct mc_pod {
 	__u64 netns_cookie;

@@ -372,7 +372,7 @@ static __always_inline int slot_join(const struct mc_conn_id *id, __u32 slot)
  * (charged to the connecting pod). Returns the slot, or -1 (no slot: the
  * connection stays on TCP; *over_quota says whether its pod's share was why). */
 static __always_inline long slot_for(const struct mc_control *ctl, const struct mc_conn_id *id,
-				     bool *joined, bool *over_quota)
+				     bool app_reads_recv, bool *joined, bool *over_quota)
 {
 	struct mc_pair *p;
 	__u32 *found, slot;
@@ -404,10 +404,12 @@ static __always_inline long slot_for(const struct mc_control *ctl, const struct 
 	p->redirected[0] = p->redirected[1] = 0;
 	p->read_seq[0] = p->read_seq[1] = 0;
 	p->dir[0] = p->dir[1] = MC_DIR_UNDECIDED;
-	/* towards the app: TCP until the app has read with recv() (see the header) */
-	if (id->kind == MC_KIND_OUTBOUND)
+	/* towards the app: TCP until the app has read with recv() (see the header),
+	 * unless its pod promised that the app only reads with recv()
+	 * (MC_POD_APP_READS_RECV): then from the first byte, as towards a sidecar */
+	if (id->kind == MC_KIND_OUTBOUND && !app_reads_recv)
 		p->dir[MC_SIDE_SERVER] = MC_DIR_EARLY_TCP; /* sidecar -> app (1) */
-	else if (id->kind == MC_KIND_INBOUND)
+	else if (id->kind == MC_KIND_INBOUND && !app_reads_recv)
 		p->dir[MC_SIDE_CLIENT] = MC_DIR_EARLY_TCP; /* sidecar -> app (6) */
 	p->flags = ctl->pod_pairs_max ? MC_PAIR_CHARGED : 0;
 	p->refs = 1;
@@ -483,7 +485,9 @@ static __always_inline void on_established(struct bpf_sock_ops *ops, bool active
 		id.server_isn = ops->snd_nxt;
 	}
 	s = stats_of(kind);
-	slot = slot_for(ctl, &id, &joined, &over_quota);
+	/* 1<->2 and 5<->6 are within this pod, so this is the app's pod (a
+	 * sidecar pair, 3<->4, has no app end: slot_for ignores the flag) */
+	slot = slot_for(ctl, &id, (pod->flags & MC_POD_APP_READS_RECV) != 0, &joined, &over_quota);
 	if (slot < 0) {
 		if (s && over_quota)
 			s->quota++;

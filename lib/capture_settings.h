@@ -61,13 +61,19 @@
 	  "sidecar.istio.io/interceptionMode", "REDIRECT", 0)
 
 /* meshcut's own, per pod: the app's sockets shortcut (default) or left on TCP,
- * only the sidecar's pairs shortcut. No istio-iptables flag. */
+ * only the sidecar's pairs shortcut; and how the app reads: "recv" is the
+ * owner's promise that it never splice()s its sockets, so a direction towards
+ * it redirects from the first byte (docs/semantics.md). No istio-iptables flag. */
 #define MC_CAPTURE_OWN_SETTINGS(X)                                                             \
 	X(APP_SOCKETS, "app_sockets", "app-sockets", "MESHCUT_APP_SOCKETS", MC_CAP_APP_SOCKETS,    \
 	  "tcp|shortcut",                                                                          \
 	  " (shortcut); tcp: the app's own\n"                                                      \
 	  "                                 sockets stay on TCP, only sidecar pairs are shortcut", \
-	  0, NULL, "meshcut.io/app-sockets", "shortcut", 0)
+	  0, NULL, "meshcut.io/app-sockets", "shortcut", 0)                                       \
+	X(APP_READS, "app_reads", "app-reads", "MESHCUT_APP_READS", MC_CAP_APP_READS, "recv|any",   \
+	  " (any); recv: the app never splice()s its\n"                                             \
+	  "                                 sockets, redirect to it from the first byte",           \
+	  0, NULL, "meshcut.io/app-reads", "any", 0)
 
 #define MC_CAPTURE_SETTINGS(X) MC_CAPTURE_ISTIO_SETTINGS(X) MC_CAPTURE_OWN_SETTINGS(X)
 
@@ -81,6 +87,7 @@ enum mc_capture_kind {
 	MC_CAP_CIDRS_OR_ALL,      /* a CIDR list, or "*" */
 	MC_CAP_MODE,              /* Istio's interception mode: only REDIRECT is accelerated */
 	MC_CAP_APP_SOCKETS,       /* "tcp" or "shortcut" */
+	MC_CAP_APP_READS,         /* "recv" or "any" */
 };
 
 /* a list: "" is a value ("capture nothing", istio-iptables -b ""), not unset */

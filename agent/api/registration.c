@@ -235,16 +235,18 @@ static int f_include_outbound_ports(struct reg_parse *p, const char *key, json_t
 	return 0;
 }
 
-static int f_app_sockets(struct reg_parse *p, const char *key, json_t *v)
+/* one of two words: `on` sets flag, `off` is the default (app_sockets, app_reads) */
+static int f_choice(struct reg_parse *p, const char *key, json_t *v, const char *on,
+		    const char *off, __u32 flag)
 {
 	const char *s = get_string(p, key, v);
 
 	if (!s)
 		return -1;
-	if (!strcmp(s, "tcp"))
-		p->r->policy.flags |= MC_POD_APP_TCP;
-	else if (strcmp(s, "shortcut"))
-		return fail(p, "app_sockets: \"%.16s\" is neither \"tcp\" nor \"shortcut\"", s);
+	if (!strcmp(s, on))
+		p->r->policy.flags |= flag;
+	else if (strcmp(s, off))
+		return fail(p, "%s: \"%.16s\" is neither \"%s\" nor \"%s\"", key, s, on, off);
 	return 0;
 }
 
@@ -289,7 +291,9 @@ static int capture_field(struct reg_parse *p, enum mc_capture_id id, const char 
 		return 0;
 	case MC_CAPTURE_INCLUDE_OUTBOUND_PORTS: return f_include_outbound_ports(p, key, v);
 	case MC_CAPTURE_INTERCEPTION_MODE: return f_interception_mode(p, key, v);
-	case MC_CAPTURE_APP_SOCKETS: return f_app_sockets(p, key, v);
+	case MC_CAPTURE_APP_SOCKETS: return f_choice(p, key, v, "tcp", "shortcut", MC_POD_APP_TCP);
+	case MC_CAPTURE_APP_READS:
+		return f_choice(p, key, v, "recv", "any", MC_POD_APP_READS_RECV);
 	case MC_CAPTURE_NSETTINGS: break;
 	}
 	return fail(p, "unknown field \"%.40s\"", key);

@@ -13,9 +13,11 @@
  *    "exclude_outbound_ports": "", "exclude_outbound_cidrs": "10.0.0.0/8",
  *    "include_outbound_cidrs": "*", "include_outbound_ports": "",
  *    "interception_mode": "REDIRECT",
- *    "app_sockets": "shortcut"}                 or "tcp": the app's own sockets stay on
+ *    "app_sockets": "shortcut",                 or "tcp": the app's own sockets stay on
  *                                                TCP, only sidecar pairs (optional)
- * The capture settings' keys (ports to app_sockets) are rows of
+ *    "app_reads": "any"}                        or "recv": the owner's promise that the
+ *                                                app never splice()s (optional)
+ * The capture settings' keys (ports to app_reads) are rows of
  * lib/capture_settings.h, which meshcut-init writes them from.
  * Port and CIDR lists use the syntax of Istio's traffic.sidecar.istio.io
  * annotations (comma-separated, port ranges a-b, "*" where Istio allows it).

@@ -409,6 +409,8 @@ static int list_one(__u64 netns, struct mc_pod *p, const struct mc_pod_life *lif
 				    cidrs_json(p->out_cidrs_incl, p->n_cidrs_incl));
 	json_object_set_new(o, "app_sockets",
 			    json_string((p->flags & MC_POD_APP_TCP) ? "tcp" : "shortcut"));
+	json_object_set_new(o, "app_reads",
+			    json_string((p->flags & MC_POD_APP_READS_RECV) ? "recv" : "any"));
 	/* the netnsid the agent watches for the namespace's end (-1: unknown) */
 	json_object_set_new(o, "nsid", json_integer(life ? life->nsid : -1));
 	json_array_append_new(ctx->a, o);

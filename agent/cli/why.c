@@ -110,6 +110,7 @@ static void print_registered(json_t *p, json_t *stats)
 		printf("  outbound CIDRs captured only %s\n",
 		       list_text(json_object_get(p, "include_outbound_cidrs"), b, sizeof(b)));
 	printf("  app sockets             %s\n", str(p, "app_sockets", "-"));
+	printf("  app reads               %s\n", str(p, "app_reads", "-"));
 	printf("  host veth, MAC          ifindex %lld, %s\n", num(p, "host_ifindex"),
 	       str(p, "mac", "-"));
 	printf("  live pairs it opened    %-10s %6s %8s %11s %7s\n", "KIND", "PAIRS", "WAITING",

@@ -303,7 +303,8 @@ static int check_settings(const struct opts *o, json_t *req)
 		case MC_CAP_CIDRS: rc = check_list(c->json, v, true, false); break;
 		case MC_CAP_CIDRS_OR_ALL: rc = check_list(c->json, v, true, true); break;
 		case MC_CAP_MODE: /* checked in main */
-		case MC_CAP_APP_SOCKETS: break;
+		case MC_CAP_APP_SOCKETS:
+		case MC_CAP_APP_READS: break;
 		}
 		if (rc)
 			return -1;
@@ -337,6 +338,8 @@ static void put_settings(const struct opts *o, json_t *req)
 		/* only when it is not the default: an agent older than the
 		 * field would refuse the whole registration for an unknown field */
 		if (cap_opts[k].kind == MC_CAP_APP_SOCKETS && strcmp(v, "tcp"))
+			continue;
+		if (cap_opts[k].kind == MC_CAP_APP_READS && strcmp(v, "recv"))
 			continue;
 		json_object_set_new(req, cap_opts[k].json, json_string(v));
 	}
@@ -463,23 +466,40 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return GO_ON;
 }
 
-/* "registered: NS/NAME 10.0.0.1, ports 15001 out 15006 in, uid 1337, app sockets shortcut" */
+/* "registered: NS/NAME 10.0.0.1, ports 15001 out 15006 in, uid 1337, app sockets shortcut"
+ * (", app reads recv" after it when the pod promised so) */
 static void outcome_registered(const struct opts *o, const json_t *req, const char *msg)
 {
 	const json_t *ips = json_object_get(req, "ips"), *v;
-	const char *app = o->cap[MC_CAPTURE_APP_SOCKETS];
+	const char *app = o->cap[MC_CAPTURE_APP_SOCKETS], *reads = o->cap[MC_CAPTURE_APP_READS];
 	char list[128] = "";
 	size_t i;
 
 	json_array_foreach(ips, i, v)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? "," : "",
 			 json_string_value(v));
-	outcome(o, "registered: %s/%s %s, ports %s out %s in, uid %s, app sockets %s%s",
+	outcome(o, "registered: %s/%s %s, ports %s out %s in, uid %s, app sockets %s%s%s",
 		o->namespace, o->name, list,
 		o->cap[MC_CAPTURE_OUTBOUND_PORT] ? o->cap[MC_CAPTURE_OUTBOUND_PORT] : "15001",
 		o->cap[MC_CAPTURE_INBOUND_PORT] ? o->cap[MC_CAPTURE_INBOUND_PORT] : "15006",
 		o->cap[MC_CAPTURE_PROXY_UID] ? o->cap[MC_CAPTURE_PROXY_UID] : "1337",
-		app && *app ? app : "shortcut", msg && !strncmp(msg, "refreshed", 9) ? " (refreshed)" : "");
+		app && *app ? app : "shortcut", reads && !strcmp(reads, "recv") ? ", app reads recv" : "",
+		msg && !strncmp(msg, "refreshed", 9) ? " (refreshed)" : "");
+}
+
+/* a setting that is one of two words (or unset): false, said, for anything else */
+static bool choice_ok(const struct opts *o, int k, const char *a, const char *b, const char *what,
+		      const char *annotation)
+{
+	const char *v = o->cap[k];
+
+	if (!v || !*v || !strcmp(v, a) || !strcmp(v, b))
+		return true;
+	pr_err("%s \"%s\": must be %s or %s (annotation %s); not registering", what, v, a, b,
+	       annotation);
+	outcome(o, "skipped: %s \"%.100s\": must be %s or %s (annotation %s)", what, v, a, b,
+		annotation);
+	return false;
 }
 
 int main(int argc, char **argv)
@@ -487,7 +507,7 @@ int main(int argc, char **argv)
 	struct opts o;
 	json_t *req = NULL, *answer = NULL;
 	char path[512], err[256], *body;
-	const char *mode, *app;
+	const char *mode;
 	long status = 0;
 	int rc;
 
@@ -522,16 +542,13 @@ int main(int argc, char **argv)
 		outcome(&o, "skipped: interception mode %s: meshcut only accelerates REDIRECT", mode);
 		return o.required ? EXIT_REFUSED : EXIT_OK;
 	}
-	/* a typo must not pair the sockets of an app whose owner asked for TCP:
+	/* a typo must not pair the sockets of an app whose owner asked for TCP,
+	 * nor redirect towards an app whose owner did not promise recv():
 	 * then the whole pod stays on the normal path, which is TCP too */
-	app = o.cap[MC_CAPTURE_APP_SOCKETS];
-	if (app && *app && strcmp(app, "tcp") && strcmp(app, "shortcut")) {
-		pr_err("app sockets \"%s\": must be tcp or shortcut (annotation meshcut.io/app-sockets); not registering",
-		       app);
-		outcome(&o, "skipped: app sockets \"%.100s\": must be tcp or shortcut (annotation meshcut.io/app-sockets)",
-			app);
+	if (!choice_ok(&o, MC_CAPTURE_APP_SOCKETS, "tcp", "shortcut", "app sockets",
+		       "meshcut.io/app-sockets") ||
+	    !choice_ok(&o, MC_CAPTURE_APP_READS, "recv", "any", "app reads", "meshcut.io/app-reads"))
 		return o.required ? EXIT_USAGE : EXIT_OK;
-	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (o.deregister) {
 		snprintf(path, sizeof(path), "/v1/pods/%s/%s", o.namespace, o.name);

@@ -123,6 +123,12 @@ check "meshcut.io/app-sockets: tcp reaches meshcut-init as MESHCUT_APP_SOCKETS=t
 check "without the annotation meshcut-init gets MESHCUT_APP_SOCKETS=shortcut" \
 	jq -e '[.pod.spec.initContainers[-1].env[] | select(.name == "MESHCUT_APP_SOCKETS") | .value] == ["shortcut"]' \
 	"$CASES/classic.out.json"
+check "meshcut.io/app-reads: recv reaches meshcut-init as MESHCUT_APP_READS=recv" \
+	jq -e '[.pod.spec.initContainers[-1].env[] | select(.name == "MESHCUT_APP_READS") | .value] == ["recv"]' \
+	"$CASES/app-reads-recv.out.json"
+check "without the annotation meshcut-init gets MESHCUT_APP_READS=any" \
+	jq -e '[.pod.spec.initContainers[-1].env[] | select(.name == "MESHCUT_APP_READS") | .value] == ["any"]' \
+	"$CASES/classic.out.json"
 
 env_of() { # CASE VAR -> jq test of meshcut-init's VAR in CASE's mutated pod
 	jq -r --arg v "$2" '[.pod.spec.initContainers[] | select(.name == "meshcut-init") | .env[] | select(.name == $v) | .value] | .[0]' \

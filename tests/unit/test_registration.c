@@ -189,6 +189,21 @@ static void test_app_sockets(void **state)
 	bad1("\"app_sockets\": true", "app_sockets: must be a string");
 }
 
+static void test_app_reads(void **state)
+{
+	(void)state;
+	ok1("\"app_reads\": \"recv\"");
+	assert_int_equal(r.policy.flags, MC_POD_APP_READS_RECV);
+	ok1("\"app_reads\": \"any\"");
+	assert_int_equal(r.policy.flags, 0);
+	ok1("\"app_reads\": \"recv\", \"app_sockets\": \"tcp\"");
+	assert_int_equal(r.policy.flags, MC_POD_APP_READS_RECV | MC_POD_APP_TCP);
+	bad1("\"app_reads\": \"RECV\"", "app_reads: \"RECV\" is neither \"recv\" nor \"any\"");
+	bad1("\"app_reads\": \"splice\"", "app_reads: \"splice\" is neither");
+	bad1("\"app_reads\": \"\"", "app_reads: \"\" is neither");
+	bad1("\"app_reads\": 1", "app_reads: must be a string");
+}
+
 static void test_unknown_fields(void **state)
 {
 	(void)state;
@@ -402,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_include_lists),
 		cmocka_unit_test(test_include_with_exclude),
 		cmocka_unit_test(test_app_sockets),
+		cmocka_unit_test(test_app_reads),
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_wrong_types),
 		cmocka_unit_test(test_ranges),

@@ -219,7 +219,7 @@ static void test_patch_container(void **state)
 	assert_true(json_is_true(json_object_get(sc, "readOnlyRootFilesystem")));
 	assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(sc,
 		"capabilities"), "drop"), 0)), "ALL");
-	assert_int_equal(json_array_size(json_object_get(c, "env")), 5 + 10 + 1); /* + MESHCUT_APP_SOCKETS */
+	assert_int_equal(json_array_size(json_object_get(c, "env")), 5 + 10 + 2); /* + MESHCUT_APP_SOCKETS, MESHCUT_APP_READS */
 	/* the ambient mark as the kubelet sees it when meshcut-init starts */
 	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(c, "env"), 4), "name")),
 			    "POD_AMBIENT_REDIRECTION");

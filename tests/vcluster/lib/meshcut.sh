@@ -60,15 +60,15 @@ vc_meshcut_cli() { # NODE|all ARGS...
 }
 
 vc_meshcut_register() { # POD-INDEX
-  local i=$1 pod ns cg ip sock inb incl outb cidrs appsock args
+  local i=$1 pod ns cg ip sock inb incl outb cidrs appsock appreads args
   # one jq for all of it; empty lists come out as "-" so that read keeps the fields apart.
   # Inbound exclusions are what istio-init's -d holds (Istio's 15090,15021,15020
   # and the pod's own), passed as the Istio injection template passes them,
   # also beside an include list: meshcut-init must cope with the pair
-  read -r pod ns cg ip sock inb incl outb cidrs appsock < <(vc_q --argjson i "$i" '
+  read -r pod ns cg ip sock inb incl outb cidrs appsock appreads < <(vc_q --argjson i "$i" '
     . as $c | .pods[$i] as $p
     | def csv: if length == 0 then "-" else map(tostring) | join(",") end;
-    "\($p.name) \($p.netns) \($p.cgroup) \($p.ip) \($c.nodes[] | select(.name == $p.node) | .agent_socket) \([15090, 15021, 15020] + $p.exclude_inbound_ports | csv) \($p.include_inbound_ports | if . == "*" then "*" else csv end) \($p.exclude_outbound_ports | csv) \($p.exclude_outbound_cidrs | csv) \($p.app_sockets)"')
+    "\($p.name) \($p.netns) \($p.cgroup) \($p.ip) \($c.nodes[] | select(.name == $p.node) | .agent_socket) \([15090, 15021, 15020] + $p.exclude_inbound_ports | csv) \($p.include_inbound_ports | if . == "*" then "*" else csv end) \($p.exclude_outbound_ports | csv) \($p.exclude_outbound_cidrs | csv) \($p.app_sockets) \($p.app_reads)"')
   [ "$inb" = - ] && inb=""; [ "$incl" = - ] && incl=""; [ "$outb" = - ] && outb=""; [ "$cidrs" = - ] && cidrs=""
   args=(--socket "$sock" --pod-name "$pod" --pod-namespace default --pod-ips "$ip" --required)
   args+=(--exclude-inbound-ports "$inb")
@@ -76,6 +76,7 @@ vc_meshcut_register() { # POD-INDEX
   args+=(--exclude-outbound-ports "$outb")
   args+=(--exclude-outbound-cidrs "$cidrs")
   args+=(--app-sockets "$appsock")
+  args+=(--app-reads "$appreads")
   # the init container runs in the pod's network namespace (and cgroup)
   ( echo "$BASHPID" >"$cg/cgroup.procs"
     exec nsenter --net="/run/netns/$ns" -- "$VC_BUILD/meshcut-init" "${args[@]}" ) \

@@ -8,8 +8,9 @@
 #   pods:     [{name, node, meshed, service?, port?, upstreams?: [service...],
 #               body?, delay_us?, exclude_inbound_ports?, exclude_outbound_ports?,
 #               exclude_outbound_cidrs?, include_inbound_ports?: "*" | [port...],
-#               app_sockets?: shortcut|tcp}]
+#               app_sockets?: shortcut|tcp, app_reads?: any|recv}]
 #           (app_sockets: the pod's meshcut.io/app-sockets annotation;
+#            app_reads: its meshcut.io/app-reads annotation;
 #            include_inbound_ports: traffic.sidecar.istio.io/includeInboundPorts,
 #            istio-iptables -b: "*" (default) captures every inbound port but the
 #            excluded ones, a list only those ports, [] none)
@@ -66,7 +67,8 @@ vc_resolve_topology() { # FILE PLACEMENT MESH TLS MESHCUT -> state JSON on stdou
             exclude_outbound_ports: (.value.exclude_outbound_ports // []),
             exclude_outbound_cidrs: (.value.exclude_outbound_cidrs // []),
             include_inbound_ports: (.value.include_inbound_ports // "*"),
-            app_sockets: (.value.app_sockets // "shortcut")
+            app_sockets: (.value.app_sockets // "shortcut"),
+            app_reads: (.value.app_reads // "any")
           } ] as $P
     | ($P | map(select(.include_inbound_ports | . != "*" and (type != "array" or any(.[]; type != "number"))))
           | map(.name)) as $badinc
