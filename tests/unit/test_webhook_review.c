@@ -241,7 +241,7 @@ static void test_patch_log_format(void **state)
 	json_cfg.log_json = true;
 	patch = patch_build(p, &d, &json_cfg);
 	env = json_object_get(json_array_get(json_object_get(json_array_get(patch, 0), "value"), 0), "env");
-	assert_int_equal(json_array_size(env), 5 + 10 + 1 + 1);
+	assert_int_equal(json_array_size(env), 5 + 10 + 2 + 1); /* + MESHCUT_LOG_FORMAT */
 	assert_string_equal(json_string_value(json_object_get(json_array_get(env, json_array_size(env) - 1),
 							      "name")), "MESHCUT_LOG_FORMAT");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(env, json_array_size(env) - 1),
