@@ -7,3 +7,5 @@ LIB_CLIENT_OBJS := $(BUILD)/obj/lib/agent_client.o
 LIB_HTTP_OBJS := $(BUILD)/obj/lib/http_server.o
 UNIT_OBJS_test_addr := $(BUILD)/obj/lib/addr.o
 UNIT_OBJS_test_netlink_nsid := $(BUILD)/obj/lib/netlink.o
+UNIT_OBJS_test_http_listen := $(LIB_HTTP_OBJS)
+UNIT_LIBS_test_http_listen := $(LDLIBS_HTTP)

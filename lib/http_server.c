@@ -1,8 +1,50 @@
 /* libmicrohttpd glue shared by the agent's API and the webhook: see http_server.h. */
 #include "http_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+
+int mc_http_parse_listen(const char *s, struct sockaddr_storage *ss, unsigned int *port)
+{
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(s, ':');
+	unsigned long p;
+	size_t hlen;
+	char *end;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!colon || !colon[1])
+		return -1;
+	p = strtoul(colon + 1, &end, 10);
+	if (*end || p > 65535)
+		return -1;
+	*port = (unsigned int)p;
+	hlen = (size_t)(colon - s);
+	if (hlen == 0)
+		return 0;
+	if (hlen >= sizeof(host))
+		return -1;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+		host[hlen - 1] = '\0';
+		memmove(host, host + 1, hlen - 1);
+	} else if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)p);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+		return -1;
+	a6->sin6_family = AF_INET6;
+	a6->sin6_port = htons((uint16_t)p);
+	return 0;
+}
 
 enum MHD_Result mc_http_body_start(void **con_cls, atomic_size_t *budget_used, size_t budget)
 {

@@ -12,6 +12,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct sockaddr_storage;
+
+/* A listen address: "v4:PORT", "[v6]:PORT", "v6:PORT" (no brackets: the last
+ * colon ends the address, as a downward-API node IP renders) or ":PORT"
+ * (family 0: no address, the caller picks the wildcard). Fills ss (the port
+ * in it too) and port; 0, or -1 when it is none of these. */
+int mc_http_parse_listen(const char *s, struct sockaddr_storage *ss, unsigned int *port);
+
 /* One request body being received (MHD's *con_cls). buf is NUL-terminated
  * past len once anything arrived. */
 struct mc_http_body {

@@ -522,55 +522,27 @@ struct mc_api *mc_api_start_unix(struct mc_agent *a, const char *path, mode_t mo
 
 struct mc_api *mc_api_start_tcp(struct mc_agent *a, const char *addr_port, enum mc_tcp_role role)
 {
-	const char *flag = role == MC_TCP_METRICS ? "--metrics" : "--http";
-	struct sockaddr_storage ss = {0};
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	const char *colon = strrchr(addr_port, ':');
-	size_t hlen = colon ? (size_t)(colon - addr_port) : 0;
-	char host[64];
-	unsigned long port;
-	socklen_t len;
-	char *end;
+	struct sockaddr_storage ss;
+	unsigned int port;
 	int fd, one = 1;
 
-	if (!colon || hlen >= sizeof(host)) {
-		pr_err("%s %s: expected ADDR:PORT", flag, addr_port);
+	if (mc_http_parse_listen(addr_port, &ss, &port) || !ss.ss_family || !port) {
+		pr_err("%s %s: expected ADDR:PORT (ADDR IPv4 or IPv6, PORT 1-65535)",
+		       role == MC_TCP_METRICS ? "--metrics" : "--http", addr_port);
 		return NULL;
-	}
-	if (hlen >= 2 && addr_port[0] == '[' && addr_port[hlen - 1] == ']') /* [v6]:port */
-		memcpy(host, addr_port + 1, hlen -= 2);
-	else
-		memcpy(host, addr_port, hlen);
-	host[hlen] = '\0';
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port == 0 || port > 65535)
-		goto bad;
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		len = sizeof(*sin);
-	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		len = sizeof(*sin6);
-	} else {
-		goto bad;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return NULL;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 128)) {
+	if (bind(fd, (struct sockaddr *)&ss,
+		 ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) ||
+	    listen(fd, 128)) {
 		pr_err("listen on %s: %s", addr_port, strerror(errno));
 		close(fd);
 		return NULL;
 	}
 	return start(a, fd, false, role == MC_TCP_METRICS);
-bad:
-	pr_err("%s %s: expected ADDR:PORT (ADDR IPv4 or IPv6, PORT 1-65535)", flag, addr_port);
-	return NULL;
 }
 
 void mc_api_stop(struct mc_api *api)

@@ -163,33 +163,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 struct metrics_server *metrics_server_start(const char *listen)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	const char *colon = strrchr(listen, ':');
+	struct sockaddr_storage ss;
 	struct metrics_server *m;
-	char host[INET_ADDRSTRLEN];
-	unsigned long port;
-	char *end;
+	unsigned int port;
 
-	port = colon && colon[1] ? strtoul(colon + 1, &end, 10) : 0;
-	if (!colon || !colon[1] || *end || port > 65535 ||
-	    (size_t)(colon - listen) >= sizeof(host)) {
-		pr_err("--metrics-listen %s: expected IPv4:PORT or :PORT", listen);
+	if (mc_http_parse_listen(listen, &ss, &port)) {
+		pr_err("--metrics-listen %s: expected IP:PORT, [IPv6]:PORT or :PORT", listen);
 		return NULL;
 	}
-	memcpy(host, listen, (size_t)(colon - listen));
-	host[colon - listen] = '\0';
-	if (*host && inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
-		pr_err("--metrics-listen %s: expected IPv4:PORT or :PORT", listen);
-		return NULL;
+	if (!ss.ss_family) { /* ":PORT": every IPv4 address, as before */
+		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
 	}
-	sin.sin_port = htons((uint16_t)port);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
-	m->daemon = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port,
-				     NULL, NULL, handle, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-				     5u, MHD_OPTION_CONNECTION_LIMIT, 32u,
-				     MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_END);
+	m->daemon = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+					     (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+				     (uint16_t)port, NULL, NULL, handle, NULL,
+				     MHD_OPTION_CONNECTION_TIMEOUT, 5u, MHD_OPTION_CONNECTION_LIMIT, 32u,
+				     MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_END);
 	if (!m->daemon) {
 		pr_err("cannot serve metrics on %s", listen);
 		free(m);

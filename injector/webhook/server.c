@@ -135,43 +135,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	pr_warn("http: %s", msg);
 }
 
-/* "[v6]:port", "v4:port" or ":port" -> address (family 0 for ":port") and port. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, unsigned int *port)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(listen, ':');
-	char *end;
-	unsigned long p;
-	size_t hlen;
-
-	memset(ss, 0, sizeof(*ss));
-	if (!colon)
-		return -1;
-	p = strtoul(colon + 1, &end, 10);
-	if (!colon[1] || *end || p > 65535)
-		return -1;
-	*port = (unsigned int)p;
-	hlen = (size_t)(colon - listen);
-	if (hlen == 0)
-		return 0;
-	if (hlen >= sizeof(host))
-		return -1;
-	memcpy(host, listen, hlen);
-	host[hlen] = '\0';
-	if (host[0] == '[' && host[hlen - 1] == ']') {
-		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-
-		host[hlen - 1] = '\0';
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)p);
-		return inet_pton(AF_INET6, host + 1, &a6->sin6_addr) == 1 ? 0 : -1;
-	}
-	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-
-	a4->sin_family = AF_INET;
-	a4->sin_port = htons((uint16_t)p);
-	return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : -1;
-}
 
 static struct MHD_Daemon *start(struct server *s, unsigned int flags, unsigned int port,
 				const struct sockaddr_storage *ss)
@@ -203,7 +166,7 @@ struct server *server_start(const char *listen, const struct inject_cfg *inject)
 	struct server *s;
 	unsigned int port;
 
-	if (parse_listen(listen, &ss, &port) < 0) {
+	if (mc_http_parse_listen(listen, &ss, &port) < 0) {
 		pr_err("--listen %s: expected IP:PORT, [IPv6]:PORT or :PORT", listen);
 		return NULL;
 	}
