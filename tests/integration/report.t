@@ -67,6 +67,21 @@ expect_eq "... and the keep-alive section's mesh median is not mixed with them" 
 check "a run whose warm-up ended before every connection answered is named as not steady" \
   grep -q '^Not steady state: 1 run(s) .*two-hop one-node plaintext c=1000 full (600 of 1000)' "$TMP/results.md"
 
+# the bootstrap section (tests/bench/ratio-ci): full's c=1 mean over mesh is
+# 155 / 210; a resampled median of full is 150, 155 or 160 and of mesh 200,
+# 210 or 220, so every resampled ratio lies in 150/220..160/200
+ci=$(grep '^| two-hop | one-node | plaintext | keep-alive | 1 | full |' "$TMP/results.md" | awk -F'|' '{ print $9 }')
+diag "bootstrap cell: $ci"
+check "bootstrap: full's mean over mesh is 0.74 with an interval around it inside 0.68..0.80" \
+  awk -v s="$ci" 'BEGIN { if (split(s, a, /[][, ]+/) < 4) exit 1; p = a[2]; lo = a[3]; hi = a[4]
+    exit !(p == 0.74 && lo >= 0.68 && lo <= p && hi >= p && hi <= 0.80 && lo < hi) }'
+expect_eq "bootstrap: one run of minimal gives a ratio and no interval (full / minimal, 155 / 140)" 1.11 \
+  "$(grep '^| two-hop | one-node | plaintext | keep-alive | 1 | full |' "$TMP/results.md" | awk -F'|' '{ gsub(/ /, "", $12); print $12 }')"
+echo 'not json' >"$TMP/bad.json"
+"$ROOT/tests/bench/ratio-ci" "$TMP/bad.json" >"$TMP/bad.out" 2>&1; rc=$?
+check "bootstrap: a file that is not results exits 1 with its name" \
+  test $rc = 1 -a -n "$(grep "ratio-ci: $TMP/bad.json" "$TMP/bad.out")"
+
 if "$ROOT/tests/bench/plot" "$TMP/results.json" "$TMP" >"$TMP/plot.log" 2>&1; then
   check "plot: a PNG from results with failed runs" test -s "$TMP/two-hop-one-node-plain.png"
 else
