@@ -165,6 +165,22 @@ expect_eq "app-sockets tcp: ... ds-tcp's app pair (5<->6) is not" 0 "$(d inbound
 expect_eq "meshcut pods shows the pod's choice" tcp \
   "$(mc_admin node1 pods --json | jq -r '.[] | select(.pod == "default/ds-tcp") | .app_sockets')"
 
+# an edge-triggered reader (HAProxy, nginx: a short read means "drained")
+# while its pair leaves the shortcut with redirected bytes unread: the TCP
+# bytes that follow must bring it an edge of their own, or it stalls
+# (integrity.t's late streams: HAProxy then closed with 4 MB unread)
+mc_admin node1 backlog-limit 65536 >/dev/null
+b0=$(stats_json | jq .to_tcp.backlog)
+M=$(run edge_reader mesh)
+b1=$(stats_json | jq .to_tcp.backlog)
+P=$(run edge_reader plain)
+mc_admin node1 backlog-limit 4194304 >/dev/null
+diag "edge_reader: meshcut $M" "edge_reader: tcp     $P"
+expect_eq "an edge-triggered reader on TCP: every byte, never without an edge" true/0 "$(field "$P" intact)/$(field "$P" stalls)"
+check "... with meshcut the pair left the shortcut mid-stream (to_tcp.backlog +$((b1 - b0)))" test $((b1 - b0)) -ge 1
+expect_eq "... and the reader got every byte, never waiting for an edge that does not come" true/0 \
+  "$(field "$M" intact)/$(field "$M" stalls)"
+
 # kTLS: the app sets TCP_ULP "tls" mid-stream. Found by trying on plain TCP
 # first (the kernel loads the tls module on demand: Debian's 6.1 has it; the
 # development kernel has no CONFIG_TLS)

@@ -16,6 +16,8 @@
  * close_unread, echo, splice_app, woken_reader, rcvmem (--memcg PROCS),
  * early_stream, early_short, fin_late_reader, fin_mixed_senders (--memcg PROCS), ulp,
  * one_request (a new connection's one request and answer: what crossed TCP),
+ * edge_reader (an edge-triggered reader while its pair leaves: the node's
+ * backlog limit must be 65536),
  * pingpong (a probe: one hop's round trip), pingpong_pipe (the same over two
  * pipes: the floor). Prints one JSON line; exit 0
  * unless the program itself failed.
@@ -32,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -1049,6 +1052,89 @@ static void sc_one_request(void)
 	close(c);
 }
 
+/* An edge-triggered reader that takes a short read for "drained", as HAProxy
+ * and nginx do, while the sidecar's direction towards it leaves the shortcut
+ * (the node's backlog limit is low for this scenario: semantics.t sets it).
+ * The sidecar writes 120,000 bytes in two sends (redirected: they wait in the
+ * app's psock while it sleeps), then 200,000 more, which go over TCP, and
+ * keeps the connection open. The app reads 16 KiB at a time after each
+ * edge until a read comes back short. tcp_bpf's recv returns redirected bytes
+ * alone: the read that empties the psock is short although TCP bytes wait,
+ * and no new edge comes if they all arrived before (the window is full, the
+ * writer waits). A wait of 3 s for an edge while bytes are missing is a stall;
+ * the reader then reads on to the end (so the scenario ends) and counts it. */
+static void sc_edge_reader(void)
+{
+	enum { FIRST = 60000, TCP_PART = 20000, TOTAL = 2 * FIRST + TCP_PART, CHUNK = 16384 };
+	uint8_t buf[CHUNK];
+	int c, s, ep, stalls = 0, err = 0, done_pipe[2];
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET};
+	size_t got = 0;
+	bool ok = true;
+	pid_t pid;
+	char b;
+
+	pair(&c, &s);
+	if (pipe(done_pipe))
+		die("pipe");
+	pid = fork();
+	if (pid == 0) {
+		close(done_pipe[1]);
+		write_all(s, 0, FIRST);
+		msleep(20);
+		write_all(s, FIRST, FIRST);
+		msleep(20);
+		write_all(s, 2 * FIRST, TCP_PART);
+		/* no FIN: an edge it would bring must not end the stall */
+		if (read(done_pipe[0], &b, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(done_pipe[0]);
+	fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
+	ep = epoll_create1(0);
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev))
+		die("epoll");
+	msleep(100); /* the writer's bytes queue up meanwhile */
+	while (got < TOTAL && stalls < 5) {
+		struct epoll_event out;
+		int n = epoll_wait(ep, &out, 1, 3000);
+		bool stalled = n == 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die("epoll_wait");
+		stalls += stalled;
+		for (;;) {
+			ssize_t r = read(c, buf, sizeof(buf));
+
+			if (r < 0 && errno == EAGAIN)
+				break;
+			if (r <= 0) {
+				err = r < 0 ? errno : 0;
+				goto out;
+			}
+			if (!check(buf, got, (size_t)r))
+				ok = false;
+			got += (size_t)r;
+			/* a short read means "drained" for this reader, unless it
+			 * is catching up after a stall */
+			if ((size_t)r < sizeof(buf) && !stalled)
+				break;
+		}
+	}
+out:
+	if (write(done_pipe[1], "x", 1) < 0)
+		err = errno;
+	waitpid(pid, NULL, 0);
+	printf("{\"scenario\":\"edge_reader\",\"got\":%zu,\"intact\":%s,\"stalls\":%d,\"errno\":\"%s\"}\n",
+	       got, ok && got == TOTAL ? "true" : "false", stalls, err ? strerror(err) : "");
+	close(ep);
+	close(c);
+	close(s);
+}
+
 static void sc_echo(void)
 {
 	int c, s, cerr, serr;
@@ -1098,7 +1184,7 @@ int main(int argc, char **argv)
 	RUN(half_close) RUN(rst_unread) RUN(peek) RUN(rcvlowat) RUN(waitall) RUN(fionread)
 	RUN(splice) RUN(close_unread) RUN(echo) RUN(woken_reader) RUN(splice_app) RUN(rcvmem)
 	RUN(early_stream) RUN(early_short) RUN(pingpong) RUN(pingpong_pipe)
-	RUN(fin_late_reader) RUN(fin_mixed_senders) RUN(ulp) RUN(one_request)
+	RUN(fin_late_reader) RUN(fin_mixed_senders) RUN(ulp) RUN(one_request) RUN(edge_reader)
 	fprintf(stderr, "sockcompat: unknown scenario %s\n", sc);
 	return 2;
 }
