@@ -35,6 +35,9 @@ nowin="no request completed in the measured window"
   # group of its own, its ratios to its own mesh runs
   point two-hop mesh 1 1 400 2500 | jq -c '.connection = "per-request"'
   point two-hop full 1 1 300 3000 | jq -c '.connection = "per-request"'
+  # bench --app-reads recv (pods opted in): a group of its own again
+  point two-hop mesh 1 1 410 2400 | jq -c '.connection = "per-request" | .app_reads = "recv"'
+  point two-hop full 1 1 250 3900 | jq -c '.connection = "per-request" | .app_reads = "recv"'
 } | jq -s '(.[] | select(.config == "full" and .concurrency == 1000) | .warmed_connections) = 600
             | (.[] | select(.concurrency == 1) | .warmed_connections) = 1' >"$TMP/results.json"
 
@@ -44,8 +47,8 @@ else
   not_ok "report: exit 0 with failed runs in the results"; sed 's/^/# /' "$TMP/report.err"
 fi
 row() { # C CONFIG [KIND]: that configuration's row in the section for concurrency C
-  # and connection kind KIND (default keep-alive)
-  awk -v h="c=$1" -v k="${3:-keep-alive}" '/^## / { on = ($NF == h && index($0, ", " k ", ")) } on' \
+  # and connection kind KIND (default keep-alive), pods not opted in to app-reads
+  awk -v h="c=$1" -v k="${3:-keep-alive}" '/^## / { on = ($NF == h && index($0, ", " k ", ") && !index($0, "app-reads")) } on' \
     "$TMP/results.md" | grep "^| $2 |"
 }
 cell() { row "$1" "$2" | awk -F'|' -v n="$3" '{ gsub(/^ +| +$/, "", $(n + 1)); print $(n + 1) }'; }
@@ -64,6 +67,10 @@ expect_eq "c=1000 mesh: no mean from a failed run" "-" "$(cell 1000 mesh 2)"
 expect_eq "per-request connections: their own section, mean ratio 300 / 400" 0.75 \
   "$(row 1 full "a new connection per request" | awk -F'|' '{ gsub(/ /, "", $8); print $8 }')"
 expect_eq "... and the keep-alive section's mesh median is not mixed with them" 210 "$(cell 1 mesh 2)"
+expect_eq "pods opted in (app-reads recv): their own section, mean ratio 250 / 410" 0.61 \
+  "$(awk '/^## / { on = index($0, "pods annotated app-reads: recv") > 0 } on' "$TMP/results.md" | grep '^| full |' | awk -F'|' '{ gsub(/ /, "", $8); print $8 }')"
+expect_eq "... and the per-request section without them keeps its own ratio (300 / 400)" 0.75 \
+  "$(row 1 full "a new connection per request" | awk -F'|' '{ gsub(/ /, "", $8); print $8 }')"
 check "a run whose warm-up ended before every connection answered is named as not steady" \
   grep -q '^Not steady state: 1 run(s) .*two-hop one-node plaintext c=1000 full (600 of 1000)' "$TMP/results.md"
 
