@@ -964,81 +964,87 @@ static __always_inline bool fin_hold_leaving(struct mc_pair *p, __u32 side)
  * segment towards a reader whose direction left the shortcut is held while
  * the reader still has redirected bytes to read: TCP sends it again, and it
  * arrives, with its edge, once they are read. Only the segment TCP waits for
- * first is counted, once per transmission round (its tail-loss probe counts
- * too), at most MC_DATA_LEAVE_HOLDS rounds per side (1 to 3 s of
- * retransmissions): a reader that takes longer gets the bytes anyway. Each
- * hold costs the writer a retransmission timeout (200 ms and up), paid only
- * when a direction leaves with bytes unread.
+ * first (seq == rcv_nxt) is counted, once per transmission round, at most
+ * MC_DATA_LEAVE_HOLDS rounds per side (about 3 s of retransmissions): a
+ * reader that takes longer gets the bytes anyway.
  */
 #define MC_DATA_LEAVE_HOLDS 4
 #define MC_PAIR_DATA_HOLDS_SHIFT(side) (24 + 4 * (side))
 
-/* What the gate needs of an ingress TCP segment (skb->data is at the IP
- * header here, and skb->len counts from it: a GRO packet longer than 64 KiB
- * says 0 in its IP length field, skb->len is right). */
-struct tcp_seg {
-	__u32 l4;      /* offset of the TCP header */
-	__u32 payload; /* bytes of data */
-	__u8 flags;
-};
-
-/* Returns 0, or -1 when it is not TCP we can read (IPv6 extension headers
- * included: the gate then lets it pass). */
-static __always_inline int tcp_seg_of(struct __sk_buff *skb, struct tcp_seg *t)
+/* Payload length and sequence number of an ingress TCP segment, or -1. */
+static __always_inline int tcp_payload_of(struct __sk_buff *skb, __u32 *len, __u32 *seq)
 {
-	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
-	__u8 b[2];
-	__u32 hdr;
+	__u32 l3, total, doff_off;
+	__u8 b;
+	__u16 tot;
 
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		if (data + 10 <= data_end) {
-			b[0] = *(__u8 *)data;
-			b[1] = *(__u8 *)(data + 9);
-		} else if (bpf_skb_load_bytes(skb, 0, &b[0], 1) || bpf_skb_load_bytes(skb, 9, &b[1], 1)) {
+		if (bpf_skb_load_bytes(skb, 0, &b, 1) || bpf_skb_load_bytes(skb, 2, &tot, 2))
 			return -1;
-		}
-		if (b[1] != IPPROTO_TCP)
-			return -1;
-		t->l4 = (__u32)(b[0] & 0x0f) * 4;
+		l3 = (__u32)(b & 0x0f) * 4;
+		total = bpf_ntohs(tot);
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		if (bpf_skb_load_bytes(skb, 6, &b[0], 1) || b[0] != IPPROTO_TCP)
+		if (bpf_skb_load_bytes(skb, 4, &tot, 2))
 			return -1;
-		t->l4 = 40;
+		l3 = 40;
+		total = 40 + bpf_ntohs(tot);
 	} else {
 		return -1;
 	}
-	/* data offset and flags: TCP bytes 12 and 13 */
-	if (bpf_skb_load_bytes(skb, t->l4 + 12, b, 2))
+	doff_off = l3 + 12;
+	if (bpf_skb_load_bytes(skb, doff_off, &b, 1) || bpf_skb_load_bytes(skb, l3 + 4, seq, 4))
 		return -1;
-	t->flags = b[1];
-	hdr = t->l4 + (__u32)(b[0] >> 4) * 4;
-	t->payload = skb->len > hdr ? skb->len - hdr : 0;
+	*seq = bpf_ntohl(*seq);
+	l3 += (__u32)(b >> 4) * 4;
+	*len = total > l3 ? total - l3 : 0;
 	return 0;
 }
 
 /* Hold this data segment (drop it; TCP sends it again)? See above. */
 static __always_inline bool data_hold_leaving(struct __sk_buff *skb, struct bpf_sock *sk,
-					      struct mc_pair *p, __u32 side, const struct tcp_seg *t)
+					      struct mc_pair *p, __u32 side)
 {
-	__u32 shift = MC_PAIR_DATA_HOLDS_SHIFT(side), seq;
+	__u32 shift = MC_PAIR_DATA_HOLDS_SHIFT(side), len, seq;
 	struct bpf_tcp_sock *tp;
 
 	if (p->dir[side ^ 1] != MC_DIR_TCP)
 		return false; /* still redirected: no TCP byte follows */
 	if (((p->flags >> shift) & 0xf) >= MC_DATA_LEAVE_HOLDS)
 		return false;
+	if (tcp_payload_of(skb, &len, &seq) || !len)
+		return false; /* an ACK, or unreadable: let it in */
 	tp = bpf_tcp_sock(sk);
-	if (!tp || bpf_skb_load_bytes(skb, t->l4 + 4, &seq, 4))
-		return false;
-	seq = bpf_ntohl(seq);
-	/* nothing new in it (a retransmission of bytes TCP has): let it in, its
-	 * duplicate ACK is what repairs the sender */
-	if ((__s32)(seq + t->payload - tp->rcv_nxt) <= 0)
-		return false;
-	/* the segment TCP waits for first: one per transmission round */
-	if ((__s32)(seq - tp->rcv_nxt) <= 0)
+	if (tp && seq == tp->rcv_nxt)
 		__sync_fetch_and_add(&p->flags, 1u << shift);
 	return true;
+}
+
+/* The TCP flags of an ingress segment (skb->data is at the IP header here):
+ * read in place, or copied when the headers are not in the linear part.
+ * Returns 0, or -1 when they cannot be read. */
+static __always_inline int tcp_flags_of(struct __sk_buff *skb, __u8 *flags)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	__u32 off;
+	__u8 b;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		if (data + 1 <= data_end)
+			b = *(__u8 *)data;
+		else if (bpf_skb_load_bytes(skb, 0, &b, 1))
+			return -1;
+		off = (__u32)(b & 0x0f) * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		off = 40; /* TCP follows the fixed header on every path we pair */
+	} else {
+		return -1;
+	}
+	off += 13;
+	if (off < 64 && data + off + 1 <= data_end) {
+		*flags = *(__u8 *)(data + off);
+		return 0;
+	}
+	return bpf_skb_load_bytes(skb, off, flags, 1) ? -1 : 0;
 }
 
 /* Would a FIN take this reader to TIME_WAIT or CLOSE, where the kernel frees
@@ -1056,7 +1062,6 @@ int mc_fin_gate(struct __sk_buff *skb)
 {
 	struct mc_kind_stats *s;
 	struct bpf_sock *sk;
-	struct tcp_seg t;
 	struct mc_pair *p;
 	struct mc_sock *st;
 	__u32 side;
@@ -1065,12 +1070,10 @@ int mc_fin_gate(struct __sk_buff *skb)
 	bool hold;
 
 	/* every packet of the node's sockets comes here: leave at once unless
-	 * it is a FIN, an RST or data, for a paired socket (below; a socket
-	 * nobody paired has no storage) */
+	 * it goes to a paired socket (a socket nobody paired has no storage) */
 	sk = skb->sk;
-	if (!sk || tcp_seg_of(skb, &t) || (!t.payload && !(t.flags & (TCP_FLAG_FIN | TCP_FLAG_RST))))
+	if (!sk || tcp_flags_of(skb, &flags))
 		return 1;
-	flags = t.flags;
 	sk = bpf_sk_fullsock(sk);
 	if (!sk || sk->protocol != IPPROTO_TCP)
 		return 1;
@@ -1083,9 +1086,8 @@ int mc_fin_gate(struct __sk_buff *skb)
 		return 1; /* only TCP bytes (TCP's own queue keeps them through the
 			   * close), or drained and plain TCP again */
 	backlog = (__s64)(p->sent[side] - p->consumed[side]);
-	/* TCP bytes behind redirected ones the reader has not read yet (a FIN
-	 * that carries some is held below, until the pair is deleted) */
-	if (backlog > 0 && !(flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) && data_hold_leaving(skb, sk, p, side, &t))
+	/* TCP bytes behind redirected ones the reader has not read yet */
+	if (backlog > 0 && !(flags & TCP_FLAG_RST) && data_hold_leaving(skb, sk, p, side))
 		return 0;
 	if (!(flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
 		return 1;
