@@ -14,8 +14,7 @@
  *   (or fexit/tcp_bpf_send*) sk_msg counted and the send did not deliver
  *                            (the agent picks the hooks the kernel offers)
  *   cgroup_skb/ingress       hold a FIN (and count an RST) that would close a
- *                            receiver still holding unread redirected bytes,
- *                            and TCP data behind them (closing gate)
+ *                            receiver still holding unread redirected bytes
  *   cgroup/setsockopt        SO_RCVLOWAT, TCP_ULP: the socket leaves the shortcut
  *
  * Everything fails open: a miss, a full table or any error leaves the
@@ -953,72 +952,6 @@ static __always_inline bool fin_hold_leaving(struct mc_pair *p, __u32 side)
 	return true;
 }
 
-/*
- * The same two queues stall an edge-triggered reader that takes a short read
- * for "drained" (HAProxy, nginx): TCP bytes that arrive while it still holds
- * redirected ones bring their edge (EPOLLIN) to a reader that reads the
- * redirected ones, and its read that empties them comes back short; if no
- * TCP byte arrives after that (the writer waits for an answer, or for the
- * window), it waits for ever with bytes queued (semantics.t, edge_reader; in
- * integrity.t HAProxy then closed a stream with 4 MB unread). So a data
- * segment towards a reader whose direction left the shortcut is held while
- * the reader still has redirected bytes to read: TCP sends it again, and it
- * arrives, with its edge, once they are read. Only the segment TCP waits for
- * first (seq == rcv_nxt) is counted, once per transmission round, at most
- * MC_DATA_LEAVE_HOLDS rounds per side (about 3 s of retransmissions): a
- * reader that takes longer gets the bytes anyway.
- */
-#define MC_DATA_LEAVE_HOLDS 4
-#define MC_PAIR_DATA_HOLDS_SHIFT(side) (24 + 4 * (side))
-
-/* Payload length and sequence number of an ingress TCP segment, or -1. */
-static __always_inline int tcp_payload_of(struct __sk_buff *skb, __u32 *len, __u32 *seq)
-{
-	__u32 l3, total, doff_off;
-	__u8 b;
-	__u16 tot;
-
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		if (bpf_skb_load_bytes(skb, 0, &b, 1) || bpf_skb_load_bytes(skb, 2, &tot, 2))
-			return -1;
-		l3 = (__u32)(b & 0x0f) * 4;
-		total = bpf_ntohs(tot);
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		if (bpf_skb_load_bytes(skb, 4, &tot, 2))
-			return -1;
-		l3 = 40;
-		total = 40 + bpf_ntohs(tot);
-	} else {
-		return -1;
-	}
-	doff_off = l3 + 12;
-	if (bpf_skb_load_bytes(skb, doff_off, &b, 1) || bpf_skb_load_bytes(skb, l3 + 4, seq, 4))
-		return -1;
-	*seq = bpf_ntohl(*seq);
-	l3 += (__u32)(b >> 4) * 4;
-	*len = total > l3 ? total - l3 : 0;
-	return 0;
-}
-
-/* Hold this data segment (drop it; TCP sends it again)? See above. */
-static __always_inline bool data_hold_leaving(struct __sk_buff *skb, struct bpf_sock *sk,
-					      struct mc_pair *p, __u32 side)
-{
-	__u32 shift = MC_PAIR_DATA_HOLDS_SHIFT(side), len, seq;
-	struct bpf_tcp_sock *tp;
-
-	if (p->dir[side ^ 1] != MC_DIR_TCP)
-		return false; /* still redirected: no TCP byte follows */
-	if (((p->flags >> shift) & 0xf) >= MC_DATA_LEAVE_HOLDS)
-		return false;
-	if (tcp_payload_of(skb, &len, &seq) || !len)
-		return false; /* an ACK, or unreadable: let it in */
-	tp = bpf_tcp_sock(sk);
-	if (tp && seq == tp->rcv_nxt)
-		__sync_fetch_and_add(&p->flags, 1u << shift);
-	return true;
-}
-
 /* The TCP flags of an ingress segment (skb->data is at the IP header here):
  * read in place, or copied when the headers are not in the linear part.
  * Returns 0, or -1 when they cannot be read. */
@@ -1070,9 +1003,9 @@ int mc_fin_gate(struct __sk_buff *skb)
 	bool hold;
 
 	/* every packet of the node's sockets comes here: leave at once unless
-	 * it goes to a paired socket (a socket nobody paired has no storage) */
+	 * it is a FIN or an RST (of a paired socket, below) */
 	sk = skb->sk;
-	if (!sk || tcp_flags_of(skb, &flags))
+	if (!sk || tcp_flags_of(skb, &flags) || !(flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
 		return 1;
 	sk = bpf_sk_fullsock(sk);
 	if (!sk || sk->protocol != IPPROTO_TCP)
@@ -1086,11 +1019,6 @@ int mc_fin_gate(struct __sk_buff *skb)
 		return 1; /* only TCP bytes (TCP's own queue keeps them through the
 			   * close), or drained and plain TCP again */
 	backlog = (__s64)(p->sent[side] - p->consumed[side]);
-	/* TCP bytes behind redirected ones the reader has not read yet */
-	if (backlog > 0 && !(flags & TCP_FLAG_RST) && data_hold_leaving(skb, sk, p, side))
-		return 0;
-	if (!(flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
-		return 1;
 	s = stats_of(st->kind);
 	if (flags & TCP_FLAG_RST) {
 		/* an RST is never retransmitted: holding it would hang the reader */

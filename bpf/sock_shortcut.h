@@ -151,9 +151,7 @@ struct mc_pair {
 #define MC_PAIR_READ(side) (1u << (1 + (side))) /* side's reader has used recv() */
 #define MC_PAIR_CHARGED (1u << 3) /* counted in mc_pod_pairs[id.client_netns] */
 /* bits 8-15 and 16-23: FINs held at side 0 and side 1 while the pair was
- * leaving (sock_shortcut.bpf.c: fin_hold_leaving); bits 24-27 and 28-31: the
- * rounds of TCP data held at side 0 and side 1 behind unread redirected bytes
- * (data_hold_leaving) */
+ * leaving (sock_shortcut.bpf.c: fin_hold_leaving) */
 
 /* per socket (sk_storage) */
 struct mc_sock {
