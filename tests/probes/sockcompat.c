@@ -1056,26 +1056,30 @@ static void sc_one_request(void)
  * and nginx do, while the sidecar's direction towards it leaves the shortcut
  * (the node's backlog limit is low for this scenario: semantics.t sets it).
  * The sidecar writes 120,000 bytes in two sends (redirected: they wait in the
- * app's psock while it sleeps), then 200,000 more, which go over TCP, and
- * keeps the connection open. The app reads 16 KiB at a time after each
- * edge until a read comes back short. tcp_bpf's recv returns redirected bytes
+ * app's psock while it sleeps), then 20,000 more, which go over TCP, and
+ * keeps the connection open. The app reads 16 KiB at a time after each edge
+ * until a read comes back short. tcp_bpf's recv returns redirected bytes
  * alone: the read that empties the psock is short although TCP bytes wait,
- * and no new edge comes if they all arrived before (the window is full, the
- * writer waits). A wait of 3 s for an edge while bytes are missing is a stall;
- * the reader then reads on to the end (so the scenario ends) and counts it. */
+ * and no new edge comes if they all arrived before. A wait of 3 s for an edge
+ * while bytes are missing is a stall; the reader then reads on to the end (so
+ * the scenario ends) and counts it. The writer's retransmissions (TCP_INFO)
+ * show whether its TCP bytes were held back. */
 static void sc_edge_reader(void)
 {
 	enum { FIRST = 60000, TCP_PART = 20000, TOTAL = 2 * FIRST + TCP_PART, CHUNK = 16384 };
 	uint8_t buf[CHUNK];
-	int c, s, ep, stalls = 0, err = 0, done_pipe[2];
+	int c, s, ep, stalls = 0, err = 0, done_pipe[2], written_pipe[2];
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET};
+	struct pollfd wp;
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
 	size_t got = 0;
 	bool ok = true;
 	pid_t pid;
 	char b;
 
 	pair(&c, &s);
-	if (pipe(done_pipe))
+	if (pipe(done_pipe) || pipe(written_pipe))
 		die("pipe");
 	pid = fork();
 	if (pid == 0) {
@@ -1084,18 +1088,26 @@ static void sc_edge_reader(void)
 		msleep(20);
 		write_all(s, FIRST, FIRST);
 		msleep(20);
-		write_all(s, 2 * FIRST, TCP_PART);
+		write_all(s, 2 * FIRST, TCP_PART); /* fits TCP's first window */
+		if (write(written_pipe[1], "w", 1) != 1)
+			_exit(1);
 		/* no FIN: an edge it would bring must not end the stall */
 		if (read(done_pipe[0], &b, 1) < 0)
 			_exit(1);
 		_exit(0);
 	}
 	close(done_pipe[0]);
+	close(written_pipe[1]);
+	/* the reader starts once every byte is on its way, however late the
+	 * writer ran on a busy machine */
+	wp = (struct pollfd){.fd = written_pipe[0], .events = POLLIN};
+	if (poll(&wp, 1, 10000) != 1 || read(written_pipe[0], &b, 1) != 1)
+		die("writer");
+	msleep(50);
 	fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
 	ep = epoll_create1(0);
 	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev))
 		die("epoll");
-	msleep(100); /* the writer's bytes queue up meanwhile */
 	while (got < TOTAL && stalls < 5) {
 		struct epoll_event out;
 		int n = epoll_wait(ep, &out, 1, 3000);
@@ -1125,14 +1137,20 @@ static void sc_edge_reader(void)
 		}
 	}
 out:
+	if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tl))
+		memset(&ti, 0, sizeof(ti));
 	if (write(done_pipe[1], "x", 1) < 0)
 		err = errno;
 	waitpid(pid, NULL, 0);
-	printf("{\"scenario\":\"edge_reader\",\"got\":%zu,\"intact\":%s,\"stalls\":%d,\"errno\":\"%s\"}\n",
-	       got, ok && got == TOTAL ? "true" : "false", stalls, err ? strerror(err) : "");
+	printf("{\"scenario\":\"edge_reader\",\"got\":%zu,\"intact\":%s,\"stalls\":%d,"
+	       "\"writer_retransmits\":%u,\"errno\":\"%s\"}\n",
+	       got, ok && got == TOTAL ? "true" : "false", stalls, ti.tcpi_total_retrans,
+	       err ? strerror(err) : "");
 	close(ep);
 	close(c);
 	close(s);
+	close(done_pipe[1]);
+	close(written_pipe[0]);
 }
 
 static void sc_echo(void)
