@@ -30,8 +30,18 @@ vc_resolve_topology() { # FILE PLACEMENT MESH TLS MESHCUT -> state JSON on stdou
     | if ($nodes | length) < 1 or ($nodes | length) > 2 then fail("1 or 2 nodes") else . end
     | if ($t.cni // "bridge") as $c | ["bridge", "routed"] | index($c) | not then fail("cni: bridge or routed") else . end
     | ($t.pods // fail("no pods")) as $pods0
-    # placement: "one-node" puts every pod on the first node
-    | ($pods0 | map(if $placement == "one-node" then .node = $nodes[0] else . end)) as $pods1
+    # placement: "one-node" puts every pod on the first node; "two-nodes"
+    # keeps a topology that uses both nodes, and otherwise moves every pod
+    # serving a service other than the entry to the second node (two-hop:
+    # leaf), so that the calls behind the entry cross nodes; "topology" keeps
+    # the file'"'"'s placement
+    | ($t.entry // $t.services[0].name) as $entry
+    | if $placement == "two-nodes" and ($nodes | length) < 2 then fail("placement two-nodes needs two nodes") else . end
+    | ($pods0 | map(.node) | unique | length) as $used
+    | ($pods0 | map(
+        if $placement == "one-node" then .node = $nodes[0]
+        elif $placement == "two-nodes" and $used < 2 and (.service // null) != null and .service != $entry
+        then .node = $nodes[1] else . end)) as $pods1
     | ($pods1 | map(.name)) as $names
     | if ($names | unique | length) != ($names | length) then fail("duplicate pod names") else . end
     | if ([$names[] | select(. as $n | $nodes | index($n))] | length) > 0 then fail("a pod is named like a node") else . end
