@@ -88,6 +88,9 @@ echo 'not json' >"$TMP/bad.json"
 "$ROOT/tests/bench/ratio-ci" "$TMP/bad.json" >"$TMP/bad.out" 2>&1; rc=$?
 check "bootstrap: a file that is not results exits 1 with its name" \
   test $rc = 1 -a -n "$(grep "ratio-ci: $TMP/bad.json" "$TMP/bad.out")"
+"$ROOT/tests/bench/ratio-ci" "$TMP/results.json" >"$TMP/bad.out" 2>&1; rc=$?
+check "bootstrap: points without the group the report adds exit 1 and say so" \
+  test $rc = 1 -a -n "$(grep "without its group" "$TMP/bad.out")"
 
 if "$ROOT/tests/bench/plot" "$TMP/results.json" "$TMP" >"$TMP/plot.log" 2>&1; then
   check "plot: a PNG from results with failed runs" test -s "$TMP/two-hop-one-node-plain.png"
