@@ -858,14 +858,16 @@ int BPF_PROG(mc_recv_parser_fexit, struct sock *sk, struct msghdr *msg, size_t l
 /* A send() of this socket returned ret: settle what its sk_msg runs counted. */
 static __always_inline int on_send(struct sock *sk, int ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid(), counted = 0, accepted;
+	__u32 tid, counted = 0, accepted;
 	struct mc_send_key k;
 	struct mc_pair *p;
 	struct mc_sock *st;
 	__u32 *apart;
 
+	/* every send on the node comes here: leave before any helper call */
 	if (!sk->sk_user_data) /* no psock: not one of ours (see mc_recv_length) */
 		return 0;
+	tid = (__u32)bpf_get_current_pid_tgid();
 	st = bpf_sk_storage_get(&mc_sock_state, sk, 0, 0);
 	if (!st || (!st->send_counted && !st->apart))
 		return 0;
