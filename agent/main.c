@@ -20,6 +20,7 @@
 #include "api/api.h"
 #include "kernel/check.h"
 #include "shortcut/layouts.h"
+#include "shortcut/socket_hooks.h"
 #include "fsutil.h"
 #include "log.h"
 #include "monitor/session.h"
@@ -430,6 +431,13 @@ static void serve(struct mc_agent *a, const struct options *o, struct running *r
 		if (mc_now_ns() - last_gc > 5000000000ull) {
 			last_gc = mc_now_ns();
 			mc_layouts_gc(o->dp.pin_dir, MC_LAYOUT_VERSION, ctl.active_layout);
+		}
+		/* a mode without a socket shortcut: let its per-socket hooks go
+		 * once no socket can need them (socket_hooks.h) */
+		if (__atomic_load_n(&a->dp.socket_hooks, __ATOMIC_RELAXED) && !(ctl.modes & MC_MODE_SOCKETS)) {
+			pthread_mutex_lock(&a->lock);
+			mc_socket_hooks_tick(&a->dp);
+			pthread_mutex_unlock(&a->lock);
 		}
 		/* no socket holds a pair slot (cross or off mode, an idle node):
 		 * nothing can be waiting, skip the walk over every slot */

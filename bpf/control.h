@@ -39,6 +39,8 @@
 #define MC_MODE_CROSS    (1u << 3) /* tc shortcut around the bridge, across nodes */
 #define MC_MODE_INTRA    (MC_MODE_OUTBOUND | MC_MODE_INBOUND)
 #define MC_MODE_FULL     (MC_MODE_INTRA | MC_MODE_NODE | MC_MODE_CROSS)
+/* the modes in which sockops may put a socket into the SOCKHASH */
+#define MC_MODE_SOCKETS  (MC_MODE_INTRA | MC_MODE_NODE)
 
 struct mc_control {
 	__u32 magic;         /* MC_CONTROL_MAGIC once initialised; 0: programs do nothing */

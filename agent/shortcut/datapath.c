@@ -26,6 +26,7 @@
 #include "log.h"
 #include "sock_shortcut.skel.h"
 #include "shortcut/rw_hooks.h"
+#include "shortcut/socket_hooks.h"
 #include "testhooks.h"
 
 #define DEFAULT_BACKLOG_LIMIT (4u << 20) /* 4 MiB per receiver, see docs/socket-shortcut.md, "Bounded memory" */
@@ -363,8 +364,8 @@ static int fill_free_slots(struct mc_datapath *dp)
 
 /* attach a cgroup program (multi-attach link), or move an adopted link to our
  * program: new sockets get it, live ones keep theirs */
-static int attach_cgroup_prog(struct mc_datapath *dp, int cgroup_fd, struct bpf_program *prog,
-			      enum bpf_attach_type type, const char *pin)
+int mc_dp_attach_cgroup_prog(struct mc_datapath *dp, int cgroup_fd, struct bpf_program *prog,
+			     int type, const char *pin)
 {
 	int prog_fd = bpf_program__fd(prog);
 	struct bpf_link_info info = {};
@@ -388,7 +389,7 @@ static int attach_cgroup_prog(struct mc_datapath *dp, int cgroup_fd, struct bpf_
 		close(fd);
 		return err;
 	}
-	fd = bpf_link_create(prog_fd, cgroup_fd, type, NULL);
+	fd = bpf_link_create(prog_fd, cgroup_fd, (enum bpf_attach_type)type, NULL);
 	if (fd < 0)
 		return -errno;
 	err = bpf_obj_pin(fd, path) ? -errno : 0;
@@ -545,21 +546,21 @@ static int attach(struct mc_datapath *dp, int cgroup_fd)
 		refused(dp, err, "attach sk_msg to the SOCKHASH");
 		return err;
 	}
-	err = mc_rw_hooks_attach(dp->skel->obj, dp->rw_hooks, dp->layout_dir, why, sizeof(why));
+	/* the recv/send hooks, the FIN gate and the option watch before
+	 * sockops: a socket is never paired without them. At every start, whatever
+	 * the mode: a start in a mode without a socket shortcut releases the
+	 * first two at the agent's next tick (socket_hooks.h) */
+	err = mc_socket_hooks_attach(dp, cgroup_fd, why, sizeof(why));
 	if (err) {
-		refused(dp, err, "attach %s", why);
+		if (err != -EEXIST)
+			refused(dp, err, "attach %s", why);
 		return err;
 	}
-	/* the FIN gate and the option watch before sockops: a socket is never
-	 * paired without them */
-	err = attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_fin_gate,
-				 BPF_CGROUP_INET_INGRESS, "link_fin_gate");
+	err = mc_dp_attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_setsockopt,
+				       BPF_CGROUP_SETSOCKOPT, "link_setsockopt");
 	if (!err)
-		err = attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_setsockopt,
-					 BPF_CGROUP_SETSOCKOPT, "link_setsockopt");
-	if (!err)
-		err = attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_sockops,
-					 BPF_CGROUP_SOCK_OPS, "link_sockops");
+		err = mc_dp_attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_sockops,
+					       BPF_CGROUP_SOCK_OPS, "link_sockops");
 	if (err) {
 		if (err != -EEXIST)
 			refused(dp, err, "attach to cgroup %s", dp->cgroup);
@@ -679,6 +680,11 @@ static int set_control(struct mc_datapath *dp, size_t off, uint32_t v, uint32_t 
 
 int mc_dp_set_modes(struct mc_datapath *dp, uint32_t modes)
 {
+	int err;
+
+	/* the hooks first: sockops may pair from the moment the mode is set */
+	if ((modes & MC_MODE_SOCKETS) && (err = mc_socket_hooks_ensure(dp)))
+		return err;
 	return set_control(dp, offsetof(struct mc_control, modes), modes, 0);
 }
 

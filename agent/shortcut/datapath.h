@@ -8,7 +8,9 @@
  *     mc_socks, mc_pairs,    socket shortcut (sock_shortcut.h)
  *     mc_free_slots, ...
  *     link_sockops           sockops on the node cgroup (multi-attach link)
- *     link_fin_gate          cgroup_skb/ingress on the node cgroup
+ *     link_fin_gate          cgroup_skb/ingress on the node cgroup (this one and
+ *                            the recv/send hooks only while a socket mode may
+ *                            need them: socket_hooks.h)
  *     link_setsockopt        cgroup/setsockopt on the node cgroup
  *     link_recv_length       tp_btf/sock_recv_length (or link_recv_fexit, ...:
  *     link_send_length       tp_btf/sock_send_length  the hooks rw_hooks.h picked)
@@ -51,6 +53,8 @@ struct mc_datapath {
 	uint32_t max_pairs;
 	bool adopted;          /* found pinned state of this layout and took it over */
 	int rw_hooks;          /* enum mc_rw_hooks: what counts reads and settles sends */
+	bool socket_hooks;     /* the recv/send hooks and the FIN gate are attached
+				* (socket_hooks.h) */
 	char unsupported[320]; /* when mc_dp_open failed because the kernel (or the
 				* agent's privileges) refused meshcut: why */
 };
@@ -62,9 +66,16 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o);
 void mc_dp_close(struct mc_datapath *dp);
 
 int mc_dp_read_control(struct mc_datapath *dp, struct mc_control *c);
+/* a mode with a socket bit attaches the socket hooks before it is set */
 int mc_dp_set_modes(struct mc_datapath *dp, uint32_t modes);
 int mc_dp_set_backlog_limit(struct mc_datapath *dp, uint32_t limit);
 int mc_dp_set_pod_pairs_max(struct mc_datapath *dp, uint32_t max);
+
+/* attach a cgroup program as a pinned multi-attach link named pin in the
+ * layout directory, or move an adopted link to our program */
+struct bpf_program;
+int mc_dp_attach_cgroup_prog(struct mc_datapath *dp, int cgroup_fd, struct bpf_program *prog,
+			     int type, const char *pin);
 
 /* per-kind counters summed over CPUs */
 int mc_dp_read_stats(struct mc_datapath *dp, struct mc_kind_stats out[MC_KIND_MAX]);

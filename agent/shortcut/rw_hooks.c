@@ -127,8 +127,15 @@ static int attach_one(struct bpf_program *prog, const char *path)
 		bpf_link__destroy(link);
 		return err;
 	}
-	bpf_link__disconnect(link); /* the pin keeps it attached after we exit */
+	/* the pin is its only reference from here on: it keeps the link
+	 * attached after we exit, and unlinking it detaches the hook
+	 * (mc_rw_hooks_release). A disconnected bpf_link__destroy frees the
+	 * struct but leaves the fd open, which would keep the hook attached
+	 * for as long as this agent runs: close it */
+	fd = bpf_link__fd(link);
+	bpf_link__disconnect(link);
 	bpf_link__destroy(link);
+	close(fd);
 	return 0;
 }
 
@@ -162,4 +169,18 @@ int mc_rw_hooks_attach(struct bpf_object *obj, enum mc_rw_hooks h, const char *d
 		}
 	}
 	return 0;
+}
+
+void mc_rw_hooks_release(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t i;
+
+	/* a tracing link cannot be detached while referenced, only dropped: its
+	 * pin is its only reference (attach_one closes ours), so unlinking it
+	 * detaches it */
+	for (i = 0; i < NHOOKS; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, hooks[i].link);
+		unlink(path);
+	}
 }

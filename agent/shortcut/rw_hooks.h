@@ -38,4 +38,8 @@ void mc_rw_hooks_select(struct bpf_object *obj, enum mc_rw_hooks set);
 int mc_rw_hooks_attach(struct bpf_object *obj, enum mc_rw_hooks h, const char *dir, char *what,
 		       size_t whatlen);
 
+/* every hook's pinned link in dir dropped (socket_hooks.h: no socket mode,
+ * no socket in the shortcut) */
+void mc_rw_hooks_release(const char *dir);
+
 #endif

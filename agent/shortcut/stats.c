@@ -86,9 +86,10 @@ json_t *mc_status_json(struct mc_agent *a)
 		json_object_set_new(o, "supported", json_true());
 	}
 	json_object_set_new(o, "attach",
-			    json_pack("{s:s, s:s, s:s}", "sockops", a->dp.cgroup, "sk_msg",
+			    json_pack("{s:s, s:s, s:s, s:b}", "sockops", a->dp.cgroup, "sk_msg",
 				      "mc_socks (SOCKHASH)", "recv_send_hooks",
-				      mc_rw_hooks_name(a->dp.rw_hooks)));
+				      mc_rw_hooks_name(a->dp.rw_hooks), "socket_hooks_attached",
+				      __atomic_load_n(&a->dp.socket_hooks, __ATOMIC_RELAXED)));
 	{
 		/* optional kernel features found missing: what runs with less */
 		json_t *deg = json_array();

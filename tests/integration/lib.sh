@@ -93,6 +93,20 @@ mc_admin_curl() { # NODE CURL-ARGS... (URLs http://meshcut-agent/...)
   nsenter --net="/run/netns/${MC_ADMIN_NS[$n]}" -- curl -s --unix-socket "${MC_ADMIN_SOCK[$n]}" "$@"
 }
 stats_json() { mc_admin "${1:-node1}" stats --json; }
+# one connection through POD's sidecar to its app (node1), the app reading
+# with recv(): its bytes arrive intact, and are REDIRECTED (yes|no) or not
+inbound_traffic() { # LABEL REDIRECTED POD
+  local m0 m1 out
+  m0=$(stats_json | jq '.kinds.inbound.msgs')
+  out=$("$VC" exec "$3" -- "$BUILD/tests/sockcompat" --scenario echo --addr "$(pod_ip "$3")" --app-reads 2>&1)
+  m1=$(stats_json | jq '.kinds.inbound.msgs')
+  check "$1: the connection's bytes arrive intact ($out)" jq -e '.intact == true' <<<"$out"
+  if [ "$2" = yes ]; then
+    check "$1: ... redirected ($((m1 - m0)) messages)" test $((m1 - m0)) -gt 0
+  else
+    expect_eq "$1: ... not redirected (messages)" 0 $((m1 - m0))
+  fi
+}
 # After mode off on traffic whose readers read every byte: the drain took
 # every socket out of the SOCKHASH, no pair waits, and no pair's sockets closed
 # while the drain still counted redirected bytes unread (what a recv hook that

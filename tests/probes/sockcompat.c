@@ -18,6 +18,7 @@
  * one_request (a new connection's one request and answer: what crossed TCP),
  * edge_reader (an edge-triggered reader while its pair leaves: the node's
  * backlog limit must be 65536),
+ * hold_unread (redirected bytes wait unread until a line on stdin),
  * pingpong (a probe: one hop's round trip), pingpong_pipe (the same over two
  * pipes: the floor). Prints one JSON line; exit 0
  * unless the program itself failed.
@@ -1172,6 +1173,35 @@ static void sc_echo(void)
 	close(s);
 }
 
+/* The app's redirected bytes wait unread while the test changes the node
+ * (sockethooks.t: a mode without the socket shortcut must keep the hooks that
+ * count them): the sidecar writes 256 KiB the app does not read, says
+ * "holding" on stderr and waits for a line (or EOF) on stdin; then it writes
+ * 64 KiB more (over TCP once the pair left the shortcut) and shuts down its
+ * side; the app reads every byte, in order, and the end. */
+static void sc_hold_unread(void)
+{
+	int c, s, err;
+	bool ok;
+	size_t got, sent;
+	char line[16];
+
+	pair(&c, &s); /* --app-reads: c is the app, s the sidecar */
+	sent = write_all(s, 0, 262144);
+	fprintf(stderr, "holding\n");
+	if (!fgets(line, sizeof(line), stdin))
+		line[0] = 0;
+	sent += write_all(s, sent, 65536);
+	shutdown(s, SHUT_WR);
+	got = read_all(c, 0, &ok, &err, read_timeout_ms);
+	printf("{\"scenario\":\"hold_unread\",\"sent\":%zu,\"got\":%zu,\"intact\":%s,"
+	       "\"errno\":\"%s\"}\n",
+	       sent, got, ok && !err && got == sent && sent == 327680 ? "true" : "false",
+	       err ? strerror(err) : "");
+	close(c);
+	close(s);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1203,6 +1233,7 @@ int main(int argc, char **argv)
 	RUN(splice) RUN(close_unread) RUN(echo) RUN(woken_reader) RUN(splice_app) RUN(rcvmem)
 	RUN(early_stream) RUN(early_short) RUN(pingpong) RUN(pingpong_pipe)
 	RUN(fin_late_reader) RUN(fin_mixed_senders) RUN(ulp) RUN(one_request) RUN(edge_reader)
+	RUN(hold_unread)
 	fprintf(stderr, "sockcompat: unknown scenario %s\n", sc);
 	return 2;
 }
