@@ -538,7 +538,6 @@ static int load(struct mc_datapath *dp)
 /* every program attached (or its pinned link kept) */
 static int attach(struct mc_datapath *dp, int cgroup_fd)
 {
-	char why[160];
 	int err;
 
 	err = attach_sk_msg(dp);
@@ -546,16 +545,8 @@ static int attach(struct mc_datapath *dp, int cgroup_fd)
 		refused(dp, err, "attach sk_msg to the SOCKHASH");
 		return err;
 	}
-	/* the recv/send hooks, the FIN gate and the option watch before
-	 * sockops: a socket is never paired without them. At every start, whatever
-	 * the mode: a start in a mode without a socket shortcut releases the
-	 * first two at the agent's next tick (socket_hooks.h) */
-	err = mc_socket_hooks_attach(dp, cgroup_fd, why, sizeof(why));
-	if (err) {
-		if (err != -EEXIST)
-			refused(dp, err, "attach %s", why);
-		return err;
-	}
+	/* the option watch before sockops (the socket hooks came before the
+	 * control map: mc_dp_open): a socket is never paired without them */
 	err = mc_dp_attach_cgroup_prog(dp, cgroup_fd, dp->skel->progs.mc_setsockopt,
 				       BPF_CGROUP_SETSOCKOPT, "link_setsockopt");
 	if (!err)
@@ -572,6 +563,7 @@ static int attach(struct mc_datapath *dp, int cgroup_fd)
 int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 {
 	int err, cgroup_fd = -1;
+	char why[160];
 	long page = sysconf(_SC_PAGESIZE);
 
 	memset(dp, 0, sizeof(*dp));
@@ -614,6 +606,17 @@ int mc_dp_open(struct mc_datapath *dp, const struct mc_dp_opts *o)
 		err = -errno;
 		dp->pairs = NULL;
 		refused(dp, err, "mmap the pair table");
+		goto fail;
+	}
+	/* The recv/send hooks and the FIN gate, at every start whatever the
+	 * mode, and before the control map is written: an adopted sockops pairs
+	 * from the moment a mode with a socket shortcut is set there. A start in
+	 * a mode without one releases them at the agent's next tick
+	 * (socket_hooks.h). */
+	err = mc_socket_hooks_attach(dp, cgroup_fd, why, sizeof(why));
+	if (err) {
+		if (err != -EEXIST)
+			refused(dp, err, "attach %s", why);
 		goto fail;
 	}
 	err = init_control(dp, o);

@@ -85,11 +85,37 @@ void mc_rw_hooks_select(struct bpf_object *obj, enum mc_rw_hooks set)
 	}
 }
 
+/* an fd of a live link that runs the program prog_fd, or -1 */
+static int link_running(int prog_fd)
+{
+	struct bpf_prog_info pi = {};
+	__u32 id = 0, len = sizeof(pi);
+
+	if (bpf_obj_get_info_by_fd(prog_fd, &pi, &len))
+		return -1;
+	while (bpf_link_get_next_id(id, &id) == 0) {
+		struct bpf_link_info li = {};
+		int fd = bpf_link_get_fd_by_id(id);
+
+		len = sizeof(li);
+		if (fd < 0)
+			continue;
+		if (bpf_obj_get_info_by_fd(fd, &li, &len) == 0 && li.prog_id == pi.id)
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
 /* keep an adopted link running the same program; replace it otherwise
  * (tracing links cannot be updated in place). The replacement detaches first:
  * a recv missed in between only makes a backlog look larger (conservative), a
- * recv counted twice could make a drain delete too early; a send not settled
- * keeps its count high (conservative). */
+ * recv counted twice could make a drain delete too early. A send not settled
+ * in between is NOT conservative: its count stays in the socket's storage and
+ * the same thread's next settled send takes it off again, so that pair's
+ * backlog reads low by it. Only an upgrade that changes these programs,
+ * with paired sockets sending, opens this window (microseconds); a release
+ * (socket_hooks.h) happens only with no socket in the shortcut. */
 static int attach_one(struct bpf_program *prog, const char *path)
 {
 	struct bpf_prog_info ours = {}, theirs = {};
@@ -118,6 +144,15 @@ static int attach_one(struct bpf_program *prog, const char *path)
 		bpf_link_detach(fd);
 		close(fd);
 		unlink(path);
+	}
+	/* released (mc_rw_hooks_release) while another process held the link
+	 * (bpftool link show does, for a moment): it still runs this very
+	 * program. Pin it again; a second link would count every recv twice */
+	fd = link_running(bpf_program__fd(prog));
+	if (fd >= 0) {
+		err = bpf_obj_pin(fd, path) ? -errno : 0;
+		close(fd);
+		return err;
 	}
 	link = bpf_program__attach(prog);
 	if (!link)
@@ -176,11 +211,19 @@ void mc_rw_hooks_release(const char *dir)
 	char path[PATH_MAX];
 	size_t i;
 
-	/* a tracing link cannot be detached while referenced, only dropped: its
-	 * pin is its only reference (attach_one closes ours), so unlinking it
-	 * detaches it */
+	/* A tracing link cannot be detached, only dropped with its last
+	 * reference. Its pin is its only one (attach_one closes ours), but
+	 * the put of an unlinked pin runs later from a workqueue; the close of
+	 * an fd frees the link before close() returns. So: take an fd, unlink
+	 * the pin, close the fd. (Another process that holds the link keeps it
+	 * running our program until it lets go: attach_one pins it again.) */
 	for (i = 0; i < NHOOKS; i++) {
+		int fd;
+
 		snprintf(path, sizeof(path), "%s/%s", dir, hooks[i].link);
+		fd = bpf_obj_get(path);
 		unlink(path);
+		if (fd >= 0)
+			close(fd);
 	}
 }

@@ -21,6 +21,8 @@ int mc_socket_hooks_attach(struct mc_datapath *dp, int cgroup_fd, char *what, si
 {
 	int err;
 
+	/* set first: after a partial attach the tick releases what is there */
+	__atomic_store_n(&dp->socket_hooks, true, __ATOMIC_RELAXED);
 	err = mc_rw_hooks_attach(dp->skel->obj, dp->rw_hooks, dp->layout_dir, what, whatlen);
 	if (err)
 		return err;
@@ -30,17 +32,17 @@ int mc_socket_hooks_attach(struct mc_datapath *dp, int cgroup_fd, char *what, si
 		snprintf(what, whatlen, "cgroup_skb/ingress (the FIN gate) to %s", dp->cgroup);
 		return err;
 	}
-	__atomic_store_n(&dp->socket_hooks, true, __ATOMIC_RELAXED);
 	return 0;
 }
 
 int mc_socket_hooks_ensure(struct mc_datapath *dp)
 {
+	bool was = dp->socket_hooks;
 	char what[160];
 	int fd, err;
 
-	if (dp->socket_hooks)
-		return 0;
+	/* always: attaching keeps what is attached, and completes a partial
+	 * attach that the flag alone would take for a whole one */
 	fd = open(dp->cgroup, O_RDONLY | O_DIRECTORY);
 	if (fd < 0) {
 		err = -errno;
@@ -53,8 +55,9 @@ int mc_socket_hooks_ensure(struct mc_datapath *dp)
 		pr_err("attach %s: %s", what, strerror(-err));
 		return err;
 	}
-	pr_info("socket hooks attached (recv/send: %s, FIN gate): a mode with a socket shortcut",
-		mc_rw_hooks_name(dp->rw_hooks));
+	if (!was)
+		pr_info("socket hooks attached (recv/send: %s, FIN gate): a mode with a socket shortcut",
+			mc_rw_hooks_name(dp->rw_hooks));
 	return 0;
 }
 
@@ -129,6 +132,9 @@ int mc_socket_hooks_tick(struct mc_datapath *dp)
 	if (!sockhash_empty(dp))
 		return 0; /* a sockops run that read the old mode inserted: next tick */
 	release(dp);
+	/* a recv that entered a released program is over before a mode change
+	 * can attach it again (the next attach must not meet it) */
+	wait_for_running_programs();
 	pr_info("socket hooks released (recv/send, FIN gate): no socket mode, no socket in the shortcut");
 	return 1;
 }

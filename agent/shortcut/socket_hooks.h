@@ -38,7 +38,8 @@ struct mc_datapath;
  * 0, or -errno with what failed in what */
 int mc_socket_hooks_attach(struct mc_datapath *dp, int cgroup_fd, char *what, size_t whatlen);
 
-/* the same, opening the datapath's cgroup: for a mode change at runtime */
+/* the same, opening the datapath's cgroup: for a mode change at runtime
+ * (every time: what is attached stays, what is missing is attached) */
 int mc_socket_hooks_ensure(struct mc_datapath *dp);
 
 /* release them when nothing can need them (see above): 1 when released now,

@@ -759,6 +759,8 @@ for sets, want, label in (
         (["agent.registration.rate=5/d"], "agent.registration.rate: Does not match pattern", "a rate the agent refuses"),
         (["agent.livenessBound=0"], "agent.livenessBound: Must be greater than or equal to 1", "a liveness bound the agent refuses"),
         (["agent.mode=fast"], "agent.mode: Does not match pattern", "an unknown mode"),
+        (["agent.updateStrategy.rollingUpdate.maxSurge=1"], "agent.updateStrategy.rollingUpdate.maxSurge must be one of",
+         "a surge: two agents on one node"),
         (["webhook.tls.method=vault"], "webhook.tls.method must be one of", "an unknown TLS method"),
         (["logFormat=yaml"], "logFormat must be one of", "an unknown log format")):
     docs, out = render(*sets)

@@ -1176,9 +1176,10 @@ static void sc_echo(void)
 /* The app's redirected bytes wait unread while the test changes the node
  * (sockethooks.t: a mode without the socket shortcut must keep the hooks that
  * count them): the sidecar writes 256 KiB the app does not read, says
- * "holding" on stderr and waits for a line (or EOF) on stdin; then it writes
- * 64 KiB more (over TCP once the pair left the shortcut) and shuts down its
- * side; the app reads every byte, in order, and the end. */
+ * "holding" on stderr and waits for a line on stdin; then it writes 64 KiB
+ * more (over TCP once the pair left the shortcut) and shuts down its side;
+ * the app reads every byte, in order, and the end. The result is printed
+ * at once; both sockets stay open until stdin ends. */
 static void sc_hold_unread(void)
 {
 	int c, s, err;
@@ -1198,6 +1199,9 @@ static void sc_hold_unread(void)
 	       "\"errno\":\"%s\"}\n",
 	       sent, got, ok && !err && got == sent && sent == 327680 ? "true" : "false",
 	       err ? strerror(err) : "");
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin))
+		;
 	close(c);
 	close(s);
 }
