@@ -432,9 +432,9 @@ static void serve(struct mc_agent *a, const struct options *o, struct running *r
 			last_gc = mc_now_ns();
 			mc_layouts_gc(o->dp.pin_dir, MC_LAYOUT_VERSION, ctl.active_layout);
 		}
-		/* a mode without a socket shortcut: let its per-socket hooks go
-		 * once no socket can need them (socket_hooks.h) */
-		if (__atomic_load_n(&a->dp.socket_hooks, __ATOMIC_RELAXED) && !(ctl.modes & MC_MODE_SOCKETS)) {
+		/* a mode without a socket shortcut: its per-socket hooks go once
+		 * no socket can need them (the tick decides: socket_hooks.h) */
+		if (__atomic_load_n(&a->dp.socket_hooks, __ATOMIC_RELAXED)) {
 			pthread_mutex_lock(&a->lock);
 			mc_socket_hooks_tick(&a->dp);
 			pthread_mutex_unlock(&a->lock);

@@ -365,7 +365,7 @@ static int fill_free_slots(struct mc_datapath *dp)
 /* attach a cgroup program (multi-attach link), or move an adopted link to our
  * program: new sockets get it, live ones keep theirs */
 int mc_dp_attach_cgroup_prog(struct mc_datapath *dp, int cgroup_fd, struct bpf_program *prog,
-			     int type, const char *pin)
+			     enum bpf_attach_type type, const char *pin)
 {
 	int prog_fd = bpf_program__fd(prog);
 	struct bpf_link_info info = {};
@@ -389,7 +389,7 @@ int mc_dp_attach_cgroup_prog(struct mc_datapath *dp, int cgroup_fd, struct bpf_p
 		close(fd);
 		return err;
 	}
-	fd = bpf_link_create(prog_fd, cgroup_fd, (enum bpf_attach_type)type, NULL);
+	fd = bpf_link_create(prog_fd, cgroup_fd, type, NULL);
 	if (fd < 0)
 		return -errno;
 	err = bpf_obj_pin(fd, path) ? -errno : 0;

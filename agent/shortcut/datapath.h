@@ -23,6 +23,7 @@
 #ifndef MESHCUT_AGENT_DATAPATH_H
 #define MESHCUT_AGENT_DATAPATH_H
 
+#include <linux/bpf.h>
 #include <linux/types.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -75,7 +76,7 @@ int mc_dp_set_pod_pairs_max(struct mc_datapath *dp, uint32_t max);
  * layout directory, or move an adopted link to our program */
 struct bpf_program;
 int mc_dp_attach_cgroup_prog(struct mc_datapath *dp, int cgroup_fd, struct bpf_program *prog,
-			     int type, const char *pin);
+			     enum bpf_attach_type type, const char *pin);
 
 /* per-kind counters summed over CPUs */
 int mc_dp_read_stats(struct mc_datapath *dp, struct mc_kind_stats out[MC_KIND_MAX]);

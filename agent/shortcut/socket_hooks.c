@@ -113,14 +113,13 @@ static void release(struct mc_datapath *dp)
 
 int mc_socket_hooks_tick(struct mc_datapath *dp)
 {
+	static bool warned;
 	struct mc_control c;
 	int err;
 
 	if (!dp->socket_hooks || mc_dp_read_control(dp, &c) || (c.modes & MC_MODE_SOCKETS) ||
 	    !sockhash_empty(dp))
 		return 0;
-	static bool warned;
-
 	err = wait_for_running_programs();
 	if (err) {
 		if (!warned)
