@@ -131,7 +131,8 @@ check "the app's sleep is nobody else's: the outer hop's own app time stays smal
 mload=$(jq .mean_us "$TEST_TMP/delay.load"); mtot=$(jq .total.mean_us "$TEST_TMP/delay.mon")
 check "with the delays, the end-to-end latency still matches meshload's ($mtot vs $mload us)" within "$mtot" "$mload" 10
 
-# --- only the socket shortcut changes: kernel time moves, proxy and app stay
+# --- only the socket shortcut changes: kernel time moves, app time stays, the
+# proxy's stays within bounds (below)
 # (the chain pinned to one CPU: see pin_chain above). This machine's speed
 # drifts (3x within a day, seen), so each round measures off and full back to
 # back, in alternating order (off-full, full-off, ...), and the checks use the
@@ -173,8 +174,14 @@ check "mode off redirects nothing, mode full redirects" sh -c \
 # the saving is the kernel's (pinned, seen: rounds 0.53-0.86, median 0.79);
 # 0.95 leaves room for noise and still fails when nothing moved or it moved elsewhere
 check "the shortcut moves the kernel category down (median p50 $(med off kernel) -> $(med full kernel) us, median ratio $kr < 0.95)" lt "$kr" 0.95
-check "proxy time unchanged within noise ($(med off proxy) -> $(med full proxy) us, median ratio $pr)" \
-  sh -c "awk -v r=$pr -v b=$(med off proxy) 'BEGIN { d = r - 1; if (d < 0) d = -d; exit !(d <= 0.35 || d * b <= 8) }'"
+# The proxy's own time (its receive's return -> its next send's entry: user
+# space only) is not the saving, but it does shrink with the shortcut (likely: less
+# kernel work between its syscalls leaves its caches warmer). Seen: host 0.76-0.80,
+# the 6.1 VM under emulation 0.645-0.68 (its rounds 0.40-0.87). What must not
+# happen: proxy time growing (kernel time charged to the proxy) or vanishing
+# (the proxy's intervals lost or charged elsewhere): 0.45 <= ratio <= 1.35.
+check "proxy time neither grows nor vanishes ($(med off proxy) -> $(med full proxy) us, median ratio $pr in [0.45, 1.35])" \
+  sh -c "awk -v r=$pr -v b=$(med off proxy) 'BEGIN { exit !((r >= 0.45 && r <= 1.35) || (r - 1) * b <= 8 && (1 - r) * b <= 8) }'"
 check "app time unchanged within noise ($(med off app) -> $(med full app) us, median ratio $ar)" \
   sh -c "awk -v r=$ar -v b=$(med off app) 'BEGIN { d = r - 1; if (d < 0) d = -d; exit !(d <= 0.35 || d * b <= 4) }'"
 
