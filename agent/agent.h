@@ -9,6 +9,7 @@
 
 #include "shortcut/datapath.h"
 #include "shortcut/drain.h"
+#include "shortcut/waker.h"
 #include "api/podwatch.h"
 #include "api/ratelimit.h"
 #include "api/registry.h"
@@ -19,6 +20,7 @@ struct mc_agent {
 	struct mc_datapath dp;
 	struct mc_registry reg;
 	struct mc_drainer drainer;
+	struct mc_waker waker;       /* readers of drained sockets get a wakeup */
 	struct mc_podwatch podwatch; /* registrations whose pod is gone go */
 	struct mc_limits limits;   /* the API's per-caller limits (ratelimit.h) */
 	pthread_mutex_t lock;      /* control map writes, drainer, last_drain */

@@ -92,6 +92,9 @@ static void usage(FILE *f)
 		"  --uninstall          drain every redirected byte, then detach and unpin all of\n"
 		"                       meshcut's BPF state, and exit\n"
 		"  --drain-timeout S    bound for --uninstall (30)\n"
+		"  --netns-dir DIR      where the container runtime bind-mounts pod network\n"
+		"                       namespaces (/var/run/netns): readers of sockets that left\n"
+		"                       the shortcut are woken there (\"\": never)\n"
 		"  --check [--json]     try every kernel feature meshcut uses (in a scratch cgroup\n"
 		"                       and network namespace), say what is missing and what needs\n"
 		"                       it; exit 1 when the socket shortcut cannot run here\n"
@@ -129,7 +132,7 @@ static int idle_unsupported(struct mc_agent *a, const char *socket_path, const c
 
 enum { O_PIN = 256, O_CGROUP, O_SOCKET, O_HTTP, O_METRICS, O_MODE, O_MAXPAIRS, O_BACKLOG, O_UNINSTALL,
        O_DRAIN_TIMEOUT, O_LOGFMT, O_REG_BURST, O_REG_RATE, O_POD_PAIRS, O_CHECK, O_JSON,
-       O_LIVENESS };
+       O_LIVENESS, O_NETNS_DIR };
 static const struct option opts[] = {
 	{"pin-dir", required_argument, 0, O_PIN},
 	{"cgroup", required_argument, 0, O_CGROUP},
@@ -147,6 +150,7 @@ static const struct option opts[] = {
 	{"check", no_argument, 0, O_CHECK},
 	{"json", no_argument, 0, O_JSON},
 	{"drain-timeout", required_argument, 0, O_DRAIN_TIMEOUT},
+	{"netns-dir", required_argument, 0, O_NETNS_DIR},
 	{"log-format", required_argument, 0, O_LOGFMT},
 	{"verbose", no_argument, 0, 'v'},
 	{"help", no_argument, 0, 'h'},
@@ -157,6 +161,7 @@ static const struct option opts[] = {
 struct options {
 	struct mc_dp_opts dp;
 	const char *socket_path, *http, *metrics;
+	const char *netns_dir; /* the waker's (waker.h) */
 	bool uninstall, json_logs, check, check_json;
 	enum mc_log_level level;
 	double drain_timeout;
@@ -257,6 +262,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		.dp = {.pin_dir = "/sys/fs/bpf/meshcut", .max_pairs = 65536, .modes = -1,
 		       .pod_pairs_max = -1},
 		.socket_path = "/var/run/meshcut/agent.sock",
+		.netns_dir = "/var/run/netns",
 		.level = MC_LOG_INFO,
 		.drain_timeout = 30,
 		.reg_burst = MC_RL_BURST,
@@ -280,6 +286,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case O_METRICS:
 			o->metrics = optarg;
+			break;
+		case O_NETNS_DIR:
+			o->netns_dir = optarg;
 			break;
 		case O_UNINSTALL:
 			o->uninstall = true;
@@ -328,12 +337,47 @@ static int uninstall(const struct options *o)
 
 	/* the tc shortcut first: its clsact filters are not links */
 	err = mc_tc_uninstall(o->dp.pin_dir) ? -EIO : 0;
-	if (mc_uninstall(o->dp.pin_dir, o->drain_timeout, &r) && !err)
+	if (mc_uninstall(o->dp.pin_dir, o->drain_timeout, o->netns_dir, &r) && !err)
 		err = -EBUSY;
 	pr_info("uninstall: %u pairs drained, %u timed out (%llu bytes unread), %.2f s: %s",
 		r.pairs_drained, r.pairs_timed_out, (unsigned long long)r.bytes_waited, r.seconds,
 		err ? strerror(-err) : "everything removed");
 	return err ? 1 : 0;
+}
+
+/* the drain deleted a socket from the SOCKHASH: its reader gets woken (waker.h) */
+static void queue_wake(void *ctx, uint64_t sock_cookie, uint64_t netns_hint)
+{
+	mc_waker_queue(ctx, sock_cookie, netns_hint);
+}
+
+struct pod_cookies {
+	uint64_t *v;
+	uint32_t n, cap;
+};
+
+static void add_pod(const struct mc_pod *pod, void *ctx)
+{
+	struct pod_cookies *c = ctx;
+
+	if (c->n < c->cap)
+		c->v[c->n++] = pod->netns_cookie;
+}
+
+/* the readers of the sockets the sweep deleted, in the registered pods'
+ * namespaces (waker.h) */
+static void wake_readers(struct mc_agent *a)
+{
+	struct pod_cookies c = {.cap = mc_registry_count(&a->reg) + 16};
+	uint64_t none = 0;
+
+	c.v = calloc(c.cap, sizeof(*c.v));
+	if (c.v)
+		mc_registry_each(&a->reg, add_pod, &c);
+	/* out of memory: an empty list (not NULL, which means any namespace):
+	 * nobody woken, counted as missed */
+	mc_waker_run(&a->waker, c.v ? c.v : &none, c.n);
+	free(c.v);
 }
 
 /* the datapath loaded (or adopted) and its users started. -1: serve; 0 or
@@ -358,6 +402,7 @@ static int start(struct mc_agent *a, struct options *o, struct running *r)
 	a->own_netns = mc_own_netns_cookie();
 	a->socket_path = o->socket_path;
 	pthread_mutex_init(&a->lock, NULL);
+	mc_waker_init(&a->waker, o->netns_dir);
 	err = mc_dp_open(&a->dp, &o->dp);
 	if (err && !a->dp.unsupported[0])
 		return 1; /* a wrong option or path: said, and a crash loop shows it */
@@ -382,6 +427,8 @@ static int start(struct mc_agent *a, struct options *o, struct running *r)
 		return -2;
 	}
 	a->drainer.progress_ns = &a->progress_ns;
+	a->drainer.removed = queue_wake;
+	a->drainer.removed_ctx = &a->waker;
 	__atomic_store_n(&a->progress_ns, mc_now_ns(), __ATOMIC_RELAXED); /* liveness.h */
 	if ((err = mc_mkdir_parent(o->socket_path, 0755)))
 		pr_warn("create the directory of %s: %s", o->socket_path, strerror(-err));
@@ -449,9 +496,12 @@ static void serve(struct mc_agent *a, const struct options *o, struct running *r
 		a->last_drain = d;
 		pthread_mutex_unlock(&a->lock);
 		__atomic_store_n(&a->drain_since_ns, 0, __ATOMIC_RELAXED);
-		if (d.deleted)
+		if (d.deleted) {
 			pr_debug("sweep: %u pairs left the shortcut, %u waiting (%llu bytes unread)",
 				 d.deleted, d.waiting, (unsigned long long)d.backlog_bytes);
+			/* their readers may wait for an edge the redirected bytes took */
+			wake_readers(a);
+		}
 	}
 	pr_info("signal: exiting; the datapath stays attached and pinned in %s (remove it with --uninstall)",
 		o->dp.pin_dir);
@@ -468,6 +518,7 @@ static void shut_down(struct mc_agent *a, struct running *r)
 	mc_monitor_fini(a);
 	mc_tc_fini(a);
 	mc_drainer_free(&a->drainer);
+	mc_waker_free(&a->waker);
 	mc_dp_close(&a->dp);
 }
 

@@ -61,6 +61,7 @@ struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_protocol;
 	kuid_t sk_uid;
+	int sk_rcvlowat;
 	void *sk_user_data;
 };
 
@@ -87,6 +88,13 @@ struct tcp_sock {
 
 struct socket {
 	struct sock *sk;
+};
+
+/* an iter/tcp program's context (wake.bpf.c) */
+struct bpf_iter_meta;
+struct bpf_iter__tcp {
+	struct bpf_iter_meta *meta;
+	struct sock_common *sk_common;
 };
 
 struct msghdr;

@@ -101,7 +101,10 @@ struct mc_uninstall_report {
 	uint64_t bytes_waited;
 	double seconds;
 };
-int mc_uninstall(const char *pin_dir, double timeout_s, struct mc_uninstall_report *r);
+/* netns_dir: where pods' namespaces are, to wake the readers of drained
+ * sockets (waker.h; NULL: none) */
+int mc_uninstall(const char *pin_dir, double timeout_s, const char *netns_dir,
+		 struct mc_uninstall_report *r);
 
 /* the pin directory is on a bpffs (or, not there yet, would be): 0, or a
  * negative errno, said with what to do instead (uninstall.c shares it) */

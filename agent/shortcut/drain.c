@@ -32,14 +32,26 @@ uint64_t mc_now_ns(void)
 
 static bool map_present(void *ctx, const struct mc_sock_key *k)
 {
+	const struct mc_drainer *d = ctx;
 	__u64 cookie;
 
-	return bpf_map_lookup_elem((int)(intptr_t)ctx, k, &cookie) == 0;
+	return bpf_map_lookup_elem(d->socks_fd, k, &cookie) == 0;
 }
 
 static void map_remove(void *ctx, const struct mc_sock_key *k)
 {
-	bpf_map_delete_elem((int)(intptr_t)ctx, k);
+	const struct mc_drainer *d = ctx;
+	const struct mc_pair *p = k->slot < d->n ? &d->pairs[k->slot] : NULL;
+	__u64 cookie = 0;
+	bool known = d->removed && p && k->side < 2 &&
+		     __atomic_load_n(&p->redirected[k->side], __ATOMIC_RELAXED) &&
+		     bpf_map_lookup_elem(d->socks_fd, k, &cookie) == 0;
+
+	/* only a reader that was sent redirected bytes can have spent an edge
+	 * on them; both ends of a pair live in the client's namespace but for
+	 * a pair of sidecars, whose server end is in another pod's */
+	if (bpf_map_delete_elem(d->socks_fd, k) == 0 && known)
+		d->removed(d->removed_ctx, cookie, p->id.client_netns);
 }
 
 int mc_drainer_init(struct mc_drainer *d, struct mc_pair *pairs, uint32_t n, int socks_fd)
@@ -53,7 +65,9 @@ int mc_drainer_init(struct mc_drainer *d, struct mc_pair *pairs, uint32_t n, int
 	d->progress_ns = NULL;
 	d->ops.present = map_present;
 	d->ops.remove = map_remove;
-	d->ops.ctx = (void *)(intptr_t)socks_fd;
+	d->ops.ctx = d;
+	d->removed = NULL;
+	d->removed_ctx = NULL;
 	d->flip_ns = calloc(n, sizeof(*d->flip_ns));
 	d->flip_id = calloc(n, sizeof(*d->flip_id));
 	if (!d->flip_ns || !d->flip_id) {

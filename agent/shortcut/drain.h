@@ -53,6 +53,11 @@ struct mc_drainer {
 				       * flipped again, not deleted */
 	uint64_t *progress_ns; /* stamped (mc_now_ns, __atomic) while a sweep moves
 				* through the slots: the agent's liveness (NULL: none) */
+	/* each socket the default ops deleted from the SOCKHASH that had been
+	 * sent redirected bytes, by cookie, with the namespace it most likely
+	 * lives in (the client's): its reader gets woken (waker.h; NULL: none) */
+	void (*removed)(void *ctx, uint64_t sock_cookie, uint64_t netns_hint);
+	void *removed_ctx;
 };
 
 struct mc_drain_result {

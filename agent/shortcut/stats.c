@@ -56,7 +56,7 @@ json_t *mc_status_json(struct mc_agent *a)
 	mc_dp_fill(&a->dp, &f);
 	pthread_mutex_lock(&a->lock);
 	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:I, s:i, s:I, s:I, "
-		      "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:I, s:I, s:I}}",
+		      "s:{s:i, s:i, s:i, s:i, s:i, s:i, s:i}, s:{s:i, s:I, s:I, s:I, s:I, s:I, s:I}}",
 		      "version", MESHCUT_VERSION, "layout", MC_LAYOUT_VERSION, "libbpf",
 		      LIBBPF_VERSION_STRING, "mode", mc_mode_string(c.modes, modes, sizeof(modes)),
 		      "pin_dir", a->dp.pin_dir, "cgroup", a->dp.cgroup, "adopted", a->dp.adopted,
@@ -69,7 +69,10 @@ json_t *mc_status_json(struct mc_agent *a)
 		      (json_int_t)a->last_drain.backlog_bytes, "redirect_after_flip",
 		      (json_int_t)__atomic_load_n(&a->drainer.redirect_after_flip, __ATOMIC_RELAXED),
 		      "closed_unread",
-		      (json_int_t)__atomic_load_n(&a->drainer.closed_unread, __ATOMIC_RELAXED));
+		      (json_int_t)__atomic_load_n(&a->drainer.closed_unread, __ATOMIC_RELAXED),
+		      "readers_woken", (json_int_t)__atomic_load_n(&a->waker.woken, __ATOMIC_RELAXED),
+		      "wake_errors", (json_int_t)__atomic_load_n(&a->waker.errors, __ATOMIC_RELAXED),
+		      "wake_missed", (json_int_t)__atomic_load_n(&a->waker.missed, __ATOMIC_RELAXED));
 	pthread_mutex_unlock(&a->lock);
 	{
 		struct mc_layout_info l[16];
@@ -271,6 +274,21 @@ static void shortcut_metrics(FILE *b, struct mc_agent *a)
 		       "(a datapath defect; flipped again, not deleted).");
 	mc_prom_u64(b, "meshcut_drain_redirect_after_flip_total", NULL,
 		    __atomic_load_n(&a->drainer.redirect_after_flip, __ATOMIC_RELAXED));
+	mc_prom_family(b, "meshcut_drain_readers_woken_total", "counter",
+		       "Sockets deleted from the SOCKHASH whose readers the agent woke, so an "
+		       "edge-triggered reader reads the TCP bytes queued behind redirected ones.");
+	mc_prom_u64(b, "meshcut_drain_readers_woken_total", NULL,
+		    __atomic_load_n(&a->waker.woken, __ATOMIC_RELAXED));
+	mc_prom_family(b, "meshcut_drain_wake_errors_total", "counter",
+		       "Sockets the agent found to wake whose SO_RCVLOWAT the kernel refused to set "
+		       "(not woken).");
+	mc_prom_u64(b, "meshcut_drain_wake_errors_total", NULL,
+		    __atomic_load_n(&a->waker.errors, __ATOMIC_RELAXED));
+	mc_prom_family(b, "meshcut_drain_wake_missed_total", "counter",
+		       "Sockets deleted from the SOCKHASH whose readers were not woken (closed "
+		       "meanwhile, their namespace not found in --netns-dir, or no wake iterator).");
+	mc_prom_u64(b, "meshcut_drain_wake_missed_total", NULL,
+		    __atomic_load_n(&a->waker.missed, __ATOMIC_RELAXED));
 	per_pair(b, s, offsetof(struct mc_kind_stats, sockets), "meshcut_sockets_total", "counter",
 		 "Sockets inserted in the SOCKHASH.");
 	per_pair(b, s, offsetof(struct mc_kind_stats, msgs), "meshcut_redirected_messages_total",

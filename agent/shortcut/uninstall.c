@@ -14,6 +14,7 @@
 
 #include "shortcut/drain.h"
 #include "shortcut/layouts.h"
+#include "shortcut/waker.h"
 #include "log.h"
 
 static bool exists(const char *p)
@@ -39,7 +40,13 @@ static void unpin(const char *dir, const char *name)
 }
 
 
-static int drain_layout(const char *layout_dir, double timeout_s, struct mc_uninstall_report *r)
+static void queue_wake(void *ctx, uint64_t sock_cookie, uint64_t netns_hint)
+{
+	mc_waker_queue(ctx, sock_cookie, netns_hint);
+}
+
+static int drain_layout(const char *layout_dir, double timeout_s, struct mc_waker *w,
+			struct mc_uninstall_report *r)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
@@ -74,12 +81,17 @@ static int drain_layout(const char *layout_dir, double timeout_s, struct mc_unin
 		rc = -ENOMEM;
 		goto out_unmap;
 	}
+	/* readers of the deleted sockets get a wakeup, as in the agent's sweep */
+	d.removed = queue_wake;
+	d.removed_ctx = w;
 	deadline = start + (uint64_t)(timeout_s * 1e9);
 	for (;;) {
 		uint64_t now = mc_now_ns();
 
 		mc_drain_sweep(&d, 0, true, now, 200 * 1000000ull, &res);
 		r->pairs_drained += res.deleted;
+		if (res.deleted)
+			mc_waker_run(w, NULL, 0);
 		if (!res.waiting)
 			break;
 		if (now > deadline) {
@@ -112,8 +124,10 @@ out_close:
 	return rc;
 }
 
-int mc_uninstall(const char *pin_dir, double timeout_s, struct mc_uninstall_report *r)
+int mc_uninstall(const char *pin_dir, double timeout_s, const char *netns_dir,
+		 struct mc_uninstall_report *r)
 {
+	struct mc_waker w;
 	char layout_dir[PATH_MAX];
 	struct mc_layout_info l[16];
 	struct mc_control c;
@@ -144,8 +158,11 @@ int mc_uninstall(const char *pin_dir, double timeout_s, struct mc_uninstall_repo
 	/* 2. our layout: drain every pair, then delete its sockets from the
 	 * SOCKHASH; its programs stay attached meanwhile (they insert nothing now,
 	 * but hold closing FINs and give slots back) */
-	if (exists(layout_dir))
-		rc = drain_layout(layout_dir, timeout_s, r);
+	if (exists(layout_dir)) {
+		mc_waker_init(&w, netns_dir);
+		rc = drain_layout(layout_dir, timeout_s, &w, r);
+		mc_waker_free(&w);
+	}
 	/* 3. other layouts cannot be drained by this agent: their sockets left the
 	 * shortcut at step 1 and go as they close; wait for that, bounded */
 	deadline = start + (uint64_t)(timeout_s * 1e9);

@@ -136,9 +136,14 @@ ok(vols["cgroup"]["hostPath"] == {"path": "/sys/fs/cgroup", "type": "Directory"}
    and mounts["cgroup"]["mountPath"] == "/sys/fs/cgroup", "host cgroup2 /sys/fs/cgroup mounted")
 ok(vols["socket"]["hostPath"] == {"path": "/var/run/meshcut", "type": "DirectoryOrCreate"}
    and mounts["socket"]["mountPath"] == "/var/run/meshcut", "/var/run/meshcut hostPath DirectoryOrCreate")
+ok(vols["netns"]["hostPath"] == {"path": "/var/run/netns", "type": "DirectoryOrCreate"}
+   and mounts["netns"] == {"name": "netns", "mountPath": "/var/run/netns",
+                           "mountPropagation": "HostToContainer", "readOnly": True},
+   "the runtime's pod namespaces (/var/run/netns) read-only, HostToContainer (new pods show up)",
+   (vols.get("netns"), mounts.get("netns")))
 want_args = ["--pin-dir", "/sys/fs/bpf/meshcut", "--cgroup", "/sys/fs/cgroup", "--socket",
-             "/var/run/meshcut/agent.sock", "--mode", "full", "--http", "127.0.0.1:9464",
-             "--metrics", "$(HOST_IP):9464"]
+             "/var/run/meshcut/agent.sock", "--netns-dir", "/var/run/netns", "--mode", "full",
+             "--http", "127.0.0.1:9464", "--metrics", "$(HOST_IP):9464"]
 ok(agent["args"] == want_args, "agent args", agent["args"])
 # the probes' listener stays on loopback, out of the pods' reach (a pod that
 # holds the metrics listener's connections must not fail the liveness probe)
@@ -214,6 +219,20 @@ ok(a2["args"][3] == "/run/cgroup2"
    and {"name": "cgroup", "hostPath": {"path": "/run/cgroup2", "type": "Directory"}}
    in one(docs, "DaemonSet")["spec"]["template"]["spec"]["volumes"],
    "agent.cgroupPath sets --cgroup and the hostPath")
+
+docs, _ = render("agent.netnsDir=")
+p2 = one(docs, "DaemonSet")["spec"]["template"]["spec"]
+a2 = container(p2, "agent")
+ok(a2["args"][6:8] == ["--netns-dir", ""] and "netns" not in {v["name"] for v in p2["volumes"]}
+   and "netns" not in {m["name"] for m in a2["volumeMounts"]},
+   "agent.netnsDir empty: --netns-dir \"\" (no wake after a leave) and no volume", (a2["args"], p2["volumes"]))
+docs, _ = render("agent.netnsDir=/run/crio/ns")
+p2 = one(docs, "DaemonSet")["spec"]["template"]["spec"]
+a2 = container(p2, "agent")
+ok(a2["args"][6:8] == ["--netns-dir", "/run/crio/ns"]
+   and {"name": "netns", "hostPath": {"path": "/run/crio/ns", "type": "DirectoryOrCreate"}} in p2["volumes"]
+   and any(m["name"] == "netns" and m["mountPath"] == "/run/crio/ns" for m in a2["volumeMounts"]),
+   "agent.netnsDir sets --netns-dir and the hostPath at the same path", (a2["args"], p2["volumes"]))
 
 # --- unprivileged modes ---
 for label in ("unprivileged", "unprivileged+mountBpffs"):

@@ -167,20 +167,60 @@ expect_eq "meshcut pods shows the pod's choice" tcp \
 
 # an edge-triggered reader (HAProxy, nginx: a short read means "drained")
 # while its pair leaves the shortcut with redirected bytes unread: the TCP
-# bytes behind them spend their edge on a read of the redirected ones, and
-# the reader waits for an edge that does not come (documented, open: a gate
-# that held those bytes back fixed it but made the 6.1 leg too slow)
+# bytes behind them spend their edge on a read of the redirected ones. Once
+# the reader has read those, the drain deletes its socket from the SOCKHASH
+# and the agent wakes it (agent/shortcut/waker.h): it reads the TCP bytes
+# without waiting for more to come. Without the wake it waited (3 s here)
+woken() { mc_admin node1 status --json | jq .drain.readers_woken; }
 mc_admin node1 backlog-limit 65536 >/dev/null
-b0=$(stats_json | jq .to_tcp.backlog)
+b0=$(stats_json | jq .to_tcp.backlog); w0=$(woken)
 M=$(run edge_reader mesh)
-b1=$(stats_json | jq .to_tcp.backlog)
+b1=$(stats_json | jq .to_tcp.backlog); w1=$(woken)
 P=$(run edge_reader plain)
 mc_admin node1 backlog-limit 4194304 >/dev/null
 diag "edge_reader: meshcut $M" "edge_reader: tcp     $P"
 expect_eq "an edge-triggered reader on TCP: every byte, never without an edge" true/0 "$(field "$P" intact)/$(field "$P" stalls)"
 check "... with meshcut the pair left the shortcut mid-stream (to_tcp.backlog +$((b1 - b0)))" test $((b1 - b0)) -ge 1
-expect_eq "... and the reader waited 3 s for an edge with bytes queued, then read them all (documented)" true/1 \
+check "... the agent woke the readers of the drained sockets (drain.readers_woken +$((w1 - w0)))" test $((w1 - w0)) -ge 1
+expect_eq "... and the reader read every byte without waiting for an edge" true/0 \
   "$(field "$M" intact)/$(field "$M" stalls)"
+# the wake enters the pods' namespaces only for its pass: a namespace the
+# agent kept open would outlive its pod, and the registration with it
+agent_pid=$(cat "/run/meshcut-vc/$VCLUSTER_NAME/pids/node1.agent.pid")
+held=$(for f in /proc/"$agent_pid"/fd/*; do readlink "$f"; done 2>/dev/null | grep -c '^net:\[' || true)
+expect_eq "... and between passes the agent (pid ${agent_pid:-missing}) holds no network namespace open" \
+  "true/0" "$([ -d "/proc/${agent_pid:-none}/fd" ] && echo true)/$held"
+
+# the same reader when its pair leaves for another reason: the sidecar writes
+# 60,000 bytes (redirected), stops at a gate while the test moves the pair to
+# TCP, then writes 20,000 more (TCP). gated_start starts it; gated_result ends it
+TEST_TMP=$(mktemp -d)
+gated_start() { # NAME: the scenario runs in the background until its gate opens
+  rm -f "$TEST_TMP/$1.gate"
+  timeout 60 "$VC" exec ds -- "$BUILD/tests/sockcompat" --scenario edge_reader --addr "$ip" \
+    --app-reads --gate "$TEST_TMP/$1.gate" >"$TEST_TMP/$1.json" 2>"$TEST_TMP/$1.err" &
+  GATED=$!
+  wait_for 100 grep -q "first bytes written" "$TEST_TMP/$1.err"
+}
+gated_result() { # NAME: opens the gate, waits for the scenario; M gets its JSON
+  touch "$TEST_TMP/$1.gate"
+  wait "$GATED" # (not in a subshell: only this shell can wait for it)
+  M=$(cat "$TEST_TMP/$1.json")
+  [ -n "$M" ] || diag "$1: $(cat "$TEST_TMP/$1.err")"
+}
+# a mode change (the agent's sweep drains the pair and wakes the reader)
+w0=$(woken); d0=$(stats_json | jq .to_tcp.mode)
+gated_start mode
+mc_admin node1 mode node >/dev/null
+gated_result mode
+mc_admin node1 mode full >/dev/null
+w1=$(woken); d1=$(stats_json | jq .to_tcp.mode)
+diag "edge_reader, mode change: $M"
+check "an edge-triggered reader whose pair leaves for a mode change: the pair left (to_tcp.mode +$((d1 - d0)))" \
+  test $((d1 - d0)) -ge 1
+check "... the agent woke the readers (drain.readers_woken +$((w1 - w0)))" test $((w1 - w0)) -ge 1
+expect_eq "... and the reader read every byte without waiting for an edge" \
+  true/0 "$(field "$M" intact)/$(field "$M" stalls)"
 
 # kTLS: the app sets TCP_ULP "tls" mid-stream. Found by trying on plain TCP
 # first (the kernel loads the tls module on demand: Debian's 6.1 has it; the
@@ -198,4 +238,23 @@ else
   expect_eq "kTLS: ... the same with meshcut" "/true" "$(field "$M" ulp_errno)/$(field "$M" intact)"
   check "kTLS: ... the app's socket left the shortcut for it (to_tcp.ulp +$((u1 - u0)))" test $((u1 - u0)) -ge 1
 fi
+# an uninstall (its own drain wakes the reader; it knows no registry, so it
+# walks every namespace under --netns-dir)
+gated_start uninstall
+VC_DRAIN_TIMEOUT=30 "$VC" meshcut stop >/dev/null 2>&1 &
+STOPPING=$!
+pins=$("$VC" status --json | jq -r '.nodes[0].bpffs')
+modes_off() { # the uninstall's first step: no new redirects
+  [ "$(bpftool map lookup pinned "$pins/control" key 0 0 0 0 -j 2>/dev/null |
+    jq -r '.formatted.value.modes')" = 0 ]
+}
+wait_for 200 modes_off
+gated_result uninstall
+wait "$STOPPING"
+ulog=$(cat "/run/meshcut-vc/$VCLUSTER_NAME/logs/node1.uninstall.log" 2>/dev/null)
+diag "edge_reader, uninstall: $M" "$ulog"
+check "an edge-triggered reader whose pair leaves at an uninstall: the uninstall drained it and removed everything" \
+  grep -q "everything removed" <<<"$ulog"
+expect_eq "... and woke the reader: every byte, no wait for an edge" \
+  true/0 "$(field "$M" intact)/$(field "$M" stalls)"
 tap_done

@@ -17,7 +17,9 @@
  * early_stream, early_short, fin_late_reader, fin_mixed_senders (--memcg PROCS), ulp,
  * one_request (a new connection's one request and answer: what crossed TCP),
  * edge_reader (an edge-triggered reader while its pair leaves: the node's
- * backlog limit must be 65536),
+ * backlog limit must be 65536; or, with --gate PATH, the writer stops after
+ * its first 60,000 bytes until PATH exists, while the test moves the pair to
+ * TCP another way: a mode change, an uninstall),
  * hold_unread (redirected bytes wait unread until a line on stdin),
  * pingpong (a probe: one hop's round trip), pingpong_pipe (the same over two
  * pipes: the floor). Prints one JSON line; exit 0
@@ -46,6 +48,7 @@
 static const char *addr = "127.0.0.1", *src = "127.0.0.6";
 static int port = 17070, uid = 1337, pause_ms = 200;
 static bool app_reads; /* --app-reads: the app (server) end plays the reader */
+static const char *gate; /* --gate PATH: edge_reader's writer waits for it (below) */
 static const char *memcg_procs; /* --memcg: the app's memory cgroup (rcvmem, fin_mixed_senders) */
 static int read_timeout_ms = 5000;
 
@@ -1067,7 +1070,10 @@ static void sc_one_request(void)
  * show whether its TCP bytes were held back. */
 static void sc_edge_reader(void)
 {
-	enum { FIRST = 60000, TCP_PART = 20000, TOTAL = 2 * FIRST + TCP_PART, CHUNK = 16384 };
+	enum { FIRST = 60000, TCP_PART = 20000, CHUNK = 16384 };
+	/* with a gate, the pair leaves after the first FIRST bytes, not after
+	 * two (the backlog limit): the second FIRST is not sent */
+	const size_t TOTAL = (gate ? 1 : 2) * FIRST + TCP_PART;
 	uint8_t buf[CHUNK];
 	int c, s, ep, stalls = 0, err = 0, done_pipe[2], written_pipe[2];
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET};
@@ -1086,10 +1092,18 @@ static void sc_edge_reader(void)
 	if (pid == 0) {
 		close(done_pipe[1]);
 		write_all(s, 0, FIRST);
+		if (gate) { /* the test moves the pair to TCP meanwhile */
+			int i;
+
+			fprintf(stderr, "first bytes written\n");
+			for (i = 0; i < 1500 && access(gate, F_OK); i++)
+				msleep(20);
+		} else {
+			msleep(20);
+			write_all(s, FIRST, FIRST);
+		}
 		msleep(20);
-		write_all(s, FIRST, FIRST);
-		msleep(20);
-		write_all(s, 2 * FIRST, TCP_PART); /* fits TCP's first window */
+		write_all(s, TOTAL - TCP_PART, TCP_PART); /* fits TCP's first window */
 		if (write(written_pipe[1], "w", 1) != 1)
 			_exit(1);
 		/* no FIN: an edge it would bring must not end the stall */
@@ -1102,7 +1116,7 @@ static void sc_edge_reader(void)
 	/* the reader starts once every byte is on its way, however late the
 	 * writer ran on a busy machine */
 	wp = (struct pollfd){.fd = written_pipe[0], .events = POLLIN};
-	if (poll(&wp, 1, 10000) != 1 || read(written_pipe[0], &b, 1) != 1)
+	if (poll(&wp, 1, gate ? 40000 : 10000) != 1 || read(written_pipe[0], &b, 1) != 1)
 		die("writer");
 	msleep(50);
 	fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
@@ -1211,7 +1225,8 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"scenario", 1, 0, 'S'}, {"addr", 1, 0, 'a'}, {"port", 1, 0, 'p'},
 		{"src", 1, 0, 's'},      {"uid", 1, 0, 'u'},  {"pause-ms", 1, 0, 'P'},
-		{"app-reads", 0, 0, 'A'}, {"memcg", 1, 0, 'M'}, {"read-timeout-ms", 1, 0, 'T'}, {0, 0, 0, 0},
+		{"app-reads", 0, 0, 'A'}, {"memcg", 1, 0, 'M'}, {"read-timeout-ms", 1, 0, 'T'},
+		{"gate", 1, 0, 'G'}, {0, 0, 0, 0},
 	};
 	const char *sc = NULL;
 	int o;
@@ -1227,6 +1242,7 @@ int main(int argc, char **argv)
 		case 'A': app_reads = true; break;
 		case 'M': memcg_procs = optarg; break;
 		case 'T': read_timeout_ms = atoi(optarg); break;
+		case 'G': gate = optarg; break;
 		default: return 2;
 		}
 	}
