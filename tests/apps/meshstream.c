@@ -43,7 +43,7 @@ static struct opts {
 	enum mode mode;
 	uint64_t bytes, min_msg, max_msg, seed, size_seed, slow_us, read_size, count, size;
 	uint64_t slow_after; /* the reader is slow only after this many bytes */
-	bool size_seed_set, half_close, json, use_splice, peek, strict_service;
+	bool size_seed_set, half_close, json, use_splice, peek, strict_service, fin_after_echo;
 	double timeout;
 	int64_t corrupt_at; /* -1, or the stream offset of a byte to damage */
 } o = {
@@ -289,11 +289,17 @@ struct writer_arg {
 	struct result res; /* the writer's own errors */
 };
 
+static atomic_bool echo_rx_done; /* the echo's reader stopped (EOF or error) */
+
 static void *echo_writer(void *p)
 {
 	struct writer_arg *w = p;
 
 	send_stream(w->fd, NULL, &w->res);
+	/* --fin-after-echo: no FIN while our bytes still queue on their way */
+	while (o.fin_after_echo && !w->res.error[0] && atomic_load(&received) < o.bytes &&
+	       !atomic_load(&echo_rx_done))
+		sleep_us(1000);
 	/* Our FIN tells the server to finish; it echoes its FIN back after the data. */
 	shutdown(w->fd, SHUT_WR);
 	return NULL;
@@ -311,6 +317,7 @@ static void run_echo(int fd, struct stream_reader *rd, struct result *res)
 		return;
 	}
 	receive_stream(rd, res);
+	atomic_store(&echo_rx_done, true);
 	if (res->first_mismatch >= 0 || res->error[0])
 		shutdown(fd, SHUT_RDWR); /* unblock a writer stuck on a full window */
 	pthread_join(t, NULL);
@@ -448,6 +455,9 @@ static void usage(FILE *f)
 		"  --size N             rr: bytes per round trip (default 1)\n"
 		"  --half-close         sink/source/rr: shutdown(SHUT_WR) once we have nothing\n"
 		"                       more to send, then wait for the server (echo always does)\n"
+		"  --fin-after-echo     echo: half-close only once every byte came back, so no\n"
+		"                       FIN waits behind queued bytes (HAProxy 2.6 as a sidecar\n"
+		"                       may then drop them: integrity.t)\n"
 		"  --reader read|splice how to take bytes off the socket (default read)\n"
 		"  --peek               MSG_PEEK every read first; the read must return the same\n"
 		"  --timeout S          give up after S seconds (exit 3)\n"
@@ -494,7 +504,7 @@ static void parse_args(int argc, char **argv)
 		{ "json", no_argument, 0, 'j' },            { "timeout", required_argument, 0, 't' },
 		{ "reader", required_argument, 0, 'R' },    { "peek", no_argument, 0, 'p' },
 		{ "corrupt-at", required_argument, 0, 'X' }, { "help", no_argument, 0, 'h' },
-		{ "strict-service", no_argument, 0, 'T' },
+		{ "strict-service", no_argument, 0, 'T' }, { "fin-after-echo", no_argument, 0, 'F' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *connect_arg = NULL;
@@ -524,6 +534,7 @@ static void parse_args(int argc, char **argv)
 		case 'n': bad |= parse_size(optarg, 1, UINT32_MAX, &o.count); break;
 		case 'z': bad |= parse_size(optarg, 1, MAX_MSG, &o.size); break;
 		case 'H': o.half_close = true; break;
+		case 'F': o.fin_after_echo = true; break;
 		case 'j': o.json = true; break;
 		case 't': {
 			char *end;
