@@ -345,12 +345,6 @@ static int uninstall(const struct options *o)
 	return err ? 1 : 0;
 }
 
-/* the drain deleted a socket from the SOCKHASH: its reader gets woken (waker.h) */
-static void queue_wake(void *ctx, uint64_t sock_cookie, uint64_t netns_hint)
-{
-	mc_waker_queue(ctx, sock_cookie, netns_hint);
-}
-
 struct pod_cookies {
 	uint64_t *v;
 	uint32_t n, cap;
@@ -369,14 +363,12 @@ static void add_pod(const struct mc_pod *pod, void *ctx)
 static void wake_readers(struct mc_agent *a)
 {
 	struct pod_cookies c = {.cap = mc_registry_count(&a->reg) + 16};
-	uint64_t none = 0;
 
 	c.v = calloc(c.cap, sizeof(*c.v));
 	if (c.v)
 		mc_registry_each(&a->reg, add_pod, &c);
-	/* out of memory: an empty list (not NULL, which means any namespace):
-	 * nobody woken, counted as missed */
-	mc_waker_run(&a->waker, c.v ? c.v : &none, c.n);
+	/* out of memory: no list, nobody woken, counted as missed */
+	mc_waker_run(&a->waker, c.v, c.n);
 	free(c.v);
 }
 
@@ -427,7 +419,7 @@ static int start(struct mc_agent *a, struct options *o, struct running *r)
 		return -2;
 	}
 	a->drainer.progress_ns = &a->progress_ns;
-	a->drainer.removed = queue_wake;
+	a->drainer.removed = mc_waker_queue; /* its reader gets woken (waker.h) */
 	a->drainer.removed_ctx = &a->waker;
 	__atomic_store_n(&a->progress_ns, mc_now_ns(), __ATOMIC_RELAXED); /* liveness.h */
 	if ((err = mc_mkdir_parent(o->socket_path, 0755)))

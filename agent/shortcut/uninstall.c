@@ -39,12 +39,6 @@ static void unpin(const char *dir, const char *name)
 		pr_warn("unpin %s: %s", path, strerror(errno));
 }
 
-
-static void queue_wake(void *ctx, uint64_t sock_cookie, uint64_t netns_hint)
-{
-	mc_waker_queue(ctx, sock_cookie, netns_hint);
-}
-
 static int drain_layout(const char *layout_dir, double timeout_s, struct mc_waker *w,
 			struct mc_uninstall_report *r)
 {
@@ -82,7 +76,7 @@ static int drain_layout(const char *layout_dir, double timeout_s, struct mc_wake
 		goto out_unmap;
 	}
 	/* readers of the deleted sockets get a wakeup, as in the agent's sweep */
-	d.removed = queue_wake;
+	d.removed = mc_waker_queue;
 	d.removed_ctx = w;
 	deadline = start + (uint64_t)(timeout_s * 1e9);
 	for (;;) {
@@ -91,7 +85,7 @@ static int drain_layout(const char *layout_dir, double timeout_s, struct mc_wake
 		mc_drain_sweep(&d, 0, true, now, 200 * 1000000ull, &res);
 		r->pairs_drained += res.deleted;
 		if (res.deleted)
-			mc_waker_run(w, NULL, 0);
+			mc_waker_run_any(w);
 		if (!res.waiting)
 			break;
 		if (now > deadline) {

@@ -35,8 +35,9 @@ void mc_waker_free(struct mc_waker *w)
 	memset(w, 0, sizeof(*w));
 }
 
-void mc_waker_queue(struct mc_waker *w, uint64_t sock_cookie, uint64_t netns_hint)
+void mc_waker_queue(void *waker, uint64_t sock_cookie, uint64_t netns_hint)
 {
+	struct mc_waker *w = waker;
 	struct mc_wake_sock *p;
 	uint32_t want;
 
@@ -95,7 +96,7 @@ static int load(struct mc_waker *w)
 struct pass {
 	const char *dir;
 	int link_fd;
-	const uint64_t *pods;       /* NULL: any namespace but the agent's own */
+	const uint64_t *pods;       /* NULL: any namespace but the agent's own (run_any) */
 	uint32_t n_pods, n_queued;
 	const uint64_t *hints;      /* namespaces the queued sockets most likely live in */
 	uint32_t n_hints;
@@ -244,9 +245,9 @@ static int run_chunk(struct mc_waker *w, struct pass *p, const struct mc_wake_so
 	return got < n ? p->err : 0; /* a failure that cost nothing is no failure */
 }
 
-int mc_waker_run(struct mc_waker *w, const uint64_t *pods, uint32_t n_pods)
+static int run(struct mc_waker *w, const uint64_t *pods, uint32_t n_pods, bool any)
 {
-	struct pass p = {.pods = pods, .n_pods = n_pods};
+	struct pass p = {.pods = any ? NULL : pods, .n_pods = any ? 0 : n_pods};
 	struct mc_wake_sock *queued;
 	uint32_t n_queued, i, n;
 	uint32_t woken0 = 0;
@@ -262,7 +263,7 @@ int mc_waker_run(struct mc_waker *w, const uint64_t *pods, uint32_t n_pods)
 		free(queued);
 		return 0;
 	}
-	if ((err = load(w)) || (pods && !n_pods)) {
+	if ((err = load(w)) || (!any && (!pods || !n_pods))) {
 		__atomic_fetch_add(&w->missed, n_queued, __ATOMIC_RELAXED);
 		free(queued);
 		return err;
@@ -288,4 +289,14 @@ int mc_waker_run(struct mc_waker *w, const uint64_t *pods, uint32_t n_pods)
 	}
 	return first ? first
 		     : (int)((uint32_t)__atomic_load_n(&w->woken, __ATOMIC_RELAXED) - woken0);
+}
+
+int mc_waker_run(struct mc_waker *w, const uint64_t *pods, uint32_t n_pods)
+{
+	return run(w, pods, n_pods, false);
+}
+
+int mc_waker_run_any(struct mc_waker *w)
+{
+	return run(w, NULL, 0, true);
 }

@@ -53,12 +53,15 @@ struct mc_waker {
 
 void mc_waker_init(struct mc_waker *w, const char *netns_dir);
 void mc_waker_free(struct mc_waker *w);
-/* a socket the drain deleted from the SOCKHASH */
-void mc_waker_queue(struct mc_waker *w, uint64_t sock_cookie, uint64_t netns_hint);
+/* a socket the drain deleted from the SOCKHASH; the drain's `removed`
+ * callback as it is (drain.h), with the waker as its context */
+void mc_waker_queue(void *waker, uint64_t sock_cookie, uint64_t netns_hint);
 /* wake every queued socket's readers, walking the namespaces of the pods
- * whose netns cookies are in pods[n_pods] (pods NULL: every namespace in
- * netns_dir, for an uninstall that has no registry): the number woken, or
- * -errno */
+ * whose netns cookies are in pods[n_pods] (none: nobody is woken, the queued
+ * sockets count as missed): the number woken, or -errno */
 int mc_waker_run(struct mc_waker *w, const uint64_t *pods, uint32_t n_pods);
+/* the same in every namespace in netns_dir but the agent's own, for an
+ * uninstall, which has no registry */
+int mc_waker_run_any(struct mc_waker *w);
 
 #endif
