@@ -27,3 +27,10 @@ void mc_prom_f64(FILE *f, const char *name, const char *labels, double v)
 	 * keeps every integer digit, and the text stays what scrapers saw */
 	fprintf(f, "%.9f\n", v);
 }
+
+void mc_prom_one(FILE *f, const char *name, const char *type, const char *help,
+		 unsigned long long v)
+{
+	mc_prom_family(f, name, type, help);
+	mc_prom_u64(f, name, NULL, v);
+}

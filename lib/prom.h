@@ -5,6 +5,7 @@
  *   mc_prom_family(f, "meshcut_pods", "gauge", "Registered pods.");
  *   mc_prom_u64(f, "meshcut_pods", NULL, n);
  *   mc_prom_u64(f, "meshcut_fallback_total", "reason=\"backlog\"", k);
+ *   mc_prom_one(f, "meshcut_pairs_max", "gauge", "Pair slots.", m);
  */
 #ifndef MESHCUT_PROM_H
 #define MESHCUT_PROM_H
@@ -18,5 +19,10 @@ void mc_prom_family(FILE *f, const char *name, const char *type, const char *hel
  * (values the caller made safe: meshcut's labels are fixed words) */
 void mc_prom_u64(FILE *f, const char *name, const char *labels, unsigned long long v);
 void mc_prom_f64(FILE *f, const char *name, const char *labels, double v);
+
+/* a family with a single sample and no labels (most of meshcut's gauges and
+ * counters): mc_prom_family, then mc_prom_u64 without labels */
+void mc_prom_one(FILE *f, const char *name, const char *type, const char *help,
+		 unsigned long long v);
 
 #endif

@@ -56,8 +56,7 @@ void mc_api_metrics(FILE *b, struct mc_agent *a)
 		mc_prom_u64(b, "meshcut_registrations_total", labels,
 			    __atomic_load_n(&counts[i], __ATOMIC_RELAXED));
 	}
-	mc_prom_family(b, "meshcut_pods_registered", "gauge",
-		       "Pods registered with this agent (its registry; 0 while it idles).");
-	mc_prom_u64(b, "meshcut_pods_registered", NULL,
+	mc_prom_one(b, "meshcut_pods_registered", "gauge",
+		    "Pods registered with this agent (its registry; 0 while it idles).",
 		    a->dp.unsupported[0] ? 0 : mc_registry_count(&a->reg));
 }

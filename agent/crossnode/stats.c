@@ -197,11 +197,11 @@ static void metrics(FILE *f, const struct mc_tc *t, const struct mc_tc_stats s[M
 				 pass_names[r]);
 			mc_prom_u64(f, "meshcut_cross_passed_total", labels, s[p].pass[r]);
 		}
-	mc_prom_family(f, "meshcut_cross_flows", "gauge", "Flows on the tc shortcut (at the last sweep).");
-	mc_prom_u64(f, "meshcut_cross_flows", NULL, t->flows_live);
-	mc_prom_family(f, "meshcut_cross_keep_host_policy", "gauge",
-		       "1 when new cross-node flows keep the host path.");
-	mc_prom_u64(f, "meshcut_cross_keep_host_policy", NULL, t->opts.keep_host_policy ? 1 : 0);
+	mc_prom_one(f, "meshcut_cross_flows", "gauge", "Flows on the tc shortcut (at the last sweep).",
+		    t->flows_live);
+	mc_prom_one(f, "meshcut_cross_keep_host_policy", "gauge",
+		    "1 when new cross-node flows keep the host path.",
+		    t->opts.keep_host_policy ? 1 : 0);
 }
 
 char *mc_tc_metrics_text(struct mc_agent *a)

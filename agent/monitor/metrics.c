@@ -80,9 +80,8 @@ char *mc_monitor_metrics_text(struct mc_agent *a)
 	(void)a;
 	running = mc_monitor_running();
 	pthread_mutex_lock(&P.lock);
-	mc_prom_family(b, "meshcut_monitor_running", "gauge",
-		       "A latency monitor session runs (its BPF programs are loaded).");
-	mc_prom_u64(b, "meshcut_monitor_running", NULL, running);
+	mc_prom_one(b, "meshcut_monitor_running", "gauge",
+		    "A latency monitor session runs (its BPF programs are loaded).", running);
 	mc_prom_family(b, "meshcut_monitor_request_seconds", "histogram",
 		       "Requests seen by latency monitor sessions: per request, the time of each "
 		       "category (total: end to end).");
@@ -102,15 +101,12 @@ char *mc_monitor_metrics_text(struct mc_agent *a)
 		mc_prom_f64(b, "meshcut_monitor_request_seconds_sum", labels, h->sum);
 		mc_prom_u64(b, "meshcut_monitor_request_seconds_count", labels, h->count);
 	}
-	mc_prom_family(b, "meshcut_monitor_incomplete_total", "counter",
-		       "Requests whose path could not be rebuilt.");
-	mc_prom_u64(b, "meshcut_monitor_incomplete_total", NULL, P.incomplete);
-	mc_prom_family(b, "meshcut_monitor_events_total", "counter",
-		       "Socket events recorded by latency monitor sessions.");
-	mc_prom_u64(b, "meshcut_monitor_events_total", NULL, P.events);
-	mc_prom_family(b, "meshcut_monitor_events_dropped_total", "counter",
-		       "Events lost (ring buffer full).");
-	mc_prom_u64(b, "meshcut_monitor_events_dropped_total", NULL, P.dropped);
+	mc_prom_one(b, "meshcut_monitor_incomplete_total", "counter",
+		    "Requests whose path could not be rebuilt.", P.incomplete);
+	mc_prom_one(b, "meshcut_monitor_events_total", "counter",
+		    "Socket events recorded by latency monitor sessions.", P.events);
+	mc_prom_one(b, "meshcut_monitor_events_dropped_total", "counter",
+		    "Events lost (ring buffer full).", P.dropped);
 	pthread_mutex_unlock(&P.lock);
 	if (fclose(b)) {
 		free(out);

@@ -38,9 +38,9 @@ static void info_metrics(FILE *b, int supported)
 		 MC_LAYOUT_VERSION);
 	mc_prom_family(b, "meshcut_info", "gauge", "Agent version and map layout.");
 	mc_prom_u64(b, "meshcut_info", labels, 1);
-	mc_prom_family(b, "meshcut_supported", "gauge",
-		       "1 when meshcut runs on this node, 0 when the kernel refused it (the agent idles).");
-	mc_prom_u64(b, "meshcut_supported", NULL, (unsigned long long)supported);
+	mc_prom_one(b, "meshcut_supported", "gauge",
+		    "1 when meshcut runs on this node, 0 when the kernel refused it (the agent idles).",
+		    (unsigned long long)supported);
 }
 
 json_t *mc_status_json(struct mc_agent *a)
@@ -259,35 +259,27 @@ static void shortcut_metrics(FILE *b, struct mc_agent *a)
 		snprintf(labels, sizeof(labels), "mode=\"%s\"", modes[i]);
 		mc_prom_u64(b, "meshcut_mode_enabled", labels, !!(c.modes & bits[i]));
 	}
-	mc_prom_family(b, "meshcut_pods", "gauge", "Registered pods.");
-	mc_prom_u64(b, "meshcut_pods", NULL, f.pods);
-	mc_prom_family(b, "meshcut_pairs_used", "gauge", "Pair slots in use.");
-	mc_prom_u64(b, "meshcut_pairs_used", NULL, f.pairs_used);
-	mc_prom_family(b, "meshcut_pairs_max", "gauge", "Pair slots.");
-	mc_prom_u64(b, "meshcut_pairs_max", NULL, f.pairs_max);
+	mc_prom_one(b, "meshcut_pods", "gauge", "Registered pods.", f.pods);
+	mc_prom_one(b, "meshcut_pairs_used", "gauge", "Pair slots in use.", f.pairs_used);
+	mc_prom_one(b, "meshcut_pairs_max", "gauge", "Pair slots.", f.pairs_max);
 	pairs_by_state(b, a);
-	mc_prom_family(b, "meshcut_drain_backlog_bytes", "gauge",
-		       "Redirected bytes not yet read in pairs leaving the shortcut.");
-	mc_prom_u64(b, "meshcut_drain_backlog_bytes", NULL, a->last_drain.backlog_bytes);
-	mc_prom_family(b, "meshcut_drain_redirect_after_flip_total", "counter",
-		       "Pairs the drain found redirecting again after it had moved them to TCP "
-		       "(a datapath defect; flipped again, not deleted).");
-	mc_prom_u64(b, "meshcut_drain_redirect_after_flip_total", NULL,
+	mc_prom_one(b, "meshcut_drain_backlog_bytes", "gauge",
+		    "Redirected bytes not yet read in pairs leaving the shortcut.",
+		    a->last_drain.backlog_bytes);
+	mc_prom_one(b, "meshcut_drain_redirect_after_flip_total", "counter",
+		    "Pairs the drain found redirecting again after it had moved them to TCP "
+		    "(a datapath defect; flipped again, not deleted).",
 		    __atomic_load_n(&a->drainer.redirect_after_flip, __ATOMIC_RELAXED));
-	mc_prom_family(b, "meshcut_drain_readers_woken_total", "counter",
-		       "Sockets deleted from the SOCKHASH whose readers the agent woke, so an "
-		       "edge-triggered reader reads the TCP bytes queued behind redirected ones.");
-	mc_prom_u64(b, "meshcut_drain_readers_woken_total", NULL,
+	mc_prom_one(b, "meshcut_drain_readers_woken_total", "counter",
+		    "Sockets deleted from the SOCKHASH whose readers the agent woke, so an "
+		    "edge-triggered reader reads the TCP bytes queued behind redirected ones.",
 		    __atomic_load_n(&a->waker.woken, __ATOMIC_RELAXED));
-	mc_prom_family(b, "meshcut_drain_wake_errors_total", "counter",
-		       "Sockets the agent found to wake whose SO_RCVLOWAT the kernel refused to set "
-		       "(not woken).");
-	mc_prom_u64(b, "meshcut_drain_wake_errors_total", NULL,
-		    __atomic_load_n(&a->waker.errors, __ATOMIC_RELAXED));
-	mc_prom_family(b, "meshcut_drain_wake_missed_total", "counter",
-		       "Sockets deleted from the SOCKHASH whose readers were not woken (closed "
-		       "meanwhile, their namespace not found in --netns-dir, or no wake iterator).");
-	mc_prom_u64(b, "meshcut_drain_wake_missed_total", NULL,
+	mc_prom_one(b, "meshcut_drain_wake_errors_total", "counter",
+		    "Sockets the agent found to wake whose SO_RCVLOWAT the kernel refused to set "
+		    "(not woken).", __atomic_load_n(&a->waker.errors, __ATOMIC_RELAXED));
+	mc_prom_one(b, "meshcut_drain_wake_missed_total", "counter",
+		    "Sockets deleted from the SOCKHASH whose readers were not woken (closed "
+		    "meanwhile, their namespace not found in --netns-dir, or no wake iterator).",
 		    __atomic_load_n(&a->waker.missed, __ATOMIC_RELAXED));
 	per_pair(b, s, offsetof(struct mc_kind_stats, sockets), "meshcut_sockets_total", "counter",
 		 "Sockets inserted in the SOCKHASH.");
