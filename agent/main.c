@@ -37,9 +37,10 @@
  * readers, at the first tick (200 ms) after the modes changed, and every 2 s
  * otherwise (lone ends, whose direction went to TCP without a notification,
  * and notifications the full ring buffer lost). Not more often: a walk reads
- * every slot (7 MB at the default 65536) and evicts the proxies' data from the
- * CPU caches; walking every 200 ms cost 4% of the requests per second on two
- * CPUs (tests/bench, two-hop, keep-alive, c=10, against the agent stopped).
+ * every slot (7 MB at the default 65536); walking every 200 ms cost 4% of the
+ * requests per second on two CPUs (tests/bench, two-hop, keep-alive, c=10,
+ * against the agents stopped), while the agents used 0.5% of one CPU, so most
+ * of it is likely the proxies' data the walk pushes out of the caches.
  * The grace period lets a sendmsg that decided to redirect before the flip
  * finish (microseconds). */
 #define SWEEP_IDLE_MS 200
