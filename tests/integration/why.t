@@ -6,6 +6,9 @@
 #    and the live pairs the pod opened while it sends requests; node-wide
 #    fallbacks are said to be node-wide; a pod may ask about itself, not about
 #    another pod;
+#  - lone ends (sockets whose peer never came) leave the SOCKHASH on the
+#    agent's periodic walk, with no notification, and their connections go
+#    on over TCP;
 #  - refused: a registration the agent refuses (include_outbound_ports, which
 #    meshcut cannot honour): "refused: <the agent's reason>" in the message,
 #    and `meshcut why` says not registered, refused, with that reason (exit
@@ -91,6 +94,47 @@ check "while client sends requests, why counts its live outbound and sidecar pai
 p=$(mc_admin node1 why default/plain --json | jq -r '.pods[0].pairs | [.[] | .pairs] | add')
 expect_eq "... and none for a pod that opened nothing" 0 "$p"
 kill "$STREAM_PID" 2>/dev/null; wait "$STREAM_PID" 2>/dev/null; STREAM_PID=
+
+# --- lone ends: the agent's periodic walk (every 2 s, agent/main.c) is all
+# that takes a socket whose peer never came out of the SOCKHASH: no leave
+# notification is posted for it. A rule in client's namespace lets three of
+# its app's connections to excl-in:9080 bypass its sidecar, as a capture that
+# differs from what the pod registered would; meshcut still classifies them as
+# captured, so each is a lone end (its sidecar end never comes).
+cns=$(pod_netns client); dst=$(pod_ip excl-in)
+bypass=(-p tcp -d "$dst" --dport 9080 -j ACCEPT) # the vcluster's netns goes at cleanup
+ip netns exec "$cns" iptables -w -t nat -I OUTPUT 1 "${bypass[@]}"
+status_n() { mc_admin node1 status --json | jq -r "$1"; }
+kind_n() { stats_json node1 | jq -r ".kinds.outbound.$1"; }
+in_sockhash() { status_n .maps.sockhash; }
+o0=$(kind_n sockets) p0=$(kind_n pairs) h0=$(in_sockhash)
+# hold three connections open; on a file's signal, a keep-alive request on each
+vcx client -- bash -c '
+  for i in 1 2 3; do exec {fd}<>"/dev/tcp/$1/9080" || exit 1; fds+=("$fd"); done
+  touch "$2/lone.open"
+  until [ -e "$2/lone.go" ]; do sleep 0.1; done
+  for fd in "${fds[@]}"; do
+    printf "GET / HTTP/1.1\r\nHost: lone\r\n\r\n" >&"$fd"; timeout "$3" cat <&"$fd"; echo
+  done >"$2/lone.answers"
+  touch "$2/lone.done"' lone "$dst" "$TEST_TMP" "$(slow 1)" >"$TEST_TMP/lone.log" 2>&1 &
+STREAM_PID=$!
+wait_for 100 test -e "$TEST_TMP/lone.open"
+t0=$(date +%s.%N)
+lone_gone() { [ "$(in_sockhash)" -le "$h0" ]; } # a quiet cluster: only they come and go
+wait_for 100 lone_gone
+took=$(echo "$(date +%s.%N) - $t0" | bc)
+expect_eq "three lone ends: their sockets went into the SOCKHASH, no pair formed (sockets, pairs)" \
+  "3 0" "$(( $(kind_n sockets) - o0 )) $(( $(kind_n pairs) - p0 ))"
+check "... and the agent's walk took them out while nothing told it to ($(in_sockhash) sockets in the SOCKHASH, $h0 before; ${took%??????} s)" \
+  lone_gone
+expect_eq "... why counts no waiting outbound pair for client any more" 0 \
+  "$(mc_admin node1 why default/client --json | jq -r '.pods[0].pairs.outbound.waiting')"
+touch "$TEST_TMP/lone.go"
+wait_for 100 test -e "$TEST_TMP/lone.done"
+expect_eq "... the three connections, open all along, still answer (over TCP)" 3 \
+  "$(grep -c '^HTTP/1.1 200' "$TEST_TMP/lone.answers" 2>/dev/null)"
+wait "$STREAM_PID" 2>/dev/null; STREAM_PID=
+ip netns exec "$cns" iptables -w -t nat -D OUTPUT "${bypass[@]}"
 
 # --- refused (the agent refuses what it cannot honour)
 mc_admin node1 deregister default/client2 >/dev/null
