@@ -247,7 +247,7 @@ static int run_chunk(struct mc_waker *w, struct pass *p, const struct mc_wake_so
 
 static int run(struct mc_waker *w, const uint64_t *pods, uint32_t n_pods, bool any)
 {
-	struct pass p = {.pods = any ? NULL : pods, .n_pods = any ? 0 : n_pods};
+	struct pass p = {.pods = pods, .n_pods = n_pods}; /* any: NULL, 0 */
 	struct mc_wake_sock *queued;
 	uint32_t n_queued, i, n;
 	uint32_t woken0 = 0;
